@@ -1,0 +1,43 @@
+"""The backend interface: a name, `applies(point, scenario) -> reason or None`, and
+`prepare(model, point, example_batch, scenario) -> Prepared`.
+
+A backend turns the eager float32 model into whatever it runs (a compiled module, an fx-rewritten
+GraphModule, a model whose layers call our Triton kernels, ...). The harness then checks the
+prepared model's output against the eager reference before timing it, so a backend never needs
+its own correctness check. Per-point facts worth reporting (graph breaks, rewrites that fired,
+kernel coverage, which int8 implementation ran) go into `Prepared.info`, which lands in the
+results row's `extra` column and in the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from perfbench.axes import Point
+    from perfbench.scenario import Scenario
+
+
+@dataclass
+class Prepared:
+    """What a backend hands the harness: the module to call in place of the eager model."""
+
+    model: torch.nn.Module | Callable[..., Any]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A registry entry. `applies` returns None when the point can run, else why it is skipped."""
+
+    name: str
+    description: str
+    prepare: Callable[[torch.nn.Module, Point, Any, Scenario], Prepared]
+    applies: Callable[[Point, Scenario], str | None] = lambda point, scenario: None
+    # True when timings of this backend on this device are not performance (e.g. Triton under
+    # TRITON_INTERPRET=1 on CPU): the report says so next to the number.
+    correctness_only: Callable[[Point], bool] = lambda point: False
