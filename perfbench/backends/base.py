@@ -28,6 +28,9 @@ class Prepared:
 
     model: torch.nn.Module | Callable[..., Any]
     info: dict[str, Any] = field(default_factory=dict)
+    # Max relative error against the eager float32 reference for this backend's output, when it
+    # must differ from the scenario's TOLERANCE or the default by amp (int8 quantisation).
+    tolerance: float | None = None
 
 
 @dataclass(frozen=True)
