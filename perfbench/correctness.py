@@ -50,7 +50,9 @@ def relative_error(out: Any, ref: Any) -> float:
     den = 0.0
     for i, (o, r) in enumerate(zip(outs, refs, strict=True)):
         if o.shape != r.shape:
-            raise MismatchError(f"output tensor {i}: shape {tuple(o.shape)} != reference {tuple(r.shape)}")
+            raise MismatchError(
+                f"output tensor {i}: shape {tuple(o.shape)} != reference {tuple(r.shape)}"
+            )
         o64 = o.detach().to("cpu", torch.float64)
         r64 = r.detach().to("cpu", torch.float64)
         num += float(torch.sum((o64 - r64) ** 2))

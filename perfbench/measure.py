@@ -1,0 +1,150 @@
+"""Measure one point end to end and turn the outcome into a results row.
+
+Runs inside the worker process. Every failure is captured here as a row (status failed / oom)
+with a message that points into the scenario file where the traceback passes through it, so one
+bad point never stops the sweep. Timing-only facts go to columns; backend facts go to `extra`.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from perfbench.axes import Point
+from perfbench.correctness import MismatchError
+from perfbench.scenario import Scenario, ScenarioError, describe_exception
+from perfbench.timing import TimingSettings, measure, timer_overhead_s
+from perfbench.workload import Workload, build_workload, count_flops
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """What the parent sends the worker for one point."""
+
+    scenario_path: str
+    point: Point
+    point_id: int
+    seed: int
+    timing: TimingSettings
+    run_dir: str
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def _error_row(scenario: Scenario | None, path: Path, err: BaseException) -> dict[str, Any]:
+    if isinstance(err, torch.cuda.OutOfMemoryError) or isinstance(err, MemoryError):
+        return {"status": "oom", "error": f"out of memory: {err}"}
+    if isinstance(err, ScenarioError):
+        return {"status": "failed", "error": str(err)}
+    if isinstance(err, MismatchError):
+        return {"status": "failed", "error": f"correctness check failed: {err}"}
+    message = describe_exception(path, err)
+    tb = "".join(traceback.format_exception(type(err), err, err.__traceback__, limit=-6))
+    return {"status": "failed", "error": message, "extra": {"traceback": tb[-4000:]}}
+
+
+def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
+    """Build, check, warm up and time one point; always returns a row (never raises)."""
+    point = task.point
+    started = time.perf_counter()
+    row: dict[str, Any] = {"point_id": task.point_id, **point.as_dict()}
+    workload: Workload | None = None
+    try:
+        workload = build_workload(scenario, point, seed=task.seed)
+        device = point.device.value
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        feed = workload.feed
+
+        def reset_counters() -> None:
+            feed.wait_s = 0.0
+
+        m = measure(
+            workload.step,
+            device=device,
+            settings=task.timing,
+            sync=workload.sync,
+            before_timing=reset_counters,
+        )
+        timed_calls = len(m.times_s) * m.number
+        total_step_s = sum(m.times_s) * m.number
+        flops = None
+        try:
+            flops = count_flops(scenario, point, workload)
+        except Exception as err:  # the flop count is a nicety: record why it is missing
+            row.setdefault("extra", {})["flops_error"] = f"{type(err).__name__}: {err}"
+        median = m.median
+        lo, hi = m.median_ci()
+        extra = dict(row.get("extra", {}))
+        extra.update(workload.info)
+        extra.update(
+            {
+                "times_ms": [round(t * 1e3, 6) for t in m.times_s],
+                "median_ci_ms": [lo * 1e3, hi * 1e3],
+                "number": m.number,
+                "warmup_calls": m.warmup_calls,
+                "stop_reason": m.stop_reason,
+                "prepare_s": workload.prepare_s,
+                "flops_per_step": flops,
+            }
+        )
+        warning = m.noise_warning()
+        if warning:
+            extra["noise_warning"] = warning
+        backend_correctness_only = _correctness_only(point)
+        row.update(
+            status="ok",
+            median_ms=median * 1e3,
+            iqr_ms=m.iqr * 1e3,
+            p05_ms=m.quantile(0.05) * 1e3,
+            p95_ms=m.quantile(0.95) * 1e3,
+            reps=len(m.times_s),
+            noise=m.noise,
+            throughput=point.batch_size / median if median > 0 else None,
+            tflops=(flops / median / 1e12) if flops and median > 0 else None,
+            rel_err=workload.check.rel_err,
+            tolerance=workload.check.tolerance,
+            cold_start_s=workload.cold_start_s,
+            first_call_s=workload.first_call_s,
+            peak_mem_bytes=(
+                torch.cuda.max_memory_allocated() if device == "cuda" else _peak_rss_bytes()
+            ),
+            data_wait_frac=(
+                feed.wait_s / total_step_s if feed.uses_loader and total_step_s > 0 else None
+            ),
+            timer_overhead_us=timer_overhead_s(device) * 1e6,
+            timer=m.timer,
+            correctness_only=backend_correctness_only,
+            extra=extra,
+        )
+        if feed.uses_loader:
+            extra["timed_calls"] = timed_calls
+    except Exception as err:
+        row.update(_error_row(scenario, scenario.path, err))
+        if device_is_cuda(point):
+            torch.cuda.empty_cache()
+    finally:
+        if workload is not None:
+            workload.close()
+        if point.backend.startswith("compile"):
+            torch._dynamo.reset()
+    row["wall_s"] = time.perf_counter() - started
+    return row
+
+
+def device_is_cuda(point: Point) -> bool:
+    return point.device.value == "cuda" and torch.cuda.is_available()
+
+
+def _correctness_only(point: Point) -> bool:
+    from perfbench.backends import BACKENDS
+
+    return bool(BACKENDS[point.backend].correctness_only(point))

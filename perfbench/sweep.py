@@ -1,0 +1,119 @@
+"""Sweep definition: defaults < scenario SWEEP < TOML config < `--set` on the command line.
+
+Every value is parsed and validated here (perfbench.axes), so an unknown backend or amp value is a
+usage error listing the valid ones, raised before any point runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from perfbench.axes import AXES, AxisError, Point, parse_axis_value
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A bad config file or --set value (usage error, exit status 2)."""
+
+
+def default_sweep() -> dict[str, list[Any]]:
+    """What runs when nobody says otherwise: eager, one batch size, all cores, float32, inference."""
+    return {
+        "backend": ["eager"],
+        "batch_size": [32],
+        "threads": [torch.get_num_threads()],
+        "amp": ["off"],
+        "pin_memory": [False],
+        "num_workers": [0],
+        "mode": ["infer"],
+        "device": ["cuda" if torch.cuda.is_available() else "cpu"],
+    }
+
+
+def parse_set(text: str) -> tuple[str, list[str]]:
+    """`AXIS=V1,V2` -> ("AXIS", ["V1", "V2"])."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects AXIS=V1,V2 (e.g. batch_size=1,64), got {text!r}")
+    axis, _, values = text.partition("=")
+    axis = axis.strip()
+    if axis not in AXES:
+        raise ConfigError(f"--set {text!r}: unknown axis {axis!r}; valid axes: {', '.join(AXES)}")
+    items = [v.strip() for v in values.split(",") if v.strip()]
+    if not items:
+        raise ConfigError(f"--set {text!r}: no values given for {axis}")
+    return axis, items
+
+
+def load_config(path: Path) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """Read a TOML config: a `[sweep]` table of axes and an optional `[settings]` table."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    unknown = set(data) - {"sweep", "settings"}
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown table(s) {sorted(unknown)}; expected [sweep] and [settings]"
+        )
+    sweep = data.get("sweep", {})
+    bad_axes = set(sweep) - set(AXES)
+    if bad_axes:
+        raise ConfigError(f"{path}: unknown axis {sorted(bad_axes)}; valid axes: {', '.join(AXES)}")
+    sweep = {k: v if isinstance(v, list) else [v] for k, v in sweep.items()}
+    return sweep, dict(data.get("settings", {}))
+
+
+def resolve_sweep(
+    layers: list[tuple[str, dict[str, list[Any]]]], valid_backends: tuple[str, ...]
+) -> dict[str, list[Any]]:
+    """Merge (source name, axes) layers in order of precedence, later winning per axis, and parse
+    every value. Errors name the source the bad value came from."""
+    merged: dict[str, tuple[str, list[Any]]] = {
+        k: ("defaults", v) for k, v in default_sweep().items()
+    }
+    for source, axes in layers:
+        for axis, values in axes.items():
+            if axis not in AXES:
+                raise ConfigError(f"{source}: unknown axis {axis!r}; valid axes: {', '.join(AXES)}")
+            merged[axis] = (source, list(values))
+    out: dict[str, list[Any]] = {}
+    for axis in AXES:
+        source, values = merged[axis]
+        if not values:
+            raise ConfigError(f"{source}: axis {axis!r} has no values")
+        try:
+            parsed = [parse_axis_value(axis, v, valid_backends) for v in values]
+        except AxisError as err:
+            raise ConfigError(f"{source}: {err}") from None
+        out[axis] = list(dict.fromkeys(parsed))  # de-duplicate, keep order
+    return out
+
+
+def expand(sweep: dict[str, list[Any]]) -> list[Point]:
+    """The cartesian product of the axes, in a stable order (backend outermost)."""
+    return [
+        Point(**dict(zip(AXES, combo, strict=True)))
+        for combo in itertools.product(*(sweep[a] for a in AXES))
+    ]
+
+
+def rerun_command(scenario_path: str, point: Point, extra_args: list[str] | None = None) -> str:
+    """The exact command line that reruns this one point."""
+    import shlex
+
+    parts = ["perfbench", "run", scenario_path]
+    for axis, value in point.as_dict().items():
+        parts += ["--set", f"{axis}={str(value).lower() if isinstance(value, bool) else value}"]
+    parts += extra_args or []
+    return shlex.join(parts)
