@@ -3,10 +3,21 @@ defines `BACKEND = Backend(...)`, listed below."""
 
 from __future__ import annotations
 
-from perfbench.backends import compiled, eager
+from perfbench.backends import compile_variants, compiled, eager, fx_backend, int8, triton_backend
 from perfbench.backends.base import Backend, Prepared
 
-BACKENDS: dict[str, Backend] = {b.name: b for b in (eager.BACKEND, compiled.BACKEND)}
+BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        eager.BACKEND,
+        compiled.BACKEND,
+        compile_variants.REDUCE_OVERHEAD,
+        compile_variants.MAX_AUTOTUNE,
+        fx_backend.BACKEND,
+        triton_backend.BACKEND,
+        int8.BACKEND,
+    )
+}
 
 
 def backend_names() -> tuple[str, ...]:

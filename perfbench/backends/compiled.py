@@ -8,14 +8,14 @@ compiles at most twice per model instead of once per size.
 
 from __future__ import annotations
 
-import torch
-
 from perfbench.backends.base import Backend, Prepared
+from perfbench.backends.compile_variants import prepare_compiled
 
 
 def _prepare(model, point, example_batch, scenario) -> Prepared:
-    torch._dynamo.reset()  # no state from an earlier backend or point leaks into this one
-    return Prepared(model=torch.compile(model, mode=None), info={"compile_mode": "default"})
+    # Counts graph breaks first (trace only), then resets dynamo so no state from explain, an
+    # earlier backend or point leaks into this compile. The other modes: compile_variants.py.
+    return prepare_compiled(model, point, example_batch, scenario, mode=None)
 
 
 BACKEND = Backend(

@@ -1,0 +1,65 @@
+"""torch.compile variants: `compile-reduce-overhead` (CUDA graphs) and `compile-max-autotune`
+(inductor's autotuned kernels, no CUDA graphs); `compile` (default mode, compiled.py) shares
+`prepare_compiled`.
+
+Every variant records the graph-break count and reasons (`graph_breaks`, `graph_break_reasons`)
+found by a cheap `torch._dynamo.explain` trace before the real compile. Compilation itself is lazy
+(first call), so the harness's cold-start measurement includes it and steady state does not.
+`dynamic=None` lets dynamo specialise on the first batch size and switch to a dynamic-shape graph
+on the second, so a batch-size sweep compiles at most twice per model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from perfbench.axes import Device, Mode
+from perfbench.backends.base import Backend, Prepared
+from perfbench.backends.graph_breaks import count_graph_breaks
+
+
+def prepare_compiled(
+    model: nn.Module, point: Any, example_batch: Any, scenario: Any, mode: str | None
+) -> Prepared:
+    """Count graph breaks (trace only), reset dynamo, and return the lazily compiled model."""
+    info: dict[str, Any] = {"compile_mode": mode or "default"}
+    try:
+        info.update(
+            count_graph_breaks(model, example_batch, scenario, no_grad=point.mode == Mode.INFER)
+        )
+    except Exception as err:  # the count is diagnostic: record why it is missing, still compile
+        info["graph_breaks"] = None
+        info["graph_break_reasons"] = [f"explain failed: {type(err).__name__}: {str(err)[:200]}"]
+    torch._dynamo.reset()  # no state from explain or an earlier backend leaks into this compile
+    return Prepared(model=torch.compile(model, mode=mode), info=info)
+
+
+def _prepare_with(mode: str | None) -> Callable[[nn.Module, Any, Any, Any], Prepared]:
+    def prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) -> Prepared:
+        return prepare_compiled(model, point, example_batch, scenario, mode)
+
+    return prepare
+
+
+def _needs_cuda(point: Any, scenario: Any) -> str | None:
+    if point.device != Device.CUDA:
+        return "reduce-overhead uses CUDA graphs: needs device=cuda"
+    return None
+
+
+REDUCE_OVERHEAD = Backend(
+    name="compile-reduce-overhead",
+    description="torch.compile mode=reduce-overhead (CUDA graphs: cuts launch overhead)",
+    prepare=_prepare_with("reduce-overhead"),
+    applies=_needs_cuda,
+)
+
+MAX_AUTOTUNE = Backend(
+    name="compile-max-autotune",
+    description="torch.compile mode=max-autotune-no-cudagraphs (autotuned kernels, long compile)",
+    prepare=_prepare_with("max-autotune-no-cudagraphs"),
+)

@@ -1,0 +1,385 @@
+"""`triton`: the model's supported patterns swapped for our Triton kernels (`perfbench_kernels`).
+
+Two stages, so that a model fx cannot trace still gets its norm layers replaced:
+
+1. Module replacement on a structural copy that shares every parameter and buffer with the model
+   (train mode trains the original weights): nn.LayerNorm, nn.RMSNorm and RMSNorm-like modules
+   (class name contains "RMSNorm", with `weight` and `eps`/`variance_epsilon`), nn.Softmax(dim=-1).
+2. fx rewrites on the traced copy (our wrappers stay leaves): residual add feeding an RMSNorm ->
+   `add_rms_norm`, Linear -> ReLU/GELU -> matmul + `bias_act`, `silu(a) * b` -> `swiglu`,
+   `softmax(x, dim=-1)` -> `softmax`.
+
+`info["coverage"]` says how much of the model runs in our kernels: `candidates` (pattern sites
+found), `replaced`, and `ops_in_our_kernels_pct` over the final graph's compute ops (shape-only ops
+excluded; a fused Linear+act counts as two ops, the matmul staying in torch). In train mode a
+pattern whose kernel has no backward stays eager and is counted under `eager_no_backward`.
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from perfbench.axes import Device, Mode
+from perfbench.backends.base import Backend, Prepared
+from perfbench.backends.fx_passes import (
+    FusedLinearAct,
+    compute_nodes,
+    fuse_linear_act,
+    kernel_has_backward,
+    kernel_unavailable_reason,
+    linear_act_sites,
+    module_of,
+    set_submodule,
+)
+
+# pattern -> the perfbench_kernels module that implements it
+KERNEL_OF = {
+    "layer_norm": "layer_norm",
+    "rms_norm": "rms_norm",
+    "add_rms_norm": "rms_norm",
+    "softmax": "softmax",
+    "linear_act": "bias_act",
+    "swiglu": "swiglu",
+}
+# how many compute ops of the rewritten graph each replaced site accounts for
+OPS_OF = {"add_rms_norm": 2, "swiglu": 2}
+
+
+def _flat_affine(param: torch.Tensor | None, n: int, like: torch.Tensor, fill: float):
+    """The 1-D weight/bias the kernels take, in the activation dtype (autocast may have changed it)."""
+    if param is None:
+        return torch.full((n,), fill, device=like.device, dtype=like.dtype)
+    return param.reshape(n).to(like.dtype)
+
+
+class TritonLayerNorm(nn.Module):
+    """nn.LayerNorm through `perfbench_kernels.layer_norm` on the flattened normalised dims."""
+
+    def __init__(self, inner: nn.LayerNorm) -> None:
+        super().__init__()
+        self.inner = inner  # shares weight and bias with the model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from perfbench_kernels.layer_norm import layer_norm
+
+        n = 1
+        for d in self.inner.normalized_shape:
+            n *= d
+        w = _flat_affine(self.inner.weight, n, x, 1.0)
+        b = _flat_affine(self.inner.bias, n, x, 0.0)
+        return layer_norm(x.reshape(-1, n).contiguous(), w, b, self.inner.eps).reshape(x.shape)
+
+
+def _rms_eps(mod: nn.Module, x: torch.Tensor) -> float:
+    eps = getattr(mod, "eps", None)
+    if eps is None:
+        eps = getattr(mod, "variance_epsilon", None)
+    return float(eps) if eps is not None else torch.finfo(x.dtype).eps  # nn.RMSNorm's default
+
+
+def is_rms_norm(mod: nn.Module) -> bool:
+    if isinstance(mod, nn.RMSNorm):
+        return True
+    w = getattr(mod, "weight", None)
+    has_eps = hasattr(mod, "eps") or hasattr(mod, "variance_epsilon")
+    return "RMSNorm" in type(mod).__name__ and isinstance(w, torch.Tensor) and has_eps
+
+
+class TritonRMSNorm(nn.Module):
+    """RMSNorm (nn.RMSNorm or a look-alike) through `perfbench_kernels.rms_norm` over the last dim."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from perfbench_kernels.rms_norm import rms_norm
+
+        n = x.shape[-1]
+        w = _flat_affine(getattr(self.inner, "weight", None), n, x, 1.0)
+        return rms_norm(x.reshape(-1, n).contiguous(), w, _rms_eps(self.inner, x)).reshape(x.shape)
+
+
+class TritonAddRMSNorm(nn.Module):
+    """`h = x + r; y = norm(h)` in one pass: returns (y, h), as `add_rms_norm` does."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from perfbench_kernels.rms_norm import add_rms_norm
+
+        n = x.shape[-1]
+        w = _flat_affine(getattr(self.inner, "weight", None), n, x, 1.0)
+        x2, r2 = x.reshape(-1, n).contiguous(), r.reshape(-1, n).contiguous()
+        y, h = add_rms_norm(x2, r2, w, _rms_eps(self.inner, x))
+        return y.reshape(x.shape), h.reshape(x.shape)
+
+
+class TritonSoftmax(nn.Module):
+    """Softmax over the last dim through `perfbench_kernels.softmax`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from perfbench_kernels.softmax import softmax
+
+        return softmax(x.reshape(-1, x.shape[-1]).contiguous()).reshape(x.shape)
+
+
+class TritonSwiGLU(nn.Module):
+    """`silu(a) * b` through `perfbench_kernels.swiglu` (same shapes; broadcasting stays eager)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if a.shape != b.shape:  # the kernel is elementwise on equal shapes; documented fallback
+            return F.silu(a) * b
+        from perfbench_kernels.swiglu import swiglu
+
+        n = a.shape[-1]
+        out = swiglu(a.reshape(-1, n).contiguous(), b.reshape(-1, n).contiguous())
+        return out.reshape(a.shape)
+
+
+WRAPPERS = (TritonLayerNorm, TritonRMSNorm, TritonAddRMSNorm, TritonSoftmax, TritonSwiGLU)
+
+
+class _Tracer(fx.Tracer):
+    """Keeps our wrappers and RMSNorm look-alikes as single call_module nodes."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, WRAPPERS) or is_rms_norm(m) or super().is_leaf_module(m, qualname)
+
+
+def shared_copy(model: nn.Module) -> nn.Module:
+    """A copy of the module tree that shares every parameter and buffer with `model`."""
+    memo: dict[int, Any] = {id(t): t for t in model.parameters()}
+    memo.update({id(t): t for t in model.buffers()})
+    return copy.deepcopy(model, memo)
+
+
+class Plan:
+    """Per pattern: sites found, replaced, and left eager because the kernel has no backward."""
+
+    def __init__(self, train: bool) -> None:
+        self.train = train
+        self.counts = {
+            p: {"candidates": 0, "replaced": 0, "eager_no_backward": 0} for p in KERNEL_OF
+        }
+
+    def take(self, pattern: str) -> bool:
+        """Count a site; True when it should be replaced."""
+        c = self.counts[pattern]
+        c["candidates"] += 1
+        if self.train and not kernel_has_backward(KERNEL_OF[pattern]):
+            c["eager_no_backward"] += 1
+            return False
+        c["replaced"] += 1
+        return True
+
+
+def replace_modules(model: nn.Module, plan: Plan) -> None:
+    """Stage 1: swap norm and softmax modules in place (on the shared copy); a module reachable
+    under several names gets one wrapper."""
+    wrapped: dict[int, nn.Module | None] = {}
+    for name, mod in list(model.named_modules(remove_duplicate=False)):
+        if not name or isinstance(mod, WRAPPERS):
+            continue
+        if id(mod) not in wrapped:
+            new: nn.Module | None = None
+            if isinstance(mod, nn.LayerNorm) and plan.take("layer_norm"):
+                new = TritonLayerNorm(mod)
+            elif is_rms_norm(mod) and plan.take("rms_norm"):
+                new = TritonRMSNorm(mod)
+            elif isinstance(mod, nn.Softmax) and mod.dim == -1 and plan.take("softmax"):
+                new = TritonSoftmax()
+            wrapped[id(mod)] = new
+        if wrapped[id(mod)] is not None:
+            set_submodule(model, name, wrapped[id(mod)])  # type: ignore[arg-type]
+
+
+def _is_plain_add(node: fx.Node) -> bool:
+    return (
+        node.op == "call_function"
+        and node.target in (operator.add, torch.add)
+        and len(node.args) == 2
+        and not node.kwargs
+        and all(isinstance(a, fx.Node) for a in node.args)
+    )
+
+
+def fuse_add_rms_norm(gm: fx.GraphModule, plan: Plan) -> None:
+    """`h = x + r; y = rmsnorm(h)` -> one `add_rms_norm` call returning (y, h)."""
+    for node in list(gm.graph.nodes):
+        norm = module_of(gm, node)
+        if not isinstance(norm, TritonRMSNorm) or len(node.args) != 1:
+            continue
+        add = node.args[0]
+        if not isinstance(add, fx.Node) or not _is_plain_add(add) or not plan.take("add_rms_norm"):
+            continue
+        plan.counts["rms_norm"]["replaced"] -= 1  # this norm now runs inside add_rms_norm
+        plan.counts["rms_norm"]["candidates"] -= 1
+        name = f"{str(node.target).replace('.', '_')}_add_fused"
+        gm.add_submodule(name, TritonAddRMSNorm(norm.inner))
+        with gm.graph.inserting_after(add):  # h may have users before the norm
+            pair = gm.graph.call_module(name, args=add.args)
+        with gm.graph.inserting_after(pair):
+            y = gm.graph.call_function(operator.getitem, (pair, 0))
+        with gm.graph.inserting_after(y):
+            h = gm.graph.call_function(operator.getitem, (pair, 1))
+        node.replace_all_uses_with(y)
+        gm.graph.erase_node(node)
+        add.replace_all_uses_with(h)
+        gm.graph.erase_node(add)
+
+
+def _is_silu(gm: fx.GraphModule, node: Any) -> bool:
+    if not isinstance(node, fx.Node) or len(node.users) != 1 or not node.args:
+        return False
+    mod = module_of(gm, node)
+    return (
+        isinstance(mod, nn.SiLU)
+        or (node.op == "call_function" and node.target in (F.silu, torch.nn.functional.silu))
+        or (node.op == "call_method" and node.target == "silu")
+    )
+
+
+def fuse_swiglu(gm: fx.GraphModule, plan: Plan) -> None:
+    """`silu(a) * b` (either operand order) -> `TritonSwiGLU(a, b)`."""
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node.target not in (operator.mul, torch.mul):
+            continue
+        if len(node.args) != 2 or node.kwargs:
+            continue
+        lhs, rhs = node.args
+        silu, other = (lhs, rhs) if _is_silu(gm, lhs) else (rhs, lhs)
+        if not _is_silu(gm, silu) or not isinstance(other, fx.Node) or not plan.take("swiglu"):
+            continue
+        name = f"_pb_swiglu_{plan.counts['swiglu']['replaced']}"
+        gm.add_submodule(name, TritonSwiGLU())
+        with gm.graph.inserting_after(node):
+            new = gm.graph.call_module(name, args=(silu.args[0], other))
+        node.replace_all_uses_with(new)
+        gm.graph.erase_node(node)
+        gm.graph.erase_node(silu)
+
+
+def _softmax_last_dim(node: fx.Node) -> bool:
+    fn = node.op == "call_function" and node.target in (F.softmax, torch.softmax)
+    method = node.op == "call_method" and node.target == "softmax"
+    if not (fn or method) or set(node.kwargs) - {"dim"}:
+        return False  # a dtype= argument changes the result type: leave it to torch
+    dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
+    return dim == -1 and len(node.args) <= 2
+
+
+def fuse_softmax(gm: fx.GraphModule, plan: Plan) -> None:
+    """`softmax(x, dim=-1)` calls -> `TritonSoftmax` (a positive dim is left alone: the rank is
+    not known to the tracer)."""
+    for node in list(gm.graph.nodes):
+        if not _softmax_last_dim(node) or not plan.take("softmax"):
+            continue
+        name = f"_pb_softmax_{plan.counts['softmax']['replaced']}"
+        gm.add_submodule(name, TritonSoftmax())
+        with gm.graph.inserting_after(node):
+            new = gm.graph.call_module(name, args=(node.args[0],))
+        node.replace_all_uses_with(new)
+        gm.graph.erase_node(node)
+
+
+def _module_ops(mod: nn.Module) -> tuple[int, int]:
+    """(ops in our kernels, all ops) counting leaf modules, a wrapper as one op."""
+    if isinstance(mod, WRAPPERS):
+        return 1, 1
+    children = list(mod.children())
+    if not children:
+        return 0, 1
+    pairs = [_module_ops(c) for c in children]
+    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+
+
+def coverage(gm: fx.GraphModule | None, model: nn.Module, plan: Plan) -> dict[str, Any]:
+    """Sites replaced vs found, and the share of the final graph's compute ops in our kernels."""
+    replaced = sum(c["replaced"] for c in plan.counts.values())
+    candidates = sum(c["candidates"] for c in plan.counts.values())
+    if gm is not None:
+        ours = total = 0
+        for node in compute_nodes(gm):
+            mod = module_of(gm, node)
+            if isinstance(mod, FusedLinearAct) and mod.use_kernel:
+                total, ours = total + 2, ours + 1  # matmul in torch, bias+act in ours
+            elif isinstance(mod, (TritonAddRMSNorm, TritonSwiGLU)):
+                total, ours = total + 2, ours + 2
+            elif isinstance(mod, WRAPPERS):
+                total, ours = total + 1, ours + 1
+            else:
+                total += 1
+        basis = "compute ops of the rewritten fx graph (shape-only ops excluded)"
+    else:
+        ours, total = _module_ops(model)
+        basis = "leaf modules (model not fx-traceable: functional ops not counted)"
+    pct = round(100.0 * ours / total, 1) if total else 0.0
+    eager_nb = {p: c["eager_no_backward"] for p, c in plan.counts.items() if c["eager_no_backward"]}
+    out: dict[str, Any] = {
+        "replaced": replaced,
+        "candidates": candidates,
+        "ops_in_our_kernels_pct": pct,
+        "basis": basis,
+    }
+    if eager_nb:
+        out["eager_no_backward"] = eager_nb
+    return out
+
+
+def _applies(point: Any, scenario: Any) -> str | None:
+    device = "cuda" if point.device == Device.CUDA else "cpu"
+    return kernel_unavailable_reason("layer_norm", device) or kernel_unavailable_reason(
+        "bias_act", device
+    )
+
+
+def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) -> Prepared:
+    plan = Plan(train=point.mode == Mode.TRAIN)
+    work = shared_copy(model)
+    replace_modules(work, plan)
+    info: dict[str, Any] = {}
+    gm: fx.GraphModule | None
+    try:
+        tracer = _Tracer()
+        gm = fx.GraphModule(work, tracer.trace(work), type(work).__name__)
+        gm.training = work.training
+    except Exception as err:
+        gm = None
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        info["fx"] = f"not traceable ({type(err).__name__}: {first}): only modules replaced"
+    if gm is not None:
+        fuse_add_rms_norm(gm, plan)
+        sites = list(linear_act_sites(gm))
+        for _ in sites:
+            plan.take("linear_act")
+        if plan.counts["linear_act"]["replaced"]:
+            fuse_linear_act(gm, use_kernel=True)
+        fuse_swiglu(gm, plan)
+        fuse_softmax(gm, plan)
+        gm.graph.lint()
+        gm.recompile()
+    info["coverage"] = coverage(gm, work, plan)
+    info["patterns"] = {p: c for p, c in plan.counts.items() if c["candidates"]}
+    if not point.device == Device.CUDA:
+        info["timing_note"] = (
+            "Triton interpreter on CPU: correctness only, times are not performance"
+        )
+    return Prepared(model=gm if gm is not None else work, info=info)
+
+
+BACKEND = Backend(
+    name="triton",
+    description="supported patterns swapped for perfbench_kernels Triton kernels",
+    prepare=_prepare,
+    applies=_applies,
+    correctness_only=lambda point: point.device != Device.CUDA,
+)
