@@ -23,10 +23,11 @@ from torch import nn
 from perfbench.axes import Device, Mode
 from perfbench.backends.base import Backend, Prepared
 
-# Relative error (||out - ref|| / ||ref||) measured against float32: 1.1e-2 for torchao and
-# 1.8e-2 (max-abs based) for torch.ao on a 2-Linear MLP; each quantised layer adds about 1e-2
-# and the errors of independent layers add roughly in quadrature. 5e-2 covers ~4-8 quantised
-# layers with margin, while a wrong result (wrong scale, transposed weight) lands near 1.
+# Relative error (||out - ref|| / ||ref||, as the harness computes it) measured with torchao
+# against float32: 3e-3 (transformer), 7e-3 (convnet), 8e-3 (llm_block), 1.1e-2 (input_bound),
+# 1.6e-2 (mlp) on the shipped scenarios at batch 4; torch.ao's fallback lands in the same range.
+# Each quantised layer adds ~1e-2 at most; 5e-2 leaves a 3x margin over the worst measured case,
+# while a wrong result (wrong scale, transposed weight) lands near 1.
 INT8_TOLERANCE = 5e-2
 
 
