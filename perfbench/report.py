@@ -1,0 +1,200 @@
+"""`report.html`: one self-contained page per run, built from the run folder alone.
+
+The harness calls `build_report` after every run and `perfbench report RUN_DIR` calls it on any
+folder, including one whose run crashed half way (DESIGN rule 7). Nothing is re-measured.
+
+Self-contained means the CSS, the table's small script and the charts (inline SVG) are inside the
+file and nothing is fetched: it opens offline, from a CI artefact or an e-mail attachment. All
+scenario text goes through jinja2 with autoescape on; only our own matplotlib SVG is marked safe,
+and a py-spy flame graph (which carries its own script) is embedded as a base64 data URL inside a
+sandboxed iframe so neither its markup nor its script can touch the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from perfbench import report_charts as charts
+from perfbench import report_data as data
+from perfbench.axes import AXES
+from perfbench.rundir import RunDir
+
+# Table columns after the axes: (column, header, format). Failed points have these blanked.
+TABLE_COLUMNS = (
+    ("median_ms", "median ms", "{:.4g}"),
+    ("iqr_ms", "IQR ms", "{:.3g}"),
+    ("p05_ms", "p05 ms", "{:.4g}"),
+    ("p95_ms", "p95 ms", "{:.4g}"),
+    ("noise", "IQR/median", "{:.1%}"),
+    ("reps", "reps", "{:.0f}"),
+    ("throughput", "samples/s", "{:,.1f}"),
+    ("tflops", "TFLOP/s", "{:.3g}"),
+    ("rel_err", "rel err", "{:.1e}"),
+    ("cold_start_s", "cold start s", "{:.3g}"),
+    ("peak_mem_bytes", "peak MiB", "mib"),
+    ("data_wait_frac", "data wait", "{:.0%}"),
+)
+
+
+def build_report(run_dir: Path) -> Path:
+    """Write `run_dir/report.html` from results.csv and run.json; return its path."""
+    run = RunDir(Path(run_dir))
+    html = render_report(run)
+    tmp = run.report_html.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(run.report_html)  # a reader never sees half a report
+    return run.report_html
+
+
+def render_report(run: RunDir) -> str:
+    """The report as a string (what `build_report` writes)."""
+    meta = _read_meta(run)
+    df = data.load_results(run) if run.results_csv.exists() else _empty()
+    sp = data.speedups(df)
+    prof = data.profiling(df, run.path)
+    ceilings = meta.get("ceilings") if isinstance(meta.get("ceilings"), dict) else None
+    chart_list = [
+        (
+            "Throughput against batch size",
+            "A line per backend × amp; dashed: interpreter timing.",
+            charts.throughput_chart(df),
+        ),
+        (
+            "Speedup over eager",
+            "Eager median / backend median at equal other settings, same run.",
+            charts.speedup_chart(sp),
+        ),
+        (
+            "Latency spread per point",
+            "Step time distribution of every ok point.",
+            charts.latency_chart(df),
+        ),
+        (
+            "Achieved TFLOP/s against the measured ceiling",
+            "Ceiling from `perfbench ceilings` on this device.",
+            charts.ceiling_chart(df, ceilings) if ceilings else None,
+        ),
+        (
+            "GPU utilisation",
+            "Sampled with NVML while the point ran.",
+            charts.gpu_chart(data.gpu_timelines(df)),
+        ),
+    ]
+    # axes with one value in the whole run are stated once above the table, not in every row
+    varying = [a for a in AXES if a == "backend" or (a in df and df[a].astype(str).nunique() > 1)]
+    # measurement columns no point filled (data wait without a DataLoader, TFLOP/s unknown) are dropped
+    columns = [c for c in TABLE_COLUMNS if c[0] in df and df[c[0]].notna().any()]
+    env = _jinja()
+    template = env.get_template("report.html.j2")
+    counts = df["status"].value_counts().to_dict() if len(df) else {}
+    return template.render(
+        meta=meta,
+        scenario=meta.get("scenario") or {},
+        environment=meta.get("environment") or {},
+        settings=meta.get("settings") or {},
+        ceilings=ceilings,
+        counts=counts,
+        n_points=len(df),
+        best=_rows(data.best_per_backend(df)),
+        speedups=sp.to_dict("records"),
+        not_ok=_rows(data.not_ok(df)),
+        charts=[(title, note, svg) for title, note, svg in chart_list if svg],
+        table=_table(df, columns),
+        axes=varying,
+        constant_axes=[(a, _pretty(df[a].iloc[0])) for a in AXES if a not in varying and len(df)],
+        table_columns=columns,
+        prof=prof,
+        flamegraphs=[(path, _data_url(svg)) for path, svg in prof.flamegraphs],
+        commands=[(r["label"], r["status"], r["command"]) for r in df.to_dict("records")],
+        correctness_note=data.CORRECTNESS_ONLY_NOTE,
+        css=_asset("report.css"),
+        js=_asset("report.js"),
+    )
+
+
+def _jinja() -> jinja2.Environment:
+    loader = jinja2.FunctionLoader(lambda name: _asset(name))
+    env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = _fmt
+    env.filters["pretty"] = _pretty
+    return env
+
+
+def _asset(name: str) -> str:
+    return resources.files("perfbench").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _read_meta(run: RunDir) -> dict[str, Any]:
+    """run.json, or a stub that says why it is missing (a report of a broken folder still opens)."""
+    try:
+        meta = run.read_meta()
+    except FileNotFoundError:
+        return {"state": "unknown", "problem": "run.json is missing from the run folder"}
+    except json.JSONDecodeError as err:
+        return {"state": "unknown", "problem": f"run.json is not valid JSON: {err}"}
+    return meta if isinstance(meta, dict) else {"problem": "run.json is not a JSON object"}
+
+
+def _empty() -> pd.DataFrame:
+    """No results.csv yet (a run that died before its first point): an empty, typed table."""
+    cols = [*AXES, "status", "reason", "error", "command", "extra", "label"]
+    df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    for col in data.TIME_COLUMNS:
+        df[col] = pd.Series(dtype=float)
+    df["correctness_only"] = pd.Series(dtype=bool)
+    return df
+
+
+def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return df.to_dict("records") if len(df) else []
+
+
+def _fmt(value: Any, spec: str = "{:.4g}") -> str:
+    """Numbers for humans; blank for missing values so an empty cell never reads as zero."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if spec == "mib":
+        return f"{value / 2**20:,.1f}"
+    try:
+        return spec.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def _pretty(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)
+
+
+def _table(df: pd.DataFrame, columns: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """Rows of the results table: display text plus a raw sort key per numeric cell."""
+    rows = []
+    for r in df.to_dict("records"):
+        cells = []
+        for col, _, spec in columns:
+            value = r.get(col)
+            raw = "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
+            cells.append((_fmt(value, spec), raw))
+        rows.append({"r": r, "cells": cells, "note": _note(r)})
+    return rows
+
+
+def _note(r: dict[str, Any]) -> str:
+    if r["status"] != "ok":
+        return r["error"] or r["reason"]
+    if r["correctness_only"]:
+        return data.CORRECTNESS_ONLY_NOTE
+    return ""
+
+
+def _data_url(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")

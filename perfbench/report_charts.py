@@ -1,0 +1,222 @@
+"""Charts of the report as inline SVG strings, drawn with matplotlib on the machine that builds the
+report (no JavaScript chart library, nothing fetched by the browser).
+
+Why matplotlib SVG: it is already a dependency, the output is static (the report looks the same in
+any browser, in a CI artefact viewer or printed), text stays text (`svg.fonttype = none`), a chart
+is tens of kB, and nothing in it can make a network request or log a console error.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullLocator
+
+from perfbench.report_data import OTHER_AXES
+
+# Same look in every run and no timestamps in the file: a rebuilt report diffs cleanly.
+_RC = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "perfbench",
+    "font.family": "sans-serif",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+MAX_BARS = 40  # beyond this a bar chart stops being readable; the table has every point
+
+
+def _svg(fig: Figure, name: str) -> str:
+    """Serialise a figure and make its ids unique within the page (several SVGs are inlined)."""
+    buf = io.StringIO()
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]
+    prefix = f"{name}-"  # stable across rebuilds, so a rebuilt report is byte-identical
+    text = re.sub(r'id="([^"]+)"', rf'id="{prefix}\1"', text)
+    text = re.sub(r"url\(#([^)]+)\)", rf"url(#{prefix}\1)", text)
+    text = re.sub(r'((?:xlink:)?href)="#([^"]+)"', rf'\1="#{prefix}\2"', text)
+    return text.replace("<svg ", '<svg role="img" ', 1)
+
+
+def _figure(width: float, height: float) -> Figure:
+    with matplotlib.rc_context(_RC):
+        return Figure(figsize=(width, height), layout="constrained")
+
+
+def _varying(df: pd.DataFrame, axes: tuple[str, ...]) -> list[str]:
+    return [a for a in axes if a in df and df[a].astype(str).nunique() > 1]
+
+
+def throughput_chart(df: pd.DataFrame) -> str | None:
+    """Throughput against batch size, one line per backend × amp, one panel per other setting."""
+    ok = df[(df["status"] == "ok") & df["throughput"].notna() & df["batch_size"].notna()]
+    if ok.empty:
+        return None
+    group_axes = tuple(a for a in OTHER_AXES if a not in ("batch_size", "amp"))
+    facets = _varying(ok, group_axes)
+    groups = list(ok.groupby(facets, sort=True)) if facets else [((), ok)]
+    groups = groups[:6]
+    with matplotlib.rc_context(_RC):
+        fig = _figure(7.5, 3.2 * len(groups))
+        axs = fig.subplots(len(groups), 1, squeeze=False)[:, 0]
+        for ax, (key, sub) in zip(axs, groups, strict=True):
+            for (backend, amp), line in sub.groupby(["backend", "amp"], sort=True):
+                line = line.sort_values("batch_size")
+                style = "--" if line["correctness_only"].any() else "-"
+                ax.plot(
+                    line["batch_size"],
+                    line["throughput"],
+                    style,
+                    marker="o",
+                    label=f"{backend} · {amp}",
+                )
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            sizes = sorted(sub["batch_size"].astype(int).unique())
+            ax.set_xticks(sizes, [str(b) for b in sizes])
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            ax.set_xlabel("batch size")
+            ax.set_ylabel("samples / s")
+            if facets:
+                values = key if isinstance(key, tuple) else (key,)
+                ax.set_title(
+                    ", ".join(f"{a}={v}" for a, v in zip(facets, values, strict=True)), fontsize=9
+                )
+            ax.legend(fontsize=8, frameon=False, loc="best")
+        return _svg(fig, "tp")
+
+
+def speedup_chart(sp: pd.DataFrame) -> str | None:
+    """Horizontal bars of eager median / backend median; the 1× line is eager itself."""
+    if sp.empty:
+        return None
+    sp = sp.head(MAX_BARS).iloc[::-1]
+    with matplotlib.rc_context(_RC):
+        fig = _figure(7.5, 0.8 + 0.24 * len(sp))
+        ax = fig.subplots()
+        colors = [
+            "#999" if c else ("#2a7" if s >= 1 else "#c44")
+            for s, c in zip(sp["speedup"], sp["correctness_only"], strict=True)
+        ]
+        # bars grow from the 1× line: right is faster than eager, left is slower
+        ax.barh(range(len(sp)), sp["speedup"] - 1.0, left=1.0, color=colors)
+        ax.set_yticks(range(len(sp)), sp["label"], fontsize=8)
+        ax.axvline(1.0, color="#333", lw=1)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.xaxis.set_minor_formatter(
+            FuncFormatter(lambda v, _: f"{v:g}×" if f"{v:g}"[0] in "25" else "")
+        )
+        ax.set_xlabel(
+            "speedup over eager at equal settings (log scale, >1 is faster; grey: interpreter)"
+        )
+        for i, s in enumerate(sp["speedup"]):
+            ax.annotate(
+                f"{s:.2f}×",
+                (s, i),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+            )
+        return _svg(fig, "sp")
+
+
+def latency_chart(df: pd.DataFrame) -> str | None:
+    """Step-time spread per point: a box plot of the raw times where the run kept them
+    (`extra.times_ms`), else median, IQR and p05–p95 from the CSV columns."""
+    ok = df[(df["status"] == "ok") & df["median_ms"].notna()].head(MAX_BARS)
+    if ok.empty:
+        return None
+    stats = []
+    for r in ok.to_dict("records"):
+        times = r["extra"].get("times_ms")
+        if isinstance(times, list) and len(times) >= 4:
+            q = np.percentile(np.asarray(times, dtype=float), [50, 25, 75, 5, 95])
+            stat = dict(zip(("med", "q1", "q3", "whislo", "whishi"), q.tolist(), strict=True))
+        else:
+            med, iqr = r["median_ms"], r.get("iqr_ms")
+            iqr = 0.0 if iqr is None or math.isnan(iqr) else iqr
+            lo, hi = r.get("p05_ms"), r.get("p95_ms")
+            stat = {
+                "med": med,
+                "q1": med - iqr / 2,  # quartiles not recorded: an IQR-wide box around the median
+                "q3": med + iqr / 2,
+                "whislo": med if lo is None or math.isnan(lo) else lo,
+                "whishi": med if hi is None or math.isnan(hi) else hi,
+            }
+        stat["label"] = r["label"]
+        stat["fliers"] = []
+        stats.append(stat)
+    stats = stats[::-1]
+    with matplotlib.rc_context(_RC):
+        fig = _figure(7.5, 0.8 + 0.24 * len(stats))
+        ax = fig.subplots()
+        ax.bxp(stats, orientation="horizontal", showfliers=False, widths=0.6)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("step time, ms (log scale; box = IQR, whiskers = p05–p95)")
+        ax.tick_params(axis="y", labelsize=8)
+        return _svg(fig, "lat")
+
+
+def ceiling_chart(df: pd.DataFrame, ceilings: dict) -> str | None:
+    """Achieved TFLOP/s per point against the device's measured matmul ceiling.
+
+    A full roofline needs bytes moved per step, which the run does not record; the matmul ceiling
+    alone already says how far a point is from what the device can do.
+    """
+    peak = ceilings.get("matmul_tflops") if isinstance(ceilings, dict) else None
+    if "tflops" not in df or not isinstance(peak, (int, float)) or peak <= 0:
+        return None
+    ok = df[(df["status"] == "ok") & df["tflops"].notna() & ~df["correctness_only"]].head(MAX_BARS)
+    if ok.empty:
+        return None
+    ok = ok.iloc[::-1]
+    with matplotlib.rc_context(_RC):
+        fig = _figure(7.5, 0.9 + 0.24 * len(ok))
+        ax = fig.subplots()
+        ax.barh(range(len(ok)), ok["tflops"], color="#47a")
+        ax.set_yticks(range(len(ok)), ok["label"], fontsize=8)
+        ax.axvline(
+            peak, color="#c44", lw=1.5, ls="--", label=f"measured matmul ceiling {peak:.3g} TFLOP/s"
+        )
+        for i, t in enumerate(ok["tflops"]):
+            ax.annotate(
+                f"{100 * t / peak:.0f}%",
+                (t, i),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+            )
+        ax.set_xlabel("achieved TFLOP/s (label: % of ceiling)")
+        ax.legend(fontsize=8, frameon=False, loc="lower right")
+        return _svg(fig, "ceil")
+
+
+def gpu_chart(timelines: list[tuple[str, list[float], list[float]]]) -> str | None:
+    """GPU utilisation over each profiled point's run, from the harness's sampler."""
+    if not timelines:
+        return None
+    with matplotlib.rc_context(_RC):
+        fig = _figure(7.5, 2.8)
+        ax = fig.subplots()
+        for label, ts, us in timelines[:8]:
+            ax.plot(ts, us, lw=1.2, label=label)
+        ax.set_ylim(0, 105)
+        ax.set_xlabel("seconds")
+        ax.set_ylabel("GPU utilisation %")
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+        return _svg(fig, "gpu")

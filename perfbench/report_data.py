@@ -1,0 +1,248 @@
+"""What the report says, computed from the run folder alone (DESIGN rule 7: never re-measure).
+
+Kept apart from the charts and the HTML so the numbers can be tested without rendering, the same
+split torch.utils.benchmark makes between `Measurement` and `Compare`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from perfbench.axes import AXES
+from perfbench.rundir import RunDir
+
+# Columns that hold a measurement: blanked for any row whose status is not ok, so a failed
+# point's time can never be read as a result (DESIGN rule 1).
+TIME_COLUMNS = (
+    "median_ms iqr_ms p05_ms p95_ms reps noise throughput tflops rel_err cold_start_s "
+    "first_call_s peak_mem_bytes data_wait_frac"
+).split()
+
+# Axes other than backend: "equal settings" for a speedup means equal on all of these.
+OTHER_AXES = tuple(a for a in AXES if a != "backend")
+
+CORRECTNESS_ONLY_NOTE = "interpreter timing, not performance"
+
+
+def load_results(run: RunDir) -> pd.DataFrame:
+    """results.csv with failed points' numbers removed and a readable `label` per point."""
+    df = run.read_results()
+    for col in AXES:
+        if col not in df:
+            df[col] = ""
+    for col in ("status", "reason", "error", "command"):
+        if col not in df:
+            df[col] = ""
+        df[col] = df[col].fillna("")
+    if "correctness_only" not in df:
+        df["correctness_only"] = False
+    df["correctness_only"] = df["correctness_only"].map(lambda v: str(v) == "True")
+    if "extra" not in df:
+        df["extra"] = [{} for _ in range(len(df))]
+    df["extra"] = df["extra"].map(lambda e: e if isinstance(e, dict) else {})
+    not_ok = df["status"] != "ok"
+    for col in TIME_COLUMNS:
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+            df.loc[not_ok, col] = math.nan
+    df["label"] = [point_label(r) for r in df.to_dict("records")]
+    return df.reset_index(drop=True)
+
+
+def point_label(row: dict[str, Any]) -> str:
+    """Short name of a point: the axes that usually vary first, the rest only when not default."""
+    parts = [str(row.get("backend", "")), f"bs{_int(row.get('batch_size'))}"]
+    parts.append(f"t{_int(row.get('threads'))}")
+    parts.append(f"amp-{row.get('amp', '')}")
+    parts.append(str(row.get("mode", "")))
+    parts.append(str(row.get("device", "")))
+    if row.get("pin_memory") is True:
+        parts.append("pin")
+    workers = _int(row.get("num_workers"))
+    if workers not in ("0", ""):
+        parts.append(f"w{workers}")
+    return " ".join(p for p in parts if p)
+
+
+def _int(value: Any) -> str:
+    try:
+        return str(int(float(value)))
+    except (TypeError, ValueError):
+        return "" if value is None else str(value)
+
+
+def axes_key(row: dict[str, Any], axes: tuple[str, ...] = AXES) -> tuple[str, ...]:
+    """Axes of a row as comparable strings (CSV round trips turn 64 into 64.0 or "64")."""
+    out = []
+    for axis in axes:
+        value = row.get(axis)
+        if isinstance(value, float) and not math.isnan(value) and value.is_integer():
+            value = int(value)
+        out.append(
+            "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+        )
+    return tuple(out)
+
+
+def speedups(df: pd.DataFrame) -> pd.DataFrame:
+    """Each ok non-eager point against the ok eager point with the same other axes.
+
+    speedup = eager median / backend median (>1 means faster than eager), both from this run
+    (DESIGN rule 8: compare ratios measured in one run).
+    """
+    ok = df[(df["status"] == "ok") & df["median_ms"].notna()]
+    eager = {axes_key(r, OTHER_AXES): r for r in ok[ok["backend"] == "eager"].to_dict("records")}
+    rows = []
+    for r in ok[ok["backend"] != "eager"].to_dict("records"):
+        base = eager.get(axes_key(r, OTHER_AXES))
+        if base is None:
+            continue
+        rows.append(
+            {
+                "label": r["label"],
+                "backend": r["backend"],
+                "settings": point_label({**r, "backend": ""}),
+                "eager_ms": base["median_ms"],
+                "median_ms": r["median_ms"],
+                "speedup": base["median_ms"] / r["median_ms"],
+                "correctness_only": bool(r["correctness_only"]),
+            }
+        )
+    cols = ["label", "backend", "settings", "eager_ms", "median_ms", "speedup", "correctness_only"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def best_per_backend(df: pd.DataFrame) -> pd.DataFrame:
+    """The highest-throughput ok point of each backend (lowest median where throughput is absent)."""
+    ok = df[(df["status"] == "ok") & df["median_ms"].notna()].copy()
+    if ok.empty:
+        return ok
+    ok["_score"] = ok["throughput"].fillna(-1.0) if "throughput" in ok else -1.0
+    ok = ok.sort_values(["_score", "median_ms"], ascending=[False, True])
+    return ok.groupby("backend", sort=False).head(1).drop(columns="_score")
+
+
+def not_ok(df: pd.DataFrame) -> pd.DataFrame:
+    """Points that did not produce a result, with the reason or error as `why`."""
+    bad = df[df["status"] != "ok"].copy()
+    bad["why"] = [
+        (r["error"] or r["reason"] or "(no reason recorded)") for r in bad.to_dict("records")
+    ]
+    return bad
+
+
+@dataclass
+class Profiling:
+    """Everything the profiling section shows; paths are relative to the run folder."""
+
+    top_ops: list[tuple[str, list[str], list[list[Any]]]] = field(default_factory=list)
+    traces: list[tuple[str, str]] = field(default_factory=list)
+    tb_dir: str | None = None
+    flamegraphs: list[tuple[str, str]] = field(default_factory=list)  # (relative path, svg text)
+    graph_breaks: list[tuple[str, Any, list[str]]] = field(default_factory=list)
+    facts: list[tuple[str, str, str]] = field(default_factory=list)  # (point, key, value)
+
+
+# `extra` keys shown as plain per-point facts; anything else unknown is shown too, these first.
+FACT_KEYS = ("rewrites", "coverage", "int8_impl", "nvtx_overhead_pct")
+HIDDEN_EXTRA = {"times_ms", "profile", "gpu", "graph_breaks", "graph_break_reasons", "flamegraph"}
+
+
+def profiling(df: pd.DataFrame, run_path: Path) -> Profiling:
+    """Collect top ops, trace links, TensorBoard dir, flame graphs and graph breaks."""
+    prof = Profiling()
+    for r in df.to_dict("records"):
+        extra: dict[str, Any] = r["extra"]
+        info = extra.get("profile")
+        if isinstance(info, dict):
+            ops = info.get("top_ops")
+            if isinstance(ops, list) and ops:
+                prof.top_ops.append((r["label"], *_op_table(ops)))
+            if isinstance(info.get("trace"), str):
+                prof.traces.append((r["label"], _relative(info["trace"], run_path)))
+            if isinstance(info.get("tb_dir"), str) and prof.tb_dir is None:
+                prof.tb_dir = _relative(info["tb_dir"], run_path)
+        breaks = extra.get("graph_breaks")
+        reasons = extra.get("graph_break_reasons") or []
+        if breaks not in (None, 0) or reasons:
+            prof.graph_breaks.append((r["label"], breaks, [str(x) for x in reasons]))
+        shown = [k for k in FACT_KEYS if k in extra]
+        shown += sorted(k for k in extra if k not in HIDDEN_EXTRA and k not in FACT_KEYS)
+        for key in shown:
+            prof.facts.append((r["label"], key, _short(extra[key])))
+    if prof.tb_dir is None and (run_path / "tb").is_dir():
+        prof.tb_dir = "tb"
+    fg_dir = run_path / "flamegraphs"
+    if fg_dir.is_dir():
+        for svg in sorted(fg_dir.glob("*.svg")):
+            prof.flamegraphs.append((f"flamegraphs/{svg.name}", svg.read_text(errors="replace")))
+    return prof
+
+
+def _op_table(ops: list[Any]) -> tuple[list[str], list[list[Any]]]:
+    """top_ops as a header and rows, whether the harness wrote dicts or plain strings."""
+    if all(isinstance(o, dict) for o in ops):
+        header: list[str] = []
+        for o in ops:
+            header += [k for k in o if k not in header]
+        return header, [[_short(o.get(k, "")) for k in header] for o in ops]
+    return ["op"], [[_short(o)] for o in ops]
+
+
+def _relative(path: str, run_path: Path) -> str:
+    """A link that works when the run folder is moved: relative to the folder when inside it."""
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            return p.resolve().relative_to(run_path.resolve()).as_posix()
+        except ValueError:
+            return p.as_posix()
+    return p.as_posix()
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    if isinstance(value, float):
+        text = f"{value:.4g}"
+    elif isinstance(value, (list, dict)):
+        import json
+
+        text = json.dumps(value, default=str)
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def gpu_timelines(df: pd.DataFrame) -> list[tuple[str, list[float], list[float]]]:
+    """(label, seconds, utilisation %) per point whose extra.gpu.timeline is readable.
+
+    Accepts [[t, util], ...], [{"t": .., "util": ..}, ...] or {"t": [...], "util": [...]}:
+    the sampler's format is the harness's choice, the report should not break over it.
+    """
+    out = []
+    for r in df[df["status"] == "ok"].to_dict("records"):
+        gpu = r["extra"].get("gpu")
+        tl = gpu.get("timeline") if isinstance(gpu, dict) else None
+        ts: list[float] = []
+        us: list[float] = []
+        try:
+            if isinstance(tl, dict):
+                ts = [float(x) for x in tl.get("t", tl.get("time_s", []))]
+                us = [float(x) for x in tl.get("util", tl.get("util_pct", []))]
+            elif isinstance(tl, list):
+                for item in tl:
+                    if isinstance(item, dict):
+                        ts.append(float(item.get("t", item.get("time_s"))))
+                        us.append(float(item.get("util", item.get("util_pct"))))
+                    else:
+                        ts.append(float(item[0]))
+                        us.append(float(item[1]))
+        except (TypeError, ValueError, IndexError, KeyError):
+            continue
+        if ts and len(ts) == len(us):
+            out.append((r["label"], ts, us))
+    return out

@@ -1,0 +1,207 @@
+"""Make a realistic run folder on disk without measuring anything, so the report, compare and
+browser tests run in milliseconds and cover every status and optional `extra` key."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from perfbench.rundir import RunDir
+
+HOSTILE = "<script>alert(1)</script> & friends"
+
+
+def _times(median: float, spread: float, n: int, rng: random.Random) -> list[float]:
+    return [max(1e-3, rng.gauss(median, median * spread)) for _ in range(n)]
+
+
+def _ok_row(
+    point_id: int, axes: dict[str, Any], median: float, rng: random.Random, **extra: Any
+) -> dict[str, Any]:
+    times = sorted(_times(median, 0.03, 30, rng))
+    q1, q3 = times[len(times) // 4], times[3 * len(times) // 4]
+    flops = 2 * 3 * 1024 * 4096 * axes["batch_size"]
+    return {
+        "point_id": point_id,
+        **axes,
+        "status": "ok",
+        "median_ms": median,
+        "iqr_ms": q3 - q1,
+        "p05_ms": times[1],
+        "p95_ms": times[-2],
+        "reps": len(times),
+        "noise": (q3 - q1) / median,
+        "throughput": axes["batch_size"] / median * 1e3,
+        "tflops": flops / (median * 1e-3) / 1e12,
+        "rel_err": 1e-7,
+        "tolerance": 1e-4,
+        "cold_start_s": 2.5 if axes["backend"] == "compile" else 0.01,
+        "first_call_s": 0.005,
+        "peak_mem_bytes": 12_000_000,
+        "timer_overhead_us": 0.2,
+        "timer": "perf_counter",
+        "correctness_only": False,
+        "wall_s": 1.0,
+        "command": _command(axes),
+        "extra": {"times_ms": times, **extra},
+    }
+
+
+def _command(axes: dict[str, Any]) -> str:
+    sets = " ".join(f"--set {k}={v}" for k, v in axes.items())
+    return f"perfbench run scenarios/mlp.py {sets}"
+
+
+def _axes(backend: str, batch_size: int, amp: str = "off", **more: Any) -> dict[str, Any]:
+    axes = {
+        "backend": backend,
+        "batch_size": batch_size,
+        "threads": 2,
+        "amp": amp,
+        "pin_memory": False,
+        "num_workers": 0,
+        "mode": "infer",
+        "device": "cpu",
+    }
+    axes.update(more)
+    return axes
+
+
+def make_run(
+    path: Path,
+    *,
+    scale: float = 1.0,
+    seed: int = 0,
+    with_flamegraph: bool = True,
+    with_ceilings: bool = True,
+    state: str = "complete",
+) -> RunDir:
+    """A run folder with ok/skipped/failed/oom/timeout rows, hostile scenario text and profiling
+    artefacts. `scale` multiplies every median (a second run with scale 1.2 is 20% slower)."""
+    rng = random.Random(seed)
+    run = RunDir.create(path)
+    meta: dict[str, Any] = {
+        "perfbench_version": "0.1.0",
+        "scenario": {
+            "path": "scenarios/mlp.py",
+            "name": f"mlp {HOSTILE}",
+            "doc": f"Three-layer MLP. {HOSTILE}",
+        },
+        "sweep": {
+            "backend": ["eager", "compile"],
+            "batch_size": [1, 16, 64],
+            "amp": ["off", "bf16"],
+        },
+        "argv": ["perfbench", "run", "scenarios/mlp.py"],
+        "command": "perfbench run scenarios/mlp.py",
+        "seed": 0,
+        "started_at": "2026-11-23T12:00:00+00:00",
+        "finished_at": None if state == "running" else "2026-11-23T12:00:40+00:00",
+        "state": state,
+        "settings": {"budget_s": 1.0, "timeout_s": 60, "min_reps": 10, "max_reps": 1000},
+        "environment": {
+            "python": "3.11.9",
+            "platform": "Linux-6.1-x86_64",
+            "torch": "2.13.0+cpu",
+            "triton": None,
+            "cuda": None,
+            "cpu": "Intel Xeon",
+            "cpu_count": 2,
+            "hostname": "ci",
+            "env_vars": {"OMP_NUM_THREADS": "2", "EVIL": HOSTILE},
+            "packages": {"numpy": "2.1.0"},
+        },
+        "points_total": 14,
+    }
+    if with_ceilings:
+        meta["ceilings"] = {"device_name": "cpu", "copy_gbps": 8.0, "matmul_tflops": 5.0}
+    run.write_meta(meta)
+
+    pid = 0
+    tb = run.artefact_dir("tb")
+    (tb / "events.pt.trace.json").write_text("{}", encoding="utf-8")
+    traces = run.artefact_dir("traces")
+    for amp, amp_cost in (("off", 1.0), ("bf16", 5.0)):
+        for bs in (1, 16, 64):
+            base = (0.05 + 0.01 * bs) * amp_cost * scale
+            for backend, factor in (("eager", 1.0), ("compile", 0.8)):
+                pid += 1
+                extra: dict[str, Any] = {}
+                if backend == "compile":
+                    extra["graph_breaks"] = 1
+                    extra["graph_break_reasons"] = [f"call to print() {HOSTILE}"]
+                if bs == 64 and amp == "off":
+                    trace = traces / f"{backend}_bs64.json"
+                    trace.write_text("{}", encoding="utf-8")
+                    extra["profile"] = {
+                        "trace": f"traces/{trace.name}",
+                        "tb_dir": "tb",
+                        "top_ops": [
+                            {"name": "aten::addmm", "self_cpu_ms": 0.4 * factor, "calls": 3},
+                            {"name": "aten::relu", "self_cpu_ms": 0.1 * factor, "calls": 2},
+                        ],
+                    }
+                    extra["gpu"] = {
+                        "mean_util": 71.0,
+                        "peak_mem_bytes": 1 << 30,
+                        "timeline": [[t / 10, 50 + 40 * (t % 3 == 0)] for t in range(30)],
+                    }
+                run.append_row(_ok_row(pid, _axes(backend, bs, amp), base * factor, rng, **extra))
+    pid += 1
+    row = _ok_row(pid, _axes("triton", 64), 3.0 * scale, rng)
+    row["correctness_only"] = True
+    run.append_row(row)
+    pid += 1
+    run.append_row(
+        {
+            "point_id": pid,
+            **_axes("eager", 64, "fp16"),
+            "status": "skipped",
+            "reason": "fp16 autocast needs CUDA",
+            "command": _command(_axes("eager", 64, "fp16")),
+        }
+    )
+    pid += 1
+    run.append_row(
+        {
+            "point_id": pid,
+            **_axes("compile", 64, "off", mode="train"),
+            "status": "failed",
+            "error": f"scenarios/mlp.py:12: MismatchError rel_err 3e-1 > 1e-4 {HOSTILE}",
+            # a failed point's times must never be shown as a result
+            "median_ms": 0.123456,
+            "command": _command(_axes("compile", 64, mode="train")),
+        }
+    )
+    pid += 1
+    run.append_row(
+        {
+            "point_id": pid,
+            **_axes("eager", 4096),
+            "status": "oom",
+            "error": "CUDA out of memory. Tried to allocate 2.00 GiB",
+            "command": _command(_axes("eager", 4096)),
+        }
+    )
+    pid += 1
+    run.append_row(
+        {
+            "point_id": pid,
+            **_axes("compile", 4096),
+            "status": "timeout",
+            "error": "exceeded --timeout 60 s",
+            "command": _command(_axes("compile", 4096)),
+        }
+    )
+    if with_flamegraph:
+        fg = run.artefact_dir("flamegraphs")
+        (fg / "eager_bs64.svg").write_text(
+            '<?xml version="1.0" standalone="no"?>'
+            '<svg version="1.1" width="400" height="60" xmlns="http://www.w3.org/2000/svg">'
+            '<rect x="0" y="0" width="400" height="20" fill="#e55"/>'
+            '<text x="4" y="14" font-size="12">forward (mlp.py:10) &amp; more</text>'
+            '<rect x="0" y="20" width="300" height="20" fill="#ea5"/></svg>',
+            encoding="utf-8",
+        )
+    return run
