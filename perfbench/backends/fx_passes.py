@@ -67,7 +67,7 @@ def kernel_unavailable_reason(module: str, device: torch.device | str) -> str | 
     kernel modules are imported: correct but slow).
     """
     device = torch.device(device)
-    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
         return "Triton needs CUDA, or TRITON_INTERPRET=1 on CPU (correct but slow)"
     try:
         importlib.import_module("triton")

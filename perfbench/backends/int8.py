@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from perfbench.axes import Device, Mode
+from perfbench.axes import Amp, Device, Mode
 from perfbench.backends.base import Backend, Prepared
 
 # Relative error (||out - ref|| / ||ref||, as the harness computes it) measured with torchao
@@ -48,6 +48,8 @@ def _applies(point: Any, scenario: Any) -> str | None:
         return "int8 dynamic quantisation is for inference: needs mode=infer"
     if point.device != Device.CPU:
         return "int8 dynamic quantisation targets CPU kernels here: needs device=cpu"
+    if point.amp != Amp.OFF:
+        return "int8 quantisation is its own reduced precision: needs amp=off"
     return None
 
 

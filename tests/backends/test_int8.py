@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from perfbench.axes import Device, Mode, Point
+from perfbench.axes import Amp, Device, Mode, Point
 from perfbench.backends import BACKENDS
 from perfbench.backends.int8 import INT8_TOLERANCE
 from perfbench.correctness import DEFAULT_TOLERANCE, relative_error
@@ -22,6 +22,7 @@ def test_applies_only_to_cpu_inference() -> None:
     assert INT8.applies(Point(mode=Mode.INFER, device=Device.CPU), SCENARIO) is None
     assert "mode=infer" in INT8.applies(Point(mode=Mode.TRAIN), SCENARIO)
     assert "device=cpu" in INT8.applies(Point(device=Device.CUDA), SCENARIO)
+    assert "amp=off" in INT8.applies(Point(amp=Amp.BF16), SCENARIO)
 
 
 def test_int8_mlp_within_tolerance_and_original_untouched() -> None:
