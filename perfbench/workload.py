@@ -304,10 +304,12 @@ def _train_step(
 
 
 def count_flops(scenario: Scenario, point: Point, workload: Workload) -> int | None:
-    """FLOPs of one step: the scenario's FLOPS(batch_size) if given, else torch's flop counter on
-    one eager forward (x3 for train: backward costs about twice the forward)."""
+    """FLOPs of one step. `FLOPS(batch_size)` (or, without it, torch's flop counter on one eager
+    forward) counts the forward; a train step counts 3x that (backward costs about twice the
+    forward), so one scenario function serves both modes."""
+    factor = 3 if point.mode is Mode.TRAIN else 1
     if scenario.flops is not None:
-        return int(scenario.flops(point.batch_size))
+        return int(scenario.flops(point.batch_size)) * factor
     from torch.utils.flop_counter import FlopCounterMode
 
     batch = workload.feed.next_batch() if not workload.feed.uses_loader else None
@@ -317,4 +319,4 @@ def count_flops(scenario: Scenario, point: Point, workload: Workload) -> int | N
     with torch.no_grad(), counter:
         scenario.forward(workload.model, batch)
     total = counter.get_total_flops()
-    return int(total * (3 if point.mode is Mode.TRAIN else 1))
+    return int(total) * factor
