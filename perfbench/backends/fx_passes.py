@@ -60,19 +60,26 @@ def trace(model: nn.Module, backend: str) -> fx.GraphModule:
     return gm
 
 
-def kernel_unavailable_reason(module: str, device: torch.device | str) -> str | None:
-    """None when `perfbench_kernels.<module>` can run on `device`, else why not.
+def triton_unavailable_reason(device: torch.device | str) -> str | None:
+    """None when Triton kernels can run on `device`, else why not.
 
     Triton runs on CUDA, or on the CPU under the interpreter (TRITON_INTERPRET=1 set before the
     kernel modules are imported: correct but slow).
     """
-    device = torch.device(device)
-    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+    if torch.device(device).type != "cuda" and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
         return "Triton needs CUDA, or TRITON_INTERPRET=1 on CPU (correct but slow)"
     try:
         importlib.import_module("triton")
     except Exception as err:
         return f"triton is not importable ({type(err).__name__}: {err})"
+    return None
+
+
+def kernel_unavailable_reason(module: str, device: torch.device | str) -> str | None:
+    """None when `perfbench_kernels.<module>` can run on `device`, else why not."""
+    reason = triton_unavailable_reason(device)
+    if reason is not None:
+        return reason
     try:
         importlib.import_module(f"perfbench_kernels.{module}")
     except Exception as err:

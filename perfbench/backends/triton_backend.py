@@ -36,6 +36,7 @@ from perfbench.backends.fx_passes import (
     linear_act_sites,
     module_of,
     set_submodule,
+    triton_unavailable_reason,
 )
 
 # pattern -> the perfbench_kernels module that implements it
@@ -163,19 +164,29 @@ def shared_copy(model: nn.Module) -> nn.Module:
 
 
 class Plan:
-    """Per pattern: sites found, replaced, and left eager because the kernel has no backward."""
+    """Per pattern: sites found, replaced, and left eager (kernel has no backward in train mode,
+    or its module is not importable)."""
 
-    def __init__(self, train: bool) -> None:
+    def __init__(self, train: bool, device: str) -> None:
         self.train = train
+        self.device = device
         self.counts = {
-            p: {"candidates": 0, "replaced": 0, "eager_no_backward": 0} for p in KERNEL_OF
+            p: {"candidates": 0, "replaced": 0, "eager_no_backward": 0, "eager_no_kernel": 0}
+            for p in KERNEL_OF
         }
+        self.missing: dict[str, str] = {}
 
     def take(self, pattern: str) -> bool:
         """Count a site; True when it should be replaced."""
         c = self.counts[pattern]
         c["candidates"] += 1
-        if self.train and not kernel_has_backward(KERNEL_OF[pattern]):
+        kernel = KERNEL_OF[pattern]
+        reason = kernel_unavailable_reason(kernel, self.device)
+        if reason is not None:
+            self.missing[kernel] = reason
+            c["eager_no_kernel"] += 1
+            return False
+        if self.train and not kernel_has_backward(kernel):
             c["eager_no_backward"] += 1
             return False
         c["replaced"] += 1
@@ -324,6 +335,7 @@ def coverage(gm: fx.GraphModule | None, model: nn.Module, plan: Plan) -> dict[st
         basis = "leaf modules (model not fx-traceable: functional ops not counted)"
     pct = round(100.0 * ours / total, 1) if total else 0.0
     eager_nb = {p: c["eager_no_backward"] for p, c in plan.counts.items() if c["eager_no_backward"]}
+    eager_nk = {p: c["eager_no_kernel"] for p, c in plan.counts.items() if c["eager_no_kernel"]}
     out: dict[str, Any] = {
         "replaced": replaced,
         "candidates": candidates,
@@ -332,18 +344,18 @@ def coverage(gm: fx.GraphModule | None, model: nn.Module, plan: Plan) -> dict[st
     }
     if eager_nb:
         out["eager_no_backward"] = eager_nb
+    if eager_nk:
+        out["eager_no_kernel"] = eager_nk
+        out["kernels_missing"] = dict(plan.missing)
     return out
 
 
 def _applies(point: Any, scenario: Any) -> str | None:
-    device = "cuda" if point.device == Device.CUDA else "cpu"
-    return kernel_unavailable_reason("layer_norm", device) or kernel_unavailable_reason(
-        "bias_act", device
-    )
+    return triton_unavailable_reason("cuda" if point.device == Device.CUDA else "cpu")
 
 
 def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) -> Prepared:
-    plan = Plan(train=point.mode == Mode.TRAIN)
+    plan = Plan(train=point.mode == Mode.TRAIN, device=point.device.value)
     work = shared_copy(model)
     replace_modules(work, plan)
     info: dict[str, Any] = {}
@@ -369,6 +381,8 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
         gm.recompile()
     info["coverage"] = coverage(gm, work, plan)
     info["patterns"] = {p: c for p, c in plan.counts.items() if c["candidates"]}
+    if not info["coverage"]["replaced"]:
+        info["note"] = "no pattern replaced: this point runs the model's eager ops"
     if not point.device == Device.CUDA:
         info["timing_note"] = (
             "Triton interpreter on CPU: correctness only, times are not performance"
