@@ -6,8 +6,9 @@ folder, including one whose run crashed half way (DESIGN rule 7). Nothing is re-
 Self-contained means the CSS, the table's small script and the charts (inline SVG) are inside the
 file and nothing is fetched: it opens offline, from a CI artefact or an e-mail attachment. All
 scenario text goes through jinja2 with autoescape on; only our own matplotlib SVG is marked safe,
-and a py-spy flame graph (which carries its own script) is embedded as a base64 data URL inside a
-sandboxed iframe so neither its markup nor its script can touch the page.
+and a py-spy flame graph is embedded as an `<img>` with a base64 data URL: its markup cannot touch
+the page and its script does not run (run inside an iframe, py-spy's script races the layout and
+logs errors); the caption links the file itself for py-spy's interactive zoom and search.
 """
 
 from __future__ import annotations

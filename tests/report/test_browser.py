@@ -1,0 +1,79 @@
+"""Open a generated report in headless Chromium (Debian's `chromium`, installed by .ci/run):
+no console message at all, charts and table in the live DOM, and a screenshot that is a real
+picture, not a blank page.
+
+Console messages are read from Chromium's own log (`--enable-logging=stderr --v=0` prints every
+console call, uncaught exception and CSP violation as `INFO:CONSOLE`): no DevTools client and no
+extra dependency. The report's Content-Security-Policy (`default-src 'none'`) turns any attempt to
+fetch from the network into such a message, so this test also proves the report is offline.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from perfbench.report import build_report
+from perfbench.rundir import RunDir
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium not installed (apt-get install chromium; .ci/run does this)",
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--window-size=1400,3000",
+    "--virtual-time-budget=3000",  # let the table script and layout settle before the dump
+]
+
+
+def _chromium(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory(prefix="perfbench-chromium-") as profile:
+        return subprocess.run(
+            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, url],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+
+
+def _console(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
+def test_report_in_headless_chromium(fake_run: RunDir, tmp_path: Path) -> None:
+    url = build_report(fake_run.path).resolve().as_uri()
+
+    dom = _chromium(url, "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert _console(dom.stderr) == [], "console messages while loading the report"
+    html = dom.stdout
+    assert 'id="results-table"' in html
+    assert len(re.findall(r"<tr data-status=", html)) == 17  # every point, every status
+    assert len(re.findall(r"<svg\b", html)) >= 5  # the charts are in the live DOM
+    # the table script ran: it writes the "N of M points shown" counter
+    assert "17 of 17 points shown" in html
+    assert "<script>alert" not in html
+
+    shot = tmp_path / "report.png"
+    run = _chromium(url, f"--screenshot={shot}")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert _console(run.stderr) == []
+    # a blank 1400x3000 page compresses to a few kB; charts, tables and text make it ~300 kB
+    assert shot.stat().st_size > 100_000
