@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from perfbench.axes import Mode
+from perfbench.axes import Device, Mode
 from perfbench.backends.base import Backend, Prepared
 from perfbench.backends.fx_passes import (
     fold_bn,
@@ -55,8 +55,16 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
     return Prepared(model=gm, info=info)
 
 
+def _correctness_only(point: Any) -> bool:
+    """On CPU the fused Linear+act runs the Triton interpreter when it can: not performance."""
+    return (
+        point.device != Device.CUDA and linear_act_reason(torch.device("cpu"), point.mode) is None
+    )
+
+
 BACKEND = Backend(
     name="fx",
     description="torch.fx passes: BatchNorm folding (infer) and Linear+ReLU/GELU fusion",
     prepare=_prepare,
+    correctness_only=_correctness_only,
 )
