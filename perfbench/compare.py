@@ -1,0 +1,253 @@
+"""`perfbench compare RUN_A RUN_B`: the ratchet. Record a baseline, make one change, compare.
+
+Points are matched by their axes (backend, batch_size, threads, amp, pin_memory, num_workers,
+mode, device). For each matched pair the ratio of medians B / A is reported with a verdict; a change
+is called significant only when it is larger than the measured noise of both runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from perfbench.axes import AXES
+from perfbench.report_data import axes_key, load_results
+from perfbench.rundir import RunDir
+
+COLUMNS = [
+    *AXES,
+    "status_a",
+    "status_b",
+    "median_a_ms",
+    "median_b_ms",
+    "noise_a",
+    "noise_b",
+    "ratio",
+    "change_pct",
+    "significant",
+    "verdict",
+]
+
+
+def relative_noise(row: dict[str, Any]) -> float:
+    """IQR / median of one point, from the `noise` column, else iqr_ms, else the raw times."""
+    noise = row.get("noise")
+    if isinstance(noise, float) and not math.isnan(noise):
+        return noise
+    iqr, med = row.get("iqr_ms"), row.get("median_ms")
+    if isinstance(iqr, float) and not math.isnan(iqr) and med:
+        return iqr / med
+    times = (row.get("extra") or {}).get("times_ms")
+    if isinstance(times, list) and len(times) >= 4:
+        s = pd.Series(times, dtype=float)
+        return float((s.quantile(0.75) - s.quantile(0.25)) / s.median())
+    return math.nan
+
+
+def is_significant(ratio: float, noise_a: float, noise_b: float) -> bool:
+    """A change B/A - 1 is significant when its size exceeds the noise of *both* runs.
+
+    Noise is each run's IQR / median of the per-step times: the relative width of the middle
+    half of what that run measured. The standard error of a median is far smaller (about
+    1.25 * IQR / sqrt(n)), but it only describes sampling within one run; between two runs the
+    machine itself moves (clocks, thermal state, neighbours, allocator and cache state), which is
+    what the step-to-step spread shows and what the standard error hides. So a change is called
+    real only when it is wider than the spread of each run: a change inside either run's IQR
+    could have been drawn from that run alone. Unknown noise (NaN) is never significant: without
+    a spread there is nothing to call a change larger than.
+    """
+    if any(math.isnan(x) for x in (ratio, noise_a, noise_b)):
+        return False
+    return abs(ratio - 1.0) > max(noise_a, noise_b)
+
+
+def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
+    """One row per point present in either run; ratio = median B / median A (>1: B is slower)."""
+    a = _by_axes(load_results(RunDir(Path(run_a))))
+    b = _by_axes(load_results(RunDir(Path(run_b))))
+    rows = []
+    for key in list(a) + [k for k in b if k not in a]:
+        ra, rb = a.get(key), b.get(key)
+        row: dict[str, Any] = dict(zip(AXES, key, strict=True))
+        row["status_a"] = ra["status"] if ra else "missing"
+        row["status_b"] = rb["status"] if rb else "missing"
+        med_a = ra["median_ms"] if ra and ra["status"] == "ok" else math.nan
+        med_b = rb["median_ms"] if rb and rb["status"] == "ok" else math.nan
+        noise_a = relative_noise(ra) if ra else math.nan
+        noise_b = relative_noise(rb) if rb else math.nan
+        ratio = med_b / med_a if med_a and not math.isnan(med_a) else math.nan
+        sig = is_significant(ratio, noise_a, noise_b)
+        row.update(
+            median_a_ms=med_a,
+            median_b_ms=med_b,
+            noise_a=noise_a,
+            noise_b=noise_b,
+            ratio=ratio,
+            change_pct=(ratio - 1.0) * 100.0,
+            significant=sig,
+            verdict=_verdict(row["status_a"], row["status_b"], ratio, sig, noise_a, noise_b),
+        )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _by_axes(df: pd.DataFrame) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Last row wins when a point was measured twice (a resumed run appends)."""
+    return {axes_key(r): r for r in df.to_dict("records")}
+
+
+def _verdict(
+    status_a: str, status_b: str, ratio: float, sig: bool, noise_a: float, noise_b: float
+) -> str:
+    if status_a == "missing" or status_b == "missing":
+        return f"only in {'B' if status_a == 'missing' else 'A'}"
+    if status_a != "ok" or status_b != "ok":
+        if status_a == "ok":
+            return f"regressed: {status_b} in B"
+        if status_b == "ok":
+            return f"fixed: {status_a} in A"
+        return f"no result ({status_a} / {status_b})"
+    if math.isnan(noise_a) or math.isnan(noise_b):
+        return "noise unknown"
+    if not sig:
+        return "same (within noise)"
+    return "slower" if ratio > 1 else "faster"
+
+
+def regressions(df: pd.DataFrame, fail_above_pct: float) -> pd.DataFrame:
+    """Matched points slower by more than the threshold, and points ok in A that lost their result
+    in B (a point that starts failing is the largest slowdown there is)."""
+    slower = df["change_pct"] > fail_above_pct
+    lost = (df["status_a"] == "ok") & df["status_b"].isin(["failed", "oom", "timeout"])
+    return df[slower | lost]
+
+
+def format_table(df: pd.DataFrame) -> str:
+    """The comparison as plain text for the terminal."""
+    if df.empty:
+        return "no points in either run"
+    varying = [a for a in AXES if df[a].astype(str).nunique() > 1] or ["backend"]
+    show = df[
+        [*varying, "median_a_ms", "median_b_ms", "change_pct", "noise_a", "noise_b", "verdict"]
+    ]
+    fmt = {
+        "median_a_ms": lambda v: "" if math.isnan(v) else f"{v:.4g}",
+        "median_b_ms": lambda v: "" if math.isnan(v) else f"{v:.4g}",
+        "change_pct": lambda v: "" if math.isnan(v) else f"{v:+.1f}%",
+        "noise_a": lambda v: "" if math.isnan(v) else f"{v:.1%}",
+        "noise_b": lambda v: "" if math.isnan(v) else f"{v:.1%}",
+    }
+    return show.to_string(index=False, formatters=fmt)
+
+
+_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>perfbench compare</title>
+<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #1d2330; }
+table { border-collapse: collapse; } th, td { padding: 3px 8px; border-bottom: 1px solid #dde1e8; }
+th { background: #f6f7f9; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.slower, .regressed { color: #b3261e; font-weight: 600; } .faster, .fixed { color: #1f7a4d; font-weight: 600; }
+</style></head><body>
+<h1>perfbench compare</h1>
+<p>A: <code>{{ run_a }}</code><br>B: <code>{{ run_b }}</code></p>
+<p>ratio = median B / median A. A change is significant only when |B/A − 1| exceeds the IQR/median
+of both runs.</p>
+<table><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
+{% for r in rows %}<tr>{% for c in columns %}
+<td class="{{ 'num' if c in numeric else '' }} {{ r['verdict'].split(':')[0].split(' ')[0] if c == 'verdict' else '' }}">{{ fmt(c, r[c]) }}</td>
+{% endfor %}</tr>{% endfor %}
+</tbody></table></body></html>
+"""
+
+
+def write_compare_html(
+    df: pd.DataFrame, out_path: Path, run_a: str = "A", run_b: str = "B"
+) -> Path:
+    """The comparison as a small self-contained HTML page (autoescaped)."""
+    numeric = {"median_a_ms", "median_b_ms", "noise_a", "noise_b", "ratio", "change_pct"}
+
+    def fmt(col: str, value: Any) -> str:
+        if isinstance(value, float):
+            if math.isnan(value):
+                return ""
+            if col in ("noise_a", "noise_b"):
+                return f"{value:.1%}"
+            if col == "change_pct":
+                return f"{value:+.1f}%"
+            return f"{value:.4g}"
+        return str(value)
+
+    env = jinja2.Environment(autoescape=True)
+    html = env.from_string(_HTML).render(
+        columns=COLUMNS,
+        rows=df.to_dict("records"),
+        numeric=numeric,
+        fmt=fmt,
+        run_a=run_a,
+        run_b=run_b,
+    )
+    out_path = Path(out_path)
+    out_path.write_text(html, encoding="utf-8")
+    return out_path
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `perfbench compare` (the CLI owns the subparser; this fills it)."""
+    parser.add_argument("run_a", type=Path, help="baseline run folder")
+    parser.add_argument("run_b", type=Path, help="run folder to compare against the baseline")
+    parser.add_argument(
+        "--fail-above",
+        type=float,
+        metavar="PCT",
+        default=None,
+        help="exit 1 when a matched point is slower by more than PCT percent (or lost its result)",
+    )
+    parser.add_argument("--html", type=Path, metavar="OUT", help="also write the table as HTML")
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    """Print the comparison; 0 = fine, 1 = a regression above --fail-above, 2 = usage error."""
+    for path in (args.run_a, args.run_b):
+        if not RunDir(Path(path)).results_csv.is_file():
+            print(f"perfbench compare: {path} is not a run folder (no results.csv)")
+            return 2
+    if args.fail_above is not None and (math.isnan(args.fail_above) or args.fail_above < 0):
+        print("perfbench compare: --fail-above must be a percentage >= 0")
+        return 2
+    df = compare_runs(args.run_a, args.run_b)
+    print(f"A: {args.run_a}\nB: {args.run_b}\n")
+    print(format_table(df))
+    if args.html:
+        write_compare_html(df, args.html, str(args.run_a), str(args.run_b))
+        print(f"\nwrote {args.html}")
+    if args.fail_above is None:
+        return 0
+    bad = regressions(df, args.fail_above)
+    if bad.empty:
+        print(f"\nno matched point slower by more than {args.fail_above:g}%")
+        return 0
+    print(f"\n{len(bad)} point(s) regressed beyond {args.fail_above:g}%:")
+    print(format_table(bad))
+    return 1
+
+
+def compare_main(argv: list[str] | None = None) -> int:
+    """Standalone entry (`python -m perfbench.compare A B`), same as `perfbench compare`."""
+    parser = argparse.ArgumentParser(prog="perfbench compare", description=__doc__)
+    add_compare_arguments(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors already; keep its code
+        return int(exc.code or 0)
+    return compare_command(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(compare_main())
