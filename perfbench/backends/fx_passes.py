@@ -189,7 +189,7 @@ class FusedLinearAct(nn.Module):
 
     def __init__(self, linear: nn.Linear, activation: str, use_kernel: bool) -> None:
         super().__init__()
-        assert activation in ("relu", "gelu"), activation
+        assert activation in ("relu", "gelu", "gelu_tanh"), activation
         self.linear = linear
         self.activation = activation
         self.use_kernel = use_kernel
@@ -201,7 +201,9 @@ class FusedLinearAct(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.use_kernel:
             y = F.linear(x, self.linear.weight, self.linear.bias)
-            return F.relu(y) if self.activation == "relu" else F.gelu(y)
+            if self.activation == "relu":
+                return F.relu(y)
+            return F.gelu(y, approximate="tanh" if self.activation == "gelu_tanh" else "none")
         from perfbench_kernels.bias_act import bias_act
 
         y = F.linear(x, self.linear.weight)
@@ -212,29 +214,29 @@ class FusedLinearAct(nn.Module):
         return out.reshape(y.shape)
 
 
+def _gelu_kind(approximate: Any) -> str | None:
+    return {"none": "gelu", "tanh": "gelu_tanh"}.get(approximate)
+
+
 def _activation_of(gm: fx.GraphModule, node: fx.Node) -> str | None:
-    """'relu'/'gelu' when `node` applies exact ReLU/GELU to its first argument only, else None."""
+    """'relu'/'gelu'/'gelu_tanh' when `node` applies ReLU/GELU to its first argument only."""
     mod = module_of(gm, node)
     if mod is not None:
         act = ACTIVATION_MODULES.get(type(mod))
-        if act == "gelu" and getattr(mod, "approximate", "none") != "none":
-            return None
-        return act
+        return _gelu_kind(getattr(mod, "approximate", "none")) if act == "gelu" else act
     if node.op == "call_function" and node.target in ACTIVATION_FUNCTIONS:
         act = ACTIVATION_FUNCTIONS[node.target]
         extra = {k: v for k, v in node.kwargs.items() if k != "inplace"}
-        if act == "gelu" and extra.get("approximate", "none") != "none":
-            return None
         if len(node.args) > 1 and not (act == "relu" and isinstance(node.args[1], bool)):
             return None
-        return act
+        return _gelu_kind(extra.get("approximate", "none")) if act == "gelu" else act
     if node.op == "call_method" and node.target in ACTIVATION_METHODS and len(node.args) == 1:
         return ACTIVATION_METHODS[str(node.target)]
     return None
 
 
 def linear_act_sites(gm: fx.GraphModule) -> Iterable[tuple[fx.Node, fx.Node, str]]:
-    """(linear node, activation node, 'relu'|'gelu') for each Linear whose only user is ReLU/GELU."""
+    """(linear node, activation node, activation) for each Linear whose only user is ReLU/GELU."""
     for node in list(gm.graph.nodes):
         if not isinstance(module_of(gm, node), nn.Linear) or not _single_user(node):
             continue
