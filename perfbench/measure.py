@@ -35,8 +35,30 @@ class PointTask:
     run_dir: str
 
 
-def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+class CpuPeakMemory:
+    """Peak resident memory a point needed on the CPU: the process's RSS high-water mark, reset at
+    the point's start (Linux `clear_refs` 5), minus the RSS at that moment. Where the mark cannot be
+    reset, the peak since the worker started is reported instead, and `kind` says so."""
+
+    def __init__(self) -> None:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self.kind = "cpu_rss_growth"
+        except OSError:
+            self.kind = "cpu_max_rss_since_worker_start"
+        self.baseline = _status_kib("VmRSS") * 1024 if self.kind == "cpu_rss_growth" else 0
+
+    def peak_bytes(self) -> int:
+        if self.kind == "cpu_rss_growth":
+            return max(_status_kib("VmHWM") * 1024 - self.baseline, 0)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def _status_kib(field_name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    return 0
 
 
 def _error_row(scenario: Scenario | None, path: Path, err: BaseException) -> dict[str, Any]:
@@ -57,6 +79,7 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
     started = time.perf_counter()
     row: dict[str, Any] = {"point_id": task.point_id, **point.as_dict()}
     workload: Workload | None = None
+    cpu_memory = CpuPeakMemory() if point.device.value == "cpu" else None
     try:
         workload = build_workload(scenario, point, seed=task.seed)
         device = point.device.value
@@ -94,6 +117,7 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
                 "stop_reason": m.stop_reason,
                 "prepare_s": workload.prepare_s,
                 "flops_per_step": flops,
+                "peak_mem_kind": cpu_memory.kind if cpu_memory else "cuda_max_allocated",
             }
         )
         warning = m.noise_warning()
@@ -115,7 +139,7 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
             cold_start_s=workload.cold_start_s,
             first_call_s=workload.first_call_s,
             peak_mem_bytes=(
-                torch.cuda.max_memory_allocated() if device == "cuda" else _peak_rss_bytes()
+                cpu_memory.peak_bytes() if cpu_memory else torch.cuda.max_memory_allocated()
             ),
             data_wait_frac=(
                 feed.wait_s / total_step_s if feed.uses_loader and total_step_s > 0 else None

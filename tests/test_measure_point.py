@@ -128,3 +128,33 @@ def make_dataset():
     row = run_point(path, fast_timing)
     assert row["status"] == "ok", row.get("error")
     assert 0.5 < row["data_wait_frac"] <= 1.0  # 4 ms of sleeping per batch dwarfs a tiny MLP
+
+
+def test_cpu_peak_memory_is_the_points_own_growth(write_scenario, fast_timing):
+    """A model holding 64 MB of weights shows at least that much peak, not the ~400 MB process."""
+    path = write_scenario(
+        """
+        import torch
+        from torch import nn
+
+        class Big(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = nn.Linear(16, 4)
+                self.big = nn.Parameter(torch.ones(16_000_000))  # 64 MB, touched
+
+            def forward(self, x):
+                return self.lin(x)
+
+        def build_model():
+            return Big()
+
+        def make_batch(batch_size):
+            return torch.randn(batch_size, 16)
+        """
+    )
+    row = run_point(path, fast_timing)
+    assert row["status"] == "ok", row.get("error")
+    if row["extra"]["peak_mem_kind"] != "cpu_rss_growth":
+        pytest.skip("this kernel does not allow resetting the RSS high-water mark")
+    assert 64e6 <= row["peak_mem_bytes"] < 300e6
