@@ -30,8 +30,10 @@ _AVAILABLE: dict[str, tuple[bool, str | None]] = {}  # per binary path: the chec
 
 
 def _last_lines(text: str, n: int = 3) -> str:
+    """py-spy's own error line when there is one (its Rust backtrace is noise), else the tail."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return " | ".join(lines[-n:])
+    errors = [ln for ln in lines if ln.startswith("Error")]
+    return " | ".join(errors[:n] if errors else lines[-n:])
 
 
 def _ptrace_hint() -> str:
