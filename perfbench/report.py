@@ -107,6 +107,7 @@ def render_report(run: RunDir) -> str:
         best=_rows(data.best_per_backend(df)),
         speedups=sp.to_dict("records"),
         not_ok=_rows(data.not_ok(df)),
+        noisy=data.noisy(df),
         charts=[(title, note, svg) for title, note, svg in chart_list if svg],
         table=_table(df, columns),
         axes=varying,
@@ -194,7 +195,7 @@ def _note(r: dict[str, Any]) -> str:
         return r["error"] or r["reason"]
     if r["correctness_only"]:
         return data.CORRECTNESS_ONLY_NOTE
-    return ""
+    return str(r["extra"].get("noise_warning") or "")
 
 
 def _data_url(svg: str) -> str:

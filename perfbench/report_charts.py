@@ -16,7 +16,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
 from perfbench.report_data import OTHER_AXES
 
@@ -46,6 +46,13 @@ def _svg(fig: Figure, name: str) -> str:
     text = re.sub(r"url\(#([^)]+)\)", rf"url(#{prefix}\1)", text)
     text = re.sub(r'((?:xlink:)?href)="#([^"]+)"', rf'\1="#{prefix}\2"', text)
     return text.replace("<svg ", '<svg role="img" ', 1)
+
+
+def _plain_log_ticks(axis: object) -> None:
+    """Log axis labelled 1, 2, 5 × 10^k in plain digits (mathtext 3×10² reads badly in a table-ish chart)."""
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # type: ignore[attr-defined]
+    axis.set_minor_locator(NullLocator())  # type: ignore[attr-defined]
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))  # type: ignore[attr-defined]
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -85,7 +92,7 @@ def throughput_chart(df: pd.DataFrame) -> str | None:
             sizes = sorted(sub["batch_size"].astype(int).unique())
             ax.set_xticks(sizes, [str(b) for b in sizes])
             ax.xaxis.set_minor_locator(NullLocator())
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            _plain_log_ticks(ax.yaxis)
             ax.set_xlabel("batch size")
             ax.set_ylabel("samples / s")
             if facets:
@@ -114,10 +121,13 @@ def speedup_chart(sp: pd.DataFrame) -> str | None:
         ax.set_yticks(range(len(sp)), sp["label"], fontsize=8)
         ax.axvline(1.0, color="#333", lw=1)
         ax.set_xscale("log")
+        lo = min(float(sp["speedup"].min()), 1.0) / 1.15
+        hi = max(float(sp["speedup"].max()), 1.0) * 1.3
+        ax.set_xlim(lo, hi)
+        nice = (0.1, 0.2, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 50, 100)
+        ax.xaxis.set_major_locator(FixedLocator([t for t in nice if lo <= t <= hi]))
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
-        ax.xaxis.set_minor_formatter(
-            FuncFormatter(lambda v, _: f"{v:g}×" if f"{v:g}"[0] in "25" else "")
-        )
         ax.set_xlabel(
             "speedup over eager at equal settings (log scale, >1 is faster; grey: interpreter)"
         )
@@ -165,7 +175,7 @@ def latency_chart(df: pd.DataFrame) -> str | None:
         ax = fig.subplots()
         ax.bxp(stats, orientation="horizontal", showfliers=False, widths=0.6)
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        _plain_log_ticks(ax.xaxis)
         ax.set_xlabel("step time, ms (log scale; box = IQR, whiskers = p05–p95)")
         ax.tick_params(axis="y", labelsize=8)
         return _svg(fig, "lat")

@@ -133,7 +133,18 @@ def not_ok(df: pd.DataFrame) -> pd.DataFrame:
     bad["why"] = [
         (r["error"] or r["reason"] or "(no reason recorded)") for r in bad.to_dict("records")
     ]
+    bad["traceback"] = [str(e.get("traceback") or "") for e in bad["extra"]]
     return bad
+
+
+def noisy(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """(label, warning) for ok points whose spread the harness flagged (IQR/median > 10%)."""
+    out = []
+    for r in df[df["status"] == "ok"].to_dict("records"):
+        warning = r["extra"].get("noise_warning")
+        if warning:
+            out.append((r["label"], str(warning)))
+    return out
 
 
 @dataclass
@@ -150,7 +161,12 @@ class Profiling:
 
 # `extra` keys shown as plain per-point facts; anything else unknown is shown too, these first.
 FACT_KEYS = ("rewrites", "coverage", "int8_impl", "nvtx_overhead_pct")
-HIDDEN_EXTRA = {"times_ms", "profile", "gpu", "graph_breaks", "graph_break_reasons", "flamegraph"}
+# shown elsewhere (charts, profiling, notes, tracebacks) or timing bookkeeping of the harness
+HIDDEN_EXTRA = {
+    "times_ms", "profile", "gpu", "graph_breaks", "graph_break_reasons", "flamegraph",
+    "noise_warning", "traceback", "median_ci_ms", "number", "warmup_calls", "stop_reason",
+    "prepare_s", "flops_per_step", "peak_mem_kind", "timed_calls",
+}  # fmt: skip
 
 
 def profiling(df: pd.DataFrame, run_path: Path) -> Profiling:
