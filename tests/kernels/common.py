@@ -1,0 +1,66 @@
+"""Shared by the kernel tests: tolerances by dtype, shape strategies, output poisoning."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from hypothesis import settings
+from hypothesis import strategies as st
+
+# (dtype, atol, rtol) against a float32 reference on the same (upcast) inputs; the kernels compute
+# in float32 and round once, so the budget is about one rounding of the output dtype.
+TOLERANCES = [
+    (torch.float32, 1e-5, 1e-5),
+    (torch.bfloat16, 2e-2, 2e-2),
+    (torch.float16, 2e-3, 2e-3),
+]
+
+# Interpreter-sized shapes: rows 1..8, N 1..300 (non-powers of two included by construction).
+ROWS = st.integers(min_value=1, max_value=8)
+COLS = st.integers(min_value=1, max_value=300)
+FAST = settings(max_examples=6, deadline=None)
+
+
+@contextmanager
+def poisoned() -> Iterator[None]:
+    """torch.empty/empty_like return NaN-filled float tensors: an element a kernel forgets to
+    write (a wrong mask, a missed tail block) shows up as NaN and fails the comparison."""
+    empty, empty_like = torch.empty, torch.empty_like
+
+    def fill(t: torch.Tensor) -> torch.Tensor:
+        if t.is_floating_point():
+            t.fill_(math.nan)
+        return t
+
+    torch.empty = lambda *a, **k: fill(empty(*a, **k))  # type: ignore[assignment]
+    torch.empty_like = lambda *a, **k: fill(empty_like(*a, **k))  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        torch.empty, torch.empty_like = empty, empty_like
+
+
+def randn(
+    shape: tuple[int, ...], dtype: torch.dtype, seed: int, grad: bool = False
+) -> torch.Tensor:
+    """Seeded normal input in `dtype` (leaf, optionally requiring grad)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g).to(dtype).requires_grad_(grad)
+
+
+def upcast(*ts: torch.Tensor) -> list[torch.Tensor]:
+    """float32 leaf copies of the inputs for the reference (same values, own grads)."""
+    return [t.detach().float().requires_grad_(t.requires_grad) for t in ts]
+
+
+def close(
+    actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float, what: str
+) -> None:
+    """`actual` (any float dtype) equals the float32 `expected` within tolerance; NaN fails."""
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    torch.testing.assert_close(
+        actual.float(), expected.float(), atol=atol, rtol=rtol, msg=lambda m: f"{what}: {m}"
+    )
