@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from perfbench.check_rungs import (
+    CHECK_ADAM_LRS,
     Ctx,
     RungResult,
     build,
@@ -23,46 +24,39 @@ from perfbench.check_rungs import (
     max_abs_diff,
     rng_state,
     same_bits,
-    seed_all,
     set_rng_state,
     timed,
     train_step,
     unregistered_tensors,
 )
+from perfbench.scenario import default_optimizer
 
 
 @timed
 def rung_overfit(ctx: Ctx) -> RungResult:
-    """One fixed batch must be learnable: loss falls by >= 90% within ctx.overfit_steps steps."""
+    """One fixed batch must be learnable: loss falls by >= 90% within ctx.overfit_steps steps.
+
+    With the scenario's own optimizer there is one attempt; with the check's Adam, each learning
+    rate of CHECK_ADAM_LRS in turn until one gets there (each attempt from a fresh model).
+    """
     name = "overfit one batch"
-    sc = ctx.scenario
-    if sc.loss_fn is None:
+    if ctx.scenario.loss_fn is None:
         return RungResult(3, name, "n/a", "no loss_fn: the scenario is infer only")
-    batch = fixed_batch(ctx)
-    model = build(ctx)
-    model.train()
-    opt, opt_name = make_optimizer(ctx, model)
-    params = dict(model.named_parameters())
-    frozen = [n for n, p in params.items() if not p.requires_grad]
-    waiting = {n: p for n, p in params.items() if p.requires_grad}  # no nonzero grad seen yet
-    losses: list[float] = []
-    reached = False
-    for _ in range(ctx.overfit_steps):
-        _, loss = train_step(ctx, model, opt, batch)
-        for n in [n for n, p in waiting.items() if p.grad is not None and bool(p.grad.any())]:
-            del waiting[n]
-        losses.append(loss)
-        if not math.isfinite(loss) or (len(waiting) == len(params) - len(frozen)):
-            break  # diverged, or nothing can learn: more steps will not help
-        if loss <= 0.1 * losses[0]:
-            reached = True
+    own = ctx.scenario.build_optimizer is not default_optimizer
+    attempts = []
+    for lr in CHECK_ADAM_LRS[:1] if own else CHECK_ADAM_LRS:
+        attempt = _overfit_attempt(ctx, lr)
+        attempts.append(attempt)
+        if attempt["reached"] or attempt["stuck"]:
             break
-    never = sorted(waiting)
+    att = attempts[-1]
+    losses, never, frozen = att["losses"], att["never"], att["frozen"]
     first, last = losses[0], losses[-1]
     drop = 1 - last / first if first and math.isfinite(first) and math.isfinite(last) else 0.0
     stride = max(1, len(losses) // 10)
     values = {
-        "optimizer": opt_name,
+        "optimizer": att["optimizer"],
+        "tried": [a["optimizer"] for a in attempts],
         "batch_size": ctx.batch_size,
         "steps": len(losses),
         "max_steps": ctx.overfit_steps,
@@ -74,18 +68,20 @@ def rung_overfit(ctx: Ctx) -> RungResult:
         "frozen": frozen,
     }
     text = (
-        f"{opt_name}, batch {ctx.batch_size}: loss {first:.4g} -> {last:.4g} "
+        f"{att['optimizer']}, batch {ctx.batch_size}: loss {first:.4g} -> {last:.4g} "
         f"({drop:.0%} drop) in {len(losses)} steps"
     )
+    if len(attempts) > 1:
+        text += f" (tried {', '.join(values['tried'])})"
     if never:
         text += f"; {len(never)} trainable parameter(s) never got a gradient: {never[:8]}"
     if frozen:
         text += f"; {len(frozen)} frozen (requires_grad=False)"
-    if reached:
+    if att["reached"]:
         return RungResult(3, name, "pass", text, values)
     why = (
         "no trainable parameter received a gradient"
-        if len(never) == len(params) - len(frozen)
+        if att["stuck"] and math.isfinite(last)
         else "loss became non-finite"
         if not math.isfinite(last)
         else f"did not fall by 90% within {ctx.overfit_steps} steps"
@@ -93,9 +89,40 @@ def rung_overfit(ctx: Ctx) -> RungResult:
     return RungResult(3, name, "fail", f"{why}: {text}", values)
 
 
+def _overfit_attempt(ctx: Ctx, lr: float) -> dict[str, Any]:
+    batch = fixed_batch(ctx)
+    model = build(ctx)
+    model.train()
+    opt, opt_name = make_optimizer(ctx, model, lr)
+    params = dict(model.named_parameters())
+    frozen = [n for n, p in params.items() if not p.requires_grad]
+    waiting = {n: p for n, p in params.items() if p.requires_grad}  # no nonzero grad seen yet
+    losses: list[float] = []
+    reached = stuck = False
+    for _ in range(ctx.overfit_steps):
+        _, loss = train_step(ctx, model, opt, batch)
+        for n in [n for n, p in waiting.items() if p.grad is not None and bool(p.grad.any())]:
+            del waiting[n]
+        losses.append(loss)
+        if not math.isfinite(loss) or len(waiting) == len(params) - len(frozen):
+            stuck = True  # diverged, or nothing can learn: no step count or lr will help
+            break
+        if loss <= 0.1 * losses[0]:
+            reached = True
+            break
+    return {
+        "optimizer": opt_name,
+        "losses": losses,
+        "reached": reached,
+        "stuck": stuck,
+        "never": sorted(waiting),
+        "frozen": frozen,
+    }
+
+
 # ---------------------------------------------------------------- rung 4
 
-CHECKPOINT_WARMUP_STEPS = 2  # steps before saving, so optimizer state and running stats exist
+CHECKPOINT_WARMUP_STEPS = 1  # a step before saving, so optimizer state and running stats exist
 
 
 @timed
@@ -196,7 +223,6 @@ def rung_determinism(ctx: Ctx) -> RungResult:
     first, second = _seeded_run(ctx), _seeded_run(ctx)
     kind = "losses" if ctx.scenario.loss_fn is not None else "eval outputs"
     differ = [i for i, (a, b) in enumerate(zip(first, second, strict=True)) if not same_bits(a, b)]
-    deterministic_error = _deterministic_algorithms_probe(ctx)
     values: dict[str, Any] = {
         "steps": ctx.determinism_steps,
         "compared": kind,
@@ -205,15 +231,12 @@ def rung_determinism(ctx: Ctx) -> RungResult:
         "differing_steps": differ,
         "threads": torch.get_num_threads(),
         "deterministic_algorithms_enabled": torch.are_deterministic_algorithms_enabled(),
-        "use_deterministic_algorithms_error": deterministic_error,
         "note": NONDETERMINISM_NOTE,
     }
     checked = (
         f"{ctx.determinism_steps} steps of {kind} on CPU, {torch.get_num_threads()} threads, "
         "default algorithms"
     )
-    if deterministic_error:
-        checked += f"; under torch.use_deterministic_algorithms(True): {deterministic_error}"
     if differ:
         i = differ[0]
         text = (
@@ -248,25 +271,3 @@ def _summary(value: Any) -> str:
         v for v in (value if isinstance(value, list) else [value]) if isinstance(v, torch.Tensor)
     ]
     return "sum " + repr(sum(float(v.double().sum()) for v in leaves))
-
-
-def _deterministic_algorithms_probe(ctx: Ctx) -> str | None:
-    """One step with torch.use_deterministic_algorithms(True): an op without a deterministic
-    implementation raises here. Returns that message, or None."""
-    was_enabled = torch.are_deterministic_algorithms_enabled()
-    was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    try:
-        torch.use_deterministic_algorithms(True)
-        seed_all(ctx.seed)
-        batch = fixed_batch(ctx)
-        model = build(ctx)
-        if ctx.scenario.loss_fn is None:
-            with torch.no_grad():
-                ctx.scenario.forward(model.eval(), batch)
-        else:
-            train_step(ctx, model.train(), make_optimizer(ctx, model)[0], batch)
-    except RuntimeError as err:
-        return str(err).splitlines()[0][:300]
-    finally:
-        torch.use_deterministic_algorithms(was_enabled, warn_only=was_warn_only)
-    return None
