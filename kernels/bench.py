@@ -213,7 +213,8 @@ def markdown(rows: list[dict], ceil: dict, device: str) -> str:
         "| " + " | ".join(FIELDS) + " |",
         "| " + " | ".join("---" for _ in FIELDS) + " |",
     ]
-    lines += ["| " + " | ".join(str(r.get(f, "")) for f in FIELDS) + " |" for r in rows]
+    cell = lambda r, f: str(r.get(f, "")).replace("|", "/").replace("\n", " ")  # noqa: E731
+    lines += ["| " + " | ".join(cell(r, f) for f in FIELDS) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
