@@ -25,7 +25,8 @@ def interpreter_active() -> bool:
     The variable must be set before `triton.jit` decorates the kernels, i.e. before the kernel
     modules are imported; tests/kernels/conftest.py does that.
     """
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    # the values triton's own knob reads as true
+    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
 
 
 def check_device(op: str, *tensors: torch.Tensor) -> None:

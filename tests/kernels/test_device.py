@@ -14,6 +14,8 @@ def test_interpreter_flag(monkeypatch):
     assert interpreter_active()
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     assert not interpreter_active()
+    monkeypatch.setenv("TRITON_INTERPRET", "false")
+    assert not interpreter_active()
     monkeypatch.delenv("TRITON_INTERPRET")
     assert not interpreter_active()
 
