@@ -1,1 +1,270 @@
-"""pytest plugin placeholder."""
+"""pytest plugin (entry point `perfbench`, pytest11): gate a scenario point with pytest-benchmark.
+
+Two fixtures:
+
+`perfbench_point` times one point inside `benchmark.pedantic`, after the harness's build, correctness
+check against the eager float32 reference and warm-up, so pytest-benchmark's own storage and
+compare flags work on it unchanged::
+
+    def test_mlp_compile(perfbench_point, benchmark):
+        perfbench_point(benchmark, "scenarios/mlp.py", backend="compile", batch_size=64)
+
+    # pytest --benchmark-autosave                      (record a baseline on this machine)
+    # pytest --benchmark-compare --benchmark-compare-fail=median:10%   (gate against it)
+
+`perfbench_ratio` measures two points (or two callables) interleaved in the same process and
+returns their ratio with its measured noise: the gate to use where absolute times move between
+machines (CI)::
+
+    def test_compile_not_slower(perfbench_ratio):
+        r = perfbench_ratio("scenarios/mlp.py", {"backend": "compile"}, {"backend": "eager"},
+                            batch_size=64)
+        r.assert_at_most(1.10)
+
+Absolute times only mean something against a baseline recorded on the same, quiet machine; a
+ratio of two things measured side by side cancels most of what differs between machines.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DEFAULT_ROUNDS_BUDGET_S = 1.0  # timed work per point in perfbench_point when rounds is not given
+
+
+def _resolve(path: str | Path, rootpath: Path) -> Path:
+    """A scenario path as written in a test: relative to the cwd, else to the pytest rootdir."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return rootpath / p
+
+
+def make_point(axes: dict[str, Any]) -> Any:
+    """Validate axis values as the CLI does (a typo is an error listing the valid values)."""
+    from perfbench.axes import Point, parse_axis_value
+    from perfbench.backends import backend_names
+
+    typed = {k: parse_axis_value(k, v, backend_names()) for k, v in axes.items()}
+    return Point(**typed)
+
+
+@dataclass
+class PreparedPoint:
+    """A point built and checked by the harness, ready to time; `close()` releases it."""
+
+    label: str
+    step: Callable[[], Any]
+    sync: Callable[[], None]
+    device: str
+    info: dict[str, Any]
+    close: Callable[[], None]
+
+
+def prepare_point(scenario_path: Path, seed: int = 0, **axes: Any) -> PreparedPoint:
+    """Load, build, correctness-check (raises on mismatch) and warm up one point.
+
+    Skips the test (pytest.skip) when the point makes no sense here, with the harness's reason,
+    and when the backend's timings on this device are not performance (Triton interpreter).
+    """
+    import torch
+
+    from perfbench.backends import BACKENDS
+    from perfbench.scenario import load_scenario
+    from perfbench.timing import TimingSettings, warm_up
+    from perfbench.workload import build_workload, skip_reason
+
+    scenario = load_scenario(scenario_path)
+    point = make_point(axes)
+    reason = skip_reason(point, scenario)
+    if reason:
+        pytest.skip(f"{point.label()}: {reason}")
+    if BACKENDS[point.backend].correctness_only(point):
+        pytest.skip(f"{point.label()}: timing here is interpreter timing, not performance")
+    workload = build_workload(scenario, point, seed=seed)  # raises MismatchError on a wrong result
+    warm_up(workload.step, workload.sync, TimingSettings())
+
+    def close() -> None:
+        workload.close()
+        if point.backend.startswith("compile"):
+            torch._dynamo.reset()  # the next point compiles from scratch, as in a sweep
+
+    info = {
+        "perfbench_point": point.label(),
+        "scenario": str(scenario_path),
+        "rel_err": workload.check.rel_err,
+        "cold_start_s": workload.cold_start_s,
+        **{k: v for k, v in workload.info.items() if isinstance(v, (int, float, str, bool))},
+    }
+    return PreparedPoint(
+        point.label(), workload.step, workload.sync, point.device.value, info, close
+    )
+
+
+def synced(step: Callable[[], Any], sync: Callable[[], None]) -> Callable[[], None]:
+    """One step that returns only when the device is done: pytest-benchmark's host timer reads
+    the clock right after the call, so on CUDA the call itself must wait (rule 3)."""
+
+    def run() -> None:
+        step()
+        sync()
+
+    return run
+
+
+def _rounds_for(fn: Callable[[], None], budget_s: float) -> int:
+    start = time.perf_counter()
+    fn()
+    one = max(time.perf_counter() - start, 1e-6)
+    return int(min(1000, max(5, budget_s / one)))
+
+
+@pytest.fixture
+def perfbench_point(request: pytest.FixtureRequest) -> Iterator[Callable[..., PreparedPoint]]:
+    """`perfbench_point(benchmark, scenario, rounds=None, warmup_rounds=2, seed=0, **axes)`:
+    build, check and warm up the point, then time it with `benchmark.pedantic`."""
+    opened: list[PreparedPoint] = []
+
+    def run(
+        benchmark: Any,
+        scenario: str | Path,
+        rounds: int | None = None,
+        warmup_rounds: int = 2,
+        seed: int = 0,
+        **axes: Any,
+    ) -> PreparedPoint:
+        prepared = prepare_point(_resolve(scenario, request.config.rootpath), seed=seed, **axes)
+        opened.append(prepared)
+        target = synced(prepared.step, prepared.sync)
+        benchmark.extra_info.update(prepared.info)
+        benchmark.pedantic(
+            target,
+            setup=prepared.sync,  # the device is idle when the clock starts
+            rounds=rounds or _rounds_for(target, DEFAULT_ROUNDS_BUDGET_S),
+            warmup_rounds=warmup_rounds,
+            iterations=1,
+        )
+        return prepared
+
+    yield run
+    for prepared in opened:
+        prepared.close()
+
+
+@dataclass
+class Ratio:
+    """time(A) / time(B) from interleaved samples; `noise` is IQR/median of the per-pair ratios."""
+
+    label: str
+    ratio: float
+    noise: float
+    median_a_s: float
+    median_b_s: float
+    pairs: int
+    pair_ratios: list[float] = field(repr=False, default_factory=list)
+
+    def assert_at_most(self, limit: float) -> None:
+        """Fail with every number a reviewer needs when A is slower than `limit` × B."""
+        assert self.ratio <= limit, (
+            f"{self.label}: ratio {self.ratio:.3f} > allowed {limit:.3f} "
+            f"(A {self.median_a_s * 1e3:.3f} ms, B {self.median_b_s * 1e3:.3f} ms, "
+            f"pair-ratio IQR/median {self.noise:.1%} over {self.pairs} pairs)"
+        )
+
+
+def measure_ratio(
+    fn_a: Callable[[], Any],
+    fn_b: Callable[[], Any],
+    device: str = "cpu",
+    budget_s: float = 3.0,
+    min_pairs: int = 10,
+    label: str = "A/B",
+    timer: Callable[[Callable[[], Any], int], float] | None = None,
+) -> Ratio:
+    """Time two warmed-up callables alternately (A B B A ...) with the harness's timer.
+
+    Interleaving is the point: frequency changes, a neighbour's load or thermal drift hit both
+    sides of a pair alike and cancel in the pair's ratio, where two back-to-back measurements
+    would each see a different machine. The median of the pair ratios is robust to the odd
+    interrupted sample. Each sample is `number` calls long (calibrated by the harness so a sample
+    lasts >= 1 ms), so timer resolution does not enter. `timer(fn, number) -> s per call`
+    defaults to the harness's timer for `device` (CUDA events on CUDA).
+
+    What interleaving cannot cancel is preemption on an oversubscribed machine: a descheduled
+    sample gains whole milliseconds whichever side it is on. The median of pair ratios survives
+    it while fewer than half the pairs are hit; run gates on a machine that is otherwise idle.
+    """
+    from perfbench.timing import calibrate_number, timer_for
+
+    timer = timer or timer_for(device)
+    number_a = calibrate_number(fn_a, timer, 1e-3)
+    number_b = calibrate_number(fn_b, timer, 1e-3)
+    a_times: list[float] = []
+    b_times: list[float] = []
+    spent = 0.0
+    while len(a_times) < min_pairs or spent < budget_s:
+        if len(a_times) % 2 == 0:
+            a = timer(fn_a, number_a)
+            b = timer(fn_b, number_b)
+        else:
+            b = timer(fn_b, number_b)
+            a = timer(fn_a, number_a)
+        a_times.append(a)
+        b_times.append(b)
+        spent += a * number_a + b * number_b
+        if len(a_times) >= 2000:
+            break
+    ratios = sorted(x / y for x, y in zip(a_times, b_times, strict=True))
+    med = statistics.median(ratios)
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return Ratio(
+        label=label,
+        ratio=med,
+        noise=(q3 - q1) / med if med > 0 else math.inf,
+        median_a_s=statistics.median(a_times),
+        median_b_s=statistics.median(b_times),
+        pairs=len(ratios),
+        pair_ratios=ratios,
+    )
+
+
+@pytest.fixture
+def perfbench_ratio(request: pytest.FixtureRequest) -> Iterator[Callable[..., Ratio]]:
+    """`perfbench_ratio(scenario, a_axes, b_axes, budget_s=3.0, **common_axes) -> Ratio`:
+    build and check both points, warm both, then `measure_ratio` them interleaved."""
+    opened: list[PreparedPoint] = []
+
+    def run(
+        scenario: str | Path,
+        a: dict[str, Any],
+        b: dict[str, Any],
+        budget_s: float = 3.0,
+        **common: Any,
+    ) -> Ratio:
+        path = _resolve(scenario, request.config.rootpath)
+        pa = prepare_point(path, **{**common, **a})
+        opened.append(pa)
+        pb = prepare_point(path, **{**common, **b})
+        opened.append(pb)
+        if pa.device != pb.device:
+            raise ValueError("a ratio compares points on one device")
+        result = measure_ratio(
+            synced(pa.step, pa.sync),
+            synced(pb.step, pb.sync),
+            device=pa.device,
+            budget_s=budget_s,
+            label=f"{pa.label} / {pb.label}",
+        )
+        return result
+
+    yield run
+    for prepared in opened:
+        prepared.close()
