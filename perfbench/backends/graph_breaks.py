@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Any
 
 import torch
@@ -44,6 +45,7 @@ def count_graph_breaks(
         captured["explain"] = torch._dynamo.explain(model)(*args, **kwargs)
         return model(*args, **kwargs)  # the scenario may post-process the real output
 
+    start = time.perf_counter()
     saved = {name: buf.detach().clone() for name, buf in model.named_buffers()}
     torch._dynamo.reset()
     try:
@@ -64,4 +66,6 @@ def count_graph_breaks(
         "graph_breaks": int(out.graph_break_count),
         "graph_break_reasons": unique[:MAX_REASONS],
         "graphs": int(out.graph_count),
+        # part of the harness's prepare/cold-start time that is this probe, not compilation
+        "graph_break_probe_s": round(time.perf_counter() - start, 3),
     }

@@ -117,6 +117,9 @@ class TritonAddRMSNorm(nn.Module):
     def forward(self, x: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         from perfbench_kernels.rms_norm import add_rms_norm
 
+        if x.dtype != r.dtype:  # autocast: bf16 branch + float32 residual adds in float32
+            dtype = torch.promote_types(x.dtype, r.dtype)
+            x, r = x.to(dtype), r.to(dtype)
         n = x.shape[-1]
         w = _flat_affine(getattr(self.inner, "weight", None), n, x, 1.0)
         x2, r2 = x.reshape(-1, n).contiguous(), r.reshape(-1, n).contiguous()
@@ -141,6 +144,9 @@ class TritonSwiGLU(nn.Module):
             return F.silu(a) * b
         from perfbench_kernels.swiglu import swiglu
 
+        if a.dtype != b.dtype:  # as eager's mul would promote
+            dtype = torch.promote_types(a.dtype, b.dtype)
+            a, b = a.to(dtype), b.to(dtype)
         n = a.shape[-1]
         out = swiglu(a.reshape(-1, n).contiguous(), b.reshape(-1, n).contiguous())
         return out.reshape(a.shape)
