@@ -48,8 +48,6 @@ KERNEL_OF = {
     "linear_act": "bias_act",
     "swiglu": "swiglu",
 }
-# how many compute ops of the rewritten graph each replaced site accounts for
-OPS_OF = {"add_rms_norm": 2, "swiglu": 2}
 
 
 def _flat_affine(param: torch.Tensor | None, n: int, like: torch.Tensor, fill: float):
@@ -120,6 +118,8 @@ class TritonAddRMSNorm(nn.Module):
         if x.dtype != r.dtype:  # autocast: bf16 branch + float32 residual adds in float32
             dtype = torch.promote_types(x.dtype, r.dtype)
             x, r = x.to(dtype), r.to(dtype)
+        if x.shape != r.shape:  # the kernel adds equal shapes; materialise the broadcast
+            x, r = torch.broadcast_tensors(x, r)
         n = x.shape[-1]
         w = _flat_affine(getattr(self.inner, "weight", None), n, x, 1.0)
         x2, r2 = x.reshape(-1, n).contiguous(), r.reshape(-1, n).contiguous()
@@ -137,16 +137,16 @@ class TritonSoftmax(nn.Module):
 
 
 class TritonSwiGLU(nn.Module):
-    """`silu(a) * b` through `perfbench_kernels.swiglu` (same shapes; broadcasting stays eager)."""
+    """`silu(a) * b` through `perfbench_kernels.swiglu`."""
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        if a.shape != b.shape:  # the kernel is elementwise on equal shapes; documented fallback
-            return F.silu(a) * b
         from perfbench_kernels.swiglu import swiglu
 
         if a.dtype != b.dtype:  # as eager's mul would promote
             dtype = torch.promote_types(a.dtype, b.dtype)
             a, b = a.to(dtype), b.to(dtype)
+        if a.shape != b.shape:  # the kernel takes equal shapes; materialise the broadcast
+            a, b = torch.broadcast_tensors(a, b)
         n = a.shape[-1]
         out = swiglu(a.reshape(-1, n).contiguous(), b.reshape(-1, n).contiguous())
         return out.reshape(a.shape)
@@ -389,7 +389,7 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
     info["patterns"] = {p: c for p, c in plan.counts.items() if c["candidates"]}
     if not info["coverage"]["replaced"]:
         info["note"] = "no pattern replaced: this point runs the model's eager ops"
-    if not point.device == Device.CUDA:
+    if point.device != Device.CUDA:
         info["timing_note"] = (
             "Triton interpreter on CPU: correctness only, times are not performance"
         )

@@ -142,3 +142,28 @@ def test_train_gradients_match_eager(which: str) -> None:
     ref = _grads(model, lambda: model(*batch))
     for got, want in zip(ours, ref, strict=True):
         assert relative_error(got, want) < TOL
+
+
+class Branchy(nn.Module):
+    """fx cannot trace the data-dependent branch; the norm modules are still replaced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ln, self.fc = nn.LayerNorm(8), nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(self.ln(x))
+        return y if y.sum() > 0 else -y
+
+
+def test_untraceable_model_still_gets_module_replacement() -> None:
+    _need_kernels("layer_norm")
+    model, x = Branchy(), torch.randn(4, 8)
+    prepared = _prepare(model, x, Mode.INFER)
+    assert "not traceable" in prepared.info["fx"]
+    cov = prepared.info["coverage"]
+    assert (cov["replaced"], cov["ops_in_our_kernels_pct"]) == (1, 50.0)  # ln of {ln, fc}
+    assert cov["basis"].startswith("leaf modules")
+    assert isinstance(model.ln, nn.LayerNorm)  # the model itself is not modified
+    with torch.no_grad():
+        assert relative_error(prepared.model(x), model(x)) < TOL
