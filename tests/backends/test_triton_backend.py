@@ -1,19 +1,22 @@
 """triton backend: coverage numbers on small models, outputs and gradients against eager.
 
 Runs the real kernels under the Triton interpreter on CPU (TRITON_INTERPRET=1 must be set before
-the kernel modules are imported, hence at the top of this module).
+the kernel modules are imported, hence at the top of this module, as tests/kernels/conftest.py
+does). With a GPU present the variable is left alone and these CPU-tensor tests skip.
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TRITON_INTERPRET", "1")
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from types import SimpleNamespace
 
 import pytest
-import torch
 import torch.nn.functional as F
 from torch import nn
 
