@@ -8,6 +8,7 @@
 | `rms_norm` | `rms_norm(x, weight, eps=1e-6)`, `add_rms_norm(x, residual, weight, eps=1e-6)` | all inputs |
 | `swiglu` | `swiglu(a, b)` = silu(a) * b | a, b |
 | `cross_entropy` | `cross_entropy(logits, target, reduction="mean", ignore_index=-100)` | logits |
+| `linear_act` | `linear_act(x, weight, bias, activation)`: matmul with the bias_act epilogue | no |
 
 Each module has `HAS_BACKWARD`. Inputs are (..., N), float32/bfloat16/float16, contiguous, on CUDA
 (or on the CPU with TRITON_INTERPRET=1 set before these modules are imported); outputs keep the

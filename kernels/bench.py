@@ -29,7 +29,18 @@ CE_ROWS, CE_VOCAB = 8192, 32768  # cross-entropy logits
 COPY_BYTES = 1 << 30  # 1 GiB source for the copy ceiling: far beyond L2
 MATMUL_N = 8192
 BF16 = 2  # bytes per element
-FIELDS = ["op", "impl", "shape", "status", "median_ms", "gb_per_s", "pct_of_copy", "peak_mib"]
+LINEAR_M, LINEAR_K, LINEAR_N = 8192, 1024, 4096  # an MLP up-projection: output as big as inputs
+FIELDS = [
+    "op",
+    "impl",
+    "shape",
+    "status",
+    "median_ms",
+    "gb_per_s",
+    "pct_of_copy",
+    "tflop_per_s",
+    "peak_mib",
+]
 
 
 def ideal_bytes(op: str, rows: int, n: int, itemsize: int = BF16) -> int:
@@ -50,6 +61,11 @@ def ideal_bytes(op: str, rows: int, n: int, itemsize: int = BF16) -> int:
     return table[op]
 
 
+def linear_bytes(m: int, k: int, n: int, itemsize: int = BF16) -> int:
+    """Ideal bytes of act(x @ W.T + b): read x (m, k), W (n, k), bias (n); write y (m, n)."""
+    return (m * k + n * k + n + m * n) * itemsize
+
+
 def gb_per_s(nbytes: int, ms: float) -> float:
     return nbytes / (ms * 1e-3) / 1e9
 
@@ -66,10 +82,19 @@ class Case:
     nbytes: int
     grad: bool = False  # time forward + backward (w.r.t. the first input)
     track_memory: bool = False
+    flops: int = 0  # reported as TFLOP/s where nonzero (matmul cases)
 
 
 def _cases(device: torch.device, small: bool) -> list[Case]:
-    from perfbench_kernels import bias_act, cross_entropy, layer_norm, rms_norm, softmax, swiglu
+    from perfbench_kernels import (
+        bias_act,
+        cross_entropy,
+        layer_norm,
+        linear_act,
+        rms_norm,
+        softmax,
+        swiglu,
+    )
 
     m, n = (ROWS // 8, COLS) if small else (ROWS, COLS)
     cm, cv = (CE_ROWS // 8, CE_VOCAB) if small else (CE_ROWS, CE_VOCAB)
@@ -83,6 +108,7 @@ def _cases(device: torch.device, small: bool) -> list[Case]:
         return rnd(cm, cv, scale=4.0), target
 
     rows = f"{m}x{n}"
+    lm, lk, ln = (LINEAR_M // 8 if small else LINEAR_M), LINEAR_K, LINEAR_N
     return [
         Case("bias_gelu", rows, lambda: (rnd(m, n), rnd(n)),
              lambda x, b: bias_act.bias_act(x, b, "gelu"),
@@ -103,6 +129,11 @@ def _cases(device: torch.device, small: bool) -> list[Case]:
         Case("cross_entropy_fwd_bwd", f"{cm}x{cv}", ce_inputs, cross_entropy.cross_entropy,
              cross_entropy.cross_entropy_ref, ideal_bytes("cross_entropy_fwd_bwd", cm, cv),
              grad=True, track_memory=True),
+        Case("linear_gelu", f"{lm}x{lk}x{ln}",
+             lambda: (rnd(lm, lk), rnd(ln, lk, scale=lk**-0.5), rnd(ln)),
+             lambda x, w, b: linear_act.linear_act(x, w, b, "gelu"),
+             lambda x, w, b: linear_act.linear_act_ref(x, w, b, "gelu"),
+             linear_bytes(lm, lk, ln), flops=2 * lm * lk * ln),
     ]  # fmt: skip
 
 
@@ -162,6 +193,7 @@ def _measure(
         "median_ms": round(ms, 4),
         "gb_per_s": round(gbs, 1),
         "pct_of_copy": round(100 * gbs / copy_gbs, 1),
+        **({"tflop_per_s": round(case.flops / (ms * 1e-3) / 1e12, 1)} if case.flops else {}),
     }
 
 

@@ -12,7 +12,15 @@ import sys
 import warnings
 
 import triton
-from perfbench_kernels import bias_act, cross_entropy, layer_norm, rms_norm, softmax, swiglu
+from perfbench_kernels import (
+    bias_act,
+    cross_entropy,
+    layer_norm,
+    linear_act,
+    rms_norm,
+    softmax,
+    swiglu,
+)
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
@@ -22,10 +30,12 @@ ROW = {"stride_row": "i32", "N": "i32"}
 BWD = {**ROW, "n_rows": "i32", "rows_per_program": "i32"}
 
 
-def build(fn, signature: dict[str, str], constexprs: dict, num_warps: int) -> None:
+def build(fn, signature: dict[str, str], constexprs: dict, launch: int | tuple[int, int]) -> None:
+    """Compile one specialisation; `launch` is num_warps or (num_warps, num_stages)."""
+    warps, stages = launch if isinstance(launch, tuple) else (launch, 3)
     sig = {**signature, **dict.fromkeys(constexprs, "constexpr")}
     src = ASTSource(fn=fn, signature=sig, constexprs=constexprs)
-    triton.compile(src, target=TARGET, options={"num_warps": num_warps})
+    triton.compile(src, target=TARGET, options={"num_warps": warps, "num_stages": stages})
 
 
 def cases():
@@ -71,6 +81,19 @@ def cases():
     ceb = {"logits_ptr": P, "target_ptr": I64, "lse_ptr": F, "g_ptr": F, "g_stride": "i32"}
     ceb |= {"dx_ptr": P, "stride_row": "i32", "V": "i32", "ignore_index": "i32"}
     yield cross_entropy._cross_entropy_bwd_kernel, ceb, {"BLOCK_V": 4096}, 8
+    mm = {"M": "i32", "N": "i32", "K": "i32", "stride_xm": "i32", "stride_wn": "i32"}
+    mm |= {"stride_ym": "i32"}
+    # the largest and the smallest tile of the search space; float32 with the small one only
+    configs = linear_act.CONFIGS
+    for ptr, precision, cfg in (
+        (P, "tf32", configs[0]),
+        (P, "tf32", configs[-1]),
+        (F, "ieee", configs[-1]),
+    ):
+        sig = {"x_ptr": ptr, "w_ptr": ptr, "b_ptr": ptr, "y_ptr": ptr, **mm}
+        flags = {"HAS_BIAS": True, "ACTIVATION": "gelu", "INPUT_PRECISION": precision}
+        flags |= {"UPCAST_TILES": False, **cfg.kwargs}
+        yield linear_act._linear_act_kernel, sig, flags, (cfg.num_warps, cfg.num_stages)
 
 
 def main() -> int:

@@ -28,14 +28,16 @@ def test_ideal_bytes():
     assert bench.ideal_bytes("cross_entropy_fwd_bwd", 2, 3, 4) == 2 * 2 * 3 * 4 + 16
     with pytest.raises(KeyError, match="known"):
         bench.ideal_bytes("conv", 1, 1)
+    assert bench.linear_bytes(8, 4, 2) == (8 * 4 + 2 * 4 + 2 + 8 * 2) * 2
     assert bench.gb_per_s(3 * 10**9, 1000.0) == pytest.approx(3.0)
 
 
 def test_every_case_has_its_formula():
     ops = [c.op for c in bench._cases(torch.device("cpu"), small=True)]
-    assert len(set(ops)) == len(ops) == 8
+    assert len(set(ops)) == len(ops) == 9
     for op in ops:
-        bench.ideal_bytes(op, 1, 1)
+        if op != "linear_gelu":  # a matmul: linear_bytes
+            bench.ideal_bytes(op, 1, 1)
 
 
 def _fake_cuda(monkeypatch):
