@@ -23,6 +23,8 @@ from perfbench.backends.fx_passes import (
     trace,
 )
 
+MAX_SITES = 20  # names listed per rewrite in info; the counts are always complete
+
 
 def linear_act_reason(device: torch.device, mode: Mode) -> str | None:
     """None when Linear + activation can run the Triton bias_act kernel, else why it runs eager."""
@@ -35,15 +37,16 @@ def linear_act_reason(device: torch.device, mode: Mode) -> str | None:
 def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) -> Prepared:
     gm = trace(model, "fx")
     info: dict[str, Any] = {}
+    folded: list[str] = []
     if point.mode == Mode.TRAIN:
-        folded = 0
         info["fold_bn_skipped"] = "train mode: BatchNorm normalises with batch statistics"
     else:
         ndims = record_output_ndims(gm, lambda m: scenario.forward(m, example_batch), (nn.Linear,))
         folded = fold_bn(gm, ndims)
     reason = linear_act_reason(torch.device(point.device.value), point.mode)
     fused = fuse_linear_act(gm, use_kernel=reason is None)
-    info["rewrites"] = {"fold_bn": folded, "linear_act": fused}
+    info["rewrites"] = {"fold_bn": len(folded), "linear_act": len(fused)}
+    info["rewrite_sites"] = {"fold_bn": folded[:MAX_SITES], "linear_act": fused[:MAX_SITES]}
     if fused:
         info["linear_act_impl"] = (
             "perfbench_kernels.bias_act (Triton)" if reason is None else "eager ops"

@@ -135,8 +135,9 @@ def record_output_ndims(
     return ndims
 
 
-def fold_bn(gm: fx.GraphModule, linear_out_ndims: dict[str, int] | None = None) -> int:
-    """Fold eval-mode BatchNorm1d/2d into the Conv1d/Conv2d/Linear feeding it; returns the count.
+def fold_bn(gm: fx.GraphModule, linear_out_ndims: dict[str, int] | None = None) -> list[str]:
+    """Fold eval-mode BatchNorm1d/2d into the Conv1d/Conv2d/Linear feeding it; returns the sites
+    folded, as "layer+bn" names.
 
     The conv/linear output must feed only the BatchNorm. The folded layer is a new module
     (`torch.nn.utils.fusion` deep-copies), so the original model keeps its own weights. Linear +
@@ -144,7 +145,7 @@ def fold_bn(gm: fx.GraphModule, linear_out_ndims: dict[str, int] | None = None) 
     """
     from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
-    folded = 0
+    folded: list[str] = []
     for node in list(gm.graph.nodes):
         bn = module_of(gm, node)
         if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)) or bn.training:
@@ -166,12 +167,12 @@ def fold_bn(gm: fx.GraphModule, linear_out_ndims: dict[str, int] | None = None) 
             new = fuse_linear_bn_eval(layer, bn)
         else:
             continue
+        folded.append(f"{src.target}+{node.target}")
         new_name = f"{str(src.target).replace('.', '_')}_bnfold"
         gm.add_submodule(new_name, new)
         src.target = new_name
         node.replace_all_uses_with(src)
         gm.graph.erase_node(node)
-        folded += 1
     if folded:
         gm.delete_all_unused_submodules()
         gm.graph.lint()
@@ -246,9 +247,9 @@ def linear_act_sites(gm: fx.GraphModule) -> Iterable[tuple[fx.Node, fx.Node, str
             yield node, user, act
 
 
-def fuse_linear_act(gm: fx.GraphModule, use_kernel: bool) -> int:
-    """Replace Linear -> ReLU/GELU with `FusedLinearAct`; returns how many pairs were fused."""
-    fused = 0
+def fuse_linear_act(gm: fx.GraphModule, use_kernel: bool) -> list[str]:
+    """Replace Linear -> ReLU/GELU with `FusedLinearAct`; returns the sites as "linear+act"."""
+    fused: list[str] = []
     for lin_node, act_node, act in list(linear_act_sites(gm)):
         linear = gm.get_submodule(str(lin_node.target))
         name = f"{str(lin_node.target).replace('.', '_')}_{act}_fused"
@@ -258,7 +259,7 @@ def fuse_linear_act(gm: fx.GraphModule, use_kernel: bool) -> int:
         act_node.replace_all_uses_with(new)
         gm.graph.erase_node(act_node)
         gm.graph.erase_node(lin_node)
-        fused += 1
+        fused.append(f"{lin_node.target}+{act}")
     if fused:
         gm.delete_all_unused_submodules()
         gm.graph.lint()

@@ -61,6 +61,7 @@ def test_bn_fold_conv2d_conv1d_linear_matches_eager() -> None:
     x = torch.randn(2, 3, 8, 8)
     prepared = _prepare(model, x)
     assert prepared.info["rewrites"]["fold_bn"] == 3
+    assert prepared.info["rewrite_sites"]["fold_bn"] == ["conv+bn", "conv1d+bn1d_conv", "fc+bn1d"]
     assert not any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in prepared.model.modules())
     with torch.no_grad():
         assert relative_error(prepared.model(x), model(x)) < 1e-5
