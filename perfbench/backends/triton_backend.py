@@ -57,12 +57,16 @@ def _flat_affine(param: torch.Tensor | None, n: int, like: torch.Tensor, fill: f
     return param.reshape(n).to(like.dtype)
 
 
-class TritonLayerNorm(nn.Module):
-    """nn.LayerNorm through `perfbench_kernels.layer_norm` on the flattened normalised dims."""
+class _Wraps(nn.Module):
+    """Holds the replaced module as `inner`, so its parameters stay shared with the model."""
 
-    def __init__(self, inner: nn.LayerNorm) -> None:
+    def __init__(self, inner: nn.Module) -> None:
         super().__init__()
-        self.inner = inner  # shares weight and bias with the model
+        self.inner = inner
+
+
+class TritonLayerNorm(_Wraps):
+    """nn.LayerNorm through `perfbench_kernels.layer_norm` on the flattened normalised dims."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from perfbench_kernels.layer_norm import layer_norm
@@ -90,12 +94,8 @@ def is_rms_norm(mod: nn.Module) -> bool:
     return "RMSNorm" in type(mod).__name__ and isinstance(w, torch.Tensor) and has_eps
 
 
-class TritonRMSNorm(nn.Module):
+class TritonRMSNorm(_Wraps):
     """RMSNorm (nn.RMSNorm or a look-alike) through `perfbench_kernels.rms_norm` over the last dim."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from perfbench_kernels.rms_norm import rms_norm
@@ -105,12 +105,8 @@ class TritonRMSNorm(nn.Module):
         return rms_norm(x.reshape(-1, n).contiguous(), w, _rms_eps(self.inner, x)).reshape(x.shape)
 
 
-class TritonAddRMSNorm(nn.Module):
+class TritonAddRMSNorm(_Wraps):
     """`h = x + r; y = norm(h)` in one pass: returns (y, h), as `add_rms_norm` does."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
 
     def forward(self, x: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         from perfbench_kernels.rms_norm import add_rms_norm
@@ -367,8 +363,7 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
     info: dict[str, Any] = {}
     gm: fx.GraphModule | None
     try:
-        tracer = _Tracer()
-        gm = fx.GraphModule(work, tracer.trace(work), type(work).__name__)
+        gm = fx.GraphModule(work, _Tracer().trace(work), type(work).__name__)
         gm.training = work.training
     except Exception as err:
         gm = None
@@ -376,8 +371,7 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
         info["fx"] = f"not traceable ({type(err).__name__}: {first}): only modules replaced"
     if gm is not None:
         fuse_add_rms_norm(gm, plan)
-        sites = list(linear_act_sites(gm))
-        for _ in sites:
+        for _ in list(linear_act_sites(gm)):
             plan.take("linear_act")
         if plan.counts["linear_act"]["replaced"]:
             fuse_linear_act(gm, use_kernel=True)
