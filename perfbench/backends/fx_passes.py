@@ -66,7 +66,13 @@ def triton_unavailable_reason(device: torch.device | str) -> str | None:
     Triton runs on CUDA, or on the CPU under the interpreter (TRITON_INTERPRET=1 set before the
     kernel modules are imported: correct but slow).
     """
-    if torch.device(device).type != "cuda" and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+    interpret = os.environ.get("TRITON_INTERPRET", "0").strip().lower() in (
+        "1",
+        "true",
+        "on",
+        "yes",
+    )
+    if torch.device(device).type != "cuda" and not interpret:  # the values triton reads as true
         return "Triton needs CUDA, or TRITON_INTERPRET=1 on CPU (correct but slow)"
     try:
         importlib.import_module("triton")
