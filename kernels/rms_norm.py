@@ -26,9 +26,10 @@ HAS_BACKWARD = True
 
 def rms_norm_ref(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Eager baseline as model code writes it: composed ops, float32 statistics, x's dtype out."""
-    x32 = x.float()
-    y = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)
-    return (y * weight.float()).to(x.dtype)
+    compute = torch.promote_types(x.dtype, torch.float32)  # float64 stays float64 (tests)
+    xf = x.to(compute)
+    y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    return (y * weight.to(compute)).to(x.dtype)
 
 
 def add_rms_norm_ref(

@@ -10,8 +10,9 @@ import torch
 from hypothesis import settings
 from hypothesis import strategies as st
 
-# (dtype, atol, rtol) against a float32 reference on the same (upcast) inputs; the kernels compute
-# in float32 and round once, so the budget is about one rounding of the output dtype.
+# (dtype, atol, rtol) against a float64 reference on the same (upcast) inputs: the kernels compute in
+# float32 and round once, so the budget is about one rounding of the output dtype (float64, not
+# float32, because eager float32 backward is itself off by ~1e-5 where rstd is large, e.g. N = 1).
 TOLERANCES = [
     (torch.float32, 1e-5, 1e-5),
     (torch.bfloat16, 2e-2, 2e-2),
@@ -21,7 +22,7 @@ TOLERANCES = [
 # Interpreter-sized shapes: rows 1..8, N 1..300 (non-powers of two included by construction).
 ROWS = st.integers(min_value=1, max_value=8)
 COLS = st.integers(min_value=1, max_value=300)
-FAST = settings(max_examples=6, deadline=None)
+FAST = settings(max_examples=15, deadline=None)
 
 
 @contextmanager
@@ -52,15 +53,15 @@ def randn(
 
 
 def upcast(*ts: torch.Tensor) -> list[torch.Tensor]:
-    """float32 leaf copies of the inputs for the reference (same values, own grads)."""
-    return [t.detach().float().requires_grad_(t.requires_grad) for t in ts]
+    """float64 leaf copies of the inputs for the reference (same values, own grads)."""
+    return [t.detach().double().requires_grad_(t.requires_grad) for t in ts]
 
 
 def close(
     actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float, what: str
 ) -> None:
-    """`actual` (any float dtype) equals the float32 `expected` within tolerance; NaN fails."""
+    """`actual` (any float dtype) equals the float64 `expected` within tolerance; NaN fails."""
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
     torch.testing.assert_close(
-        actual.float(), expected.float(), atol=atol, rtol=rtol, msg=lambda m: f"{what}: {m}"
+        actual.double(), expected.double(), atol=atol, rtol=rtol, msg=lambda m: f"{what}: {m}"
     )

@@ -1,4 +1,4 @@
-"""bias_act against `act(x + bias)` in float32 for relu, exact gelu and tanh gelu."""
+"""bias_act against `act(x + bias)` in float64 for relu, exact gelu and tanh gelu."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _check(shape: tuple[int, ...], dtype, atol, rtol, activation: str) -> None:
     assert y.dtype == dtype
     close(
         y,
-        bias_act_ref(x.float(), bias.float(), activation),
+        bias_act_ref(x.double(), bias.double(), activation),
         atol,
         rtol,
         f"bias_act {activation} {shape} {dtype}",

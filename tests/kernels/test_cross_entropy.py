@@ -1,4 +1,4 @@
-"""cross_entropy against F.cross_entropy in float32: reductions, ignore_index, grads, memory."""
+"""cross_entropy against F.cross_entropy in float64: reductions, ignore_index, grads, memory."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _check(shape, dtype, atol, rtol, reduction: str, ignore_first: bool = True, 
         (dlogits,) = torch.autograd.grad(loss, (logits,), grad_out)
     (l32,) = upcast(logits)
     loss32 = cross_entropy_ref(l32, target, reduction)
-    (d32,) = torch.autograd.grad(loss32, (l32,), grad_out.float())
+    (d32,) = torch.autograd.grad(loss32, (l32,), grad_out.double())
     what = f"cross_entropy {shape} {dtype} {reduction}"
     assert loss.dtype == dlogits.dtype == dtype
     # the loss is a log-sum-exp of values up to ~16: one rounding of that magnitude

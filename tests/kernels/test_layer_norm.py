@@ -1,4 +1,4 @@
-"""layer_norm against F.layer_norm in float32: forward, grads of x/weight/bias, long rows, errors."""
+"""layer_norm against F.layer_norm in float64: forward, grads of x/weight/bias, long rows, errors."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _check(shape: tuple[int, ...], dtype: torch.dtype, atol: float, rtol: float,
         grads = torch.autograd.grad(y, (x, w, b), dy)
     x32, w32, b32 = upcast(x, w, b)
     y32 = layer_norm_ref(x32, w32, b32, 1e-5)
-    grads32 = torch.autograd.grad(y32, (x32, w32, b32), dy.float())
+    grads32 = torch.autograd.grad(y32, (x32, w32, b32), dy.double())
     what = f"layer_norm {shape} {dtype}"
     assert y.dtype == dtype and all(g.dtype == dtype for g in grads)
     close(y, y32, atol, rtol, what)

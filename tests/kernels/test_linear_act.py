@@ -1,4 +1,4 @@
-"""linear_act (matmul with bias + activation epilogue) against F.linear + act in float32."""
+"""linear_act (matmul with bias + activation epilogue) against F.linear + act in float64."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _check(m: int, k: int, n: int, dtype, atol, rtol, activation: str, bias: boo
     b = randn((n,), dtype, seed + 2) if bias else None
     with poisoned():
         y = linear_act(x, w, b, activation)
-    expected = linear_act_ref(x.float(), w.float(), None if b is None else b.float(), activation)
+    expected = linear_act_ref(x.double(), w.double(), None if b is None else b.double(), activation)
     assert y.dtype == dtype
     # a K-long float32 dot product, then one rounding: 4x the elementwise budget
     close(y, expected, 4 * atol, rtol, f"linear_act {m}x{k}x{n} {dtype} {activation}")

@@ -1,4 +1,4 @@
-"""rms_norm and add_rms_norm against the composed-ops references in float32, forward and backward."""
+"""rms_norm and add_rms_norm against the composed-ops references in float64, forward and backward."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _check_rms(shape: tuple[int, ...], dtype: torch.dtype, atol: float, rtol: fl
         dx, dw = torch.autograd.grad(y, (x, w), dy)
     x32, w32 = upcast(x, w)
     y32 = rms_norm_ref(x32, w32, 1e-6)
-    dx32, dw32 = torch.autograd.grad(y32, (x32, w32), dy.float())
+    dx32, dw32 = torch.autograd.grad(y32, (x32, w32), dy.double())
     what = f"rms_norm {shape} {dtype}"
     assert y.dtype == dx.dtype == dw.dtype == dtype
     close(y, y32, atol, rtol, what)
@@ -43,11 +43,11 @@ def _check_add(shape: tuple[int, ...], dtype: torch.dtype, atol: float, rtol: fl
         y, h = add_rms_norm(x, r, w, 1e-6, **kw)
         grads = torch.autograd.grad((y, h), (x, r, w), (dy, dh))
     # the kernel rounds x + r to the storage dtype before normalising, as eager code does: shift the
-    # float32 reference onto that rounded sum with a constant (gradients are unchanged)
+    # float64 reference onto that rounded sum with a constant (gradients are unchanged)
     x32, r32, w32 = upcast(x, r, w)
-    delta = ((x32 + r32).to(dtype).float() - (x32 + r32)).detach()
+    delta = ((x32 + r32).to(dtype).double() - (x32 + r32)).detach()
     y32, h32 = add_rms_norm_ref(x32, r32 + delta, w32, 1e-6)
-    grads32 = torch.autograd.grad((y32, h32), (x32, r32, w32), (dy.float(), dh.float()))
+    grads32 = torch.autograd.grad((y32, h32), (x32, r32, w32), (dy.double(), dh.double()))
     what = f"add_rms_norm {shape} {dtype}"
     close(h, h32, atol, rtol, f"{what} new_residual")
     close(y, y32, atol, rtol, what)

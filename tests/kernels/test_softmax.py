@@ -1,4 +1,4 @@
-"""softmax against torch.softmax in float32: shapes, dtypes, the long-row loop, launcher errors."""
+"""softmax against torch.softmax in float64: shapes, dtypes, the long-row loop, launcher errors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def _check(shape: tuple[int, ...], dtype: torch.dtype, atol: float, rtol: float,
     with poisoned():
         y = softmax(x, **kw)
     assert y.dtype == dtype
-    close(y, softmax_ref(x.float()), atol, rtol, f"softmax {shape} {dtype}")
+    close(y, softmax_ref(x.double()), atol, rtol, f"softmax {shape} {dtype}")
 
 
 @pytest.mark.parametrize("dtype, atol, rtol", TOLERANCES)
