@@ -72,6 +72,27 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="seed for model and batches (default 0)")
     p.add_argument("--check", action="store_true", help="run the sanity ladder first")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    prof = p.add_argument_group(
+        "profiling (separate passes or measured cost; see perfbench.profiling)"
+    )
+    prof.add_argument(
+        "--profile",
+        action="store_true",
+        help="after timing, a torch.profiler pass per point: RUN_DIR/traces/*.json (Perfetto) and "
+        "RUN_DIR/tb (tensorboard --logdir RUN_DIR/tb)",
+    )
+    prof.add_argument(
+        "--flamegraph",
+        action="store_true",
+        help="py-spy the sweep: RUN_DIR/flamegraphs/flamegraph.svg + speedscope JSON",
+    )
+    prof.add_argument("--native", action="store_true", help="with --flamegraph: native frames too")
+    prof.add_argument(
+        "--nvtx", action="store_true", help="NVTX ranges per phase and step (cost is measured)"
+    )
+    prof.add_argument(
+        "--nvtx-modules", action="store_true", help="also a range per module call (implies --nvtx)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +175,7 @@ def report_command(run_dir: Path) -> int:
 
 def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     from perfbench.backends import backend_names
+    from perfbench.profiling.instruments import ProfileOptions
     from perfbench.rundir import RunDir
     from perfbench.runner import RunOptions, default_run_dir, run_sweep
     from perfbench.scenario import ScenarioError, load_scenario, probe_scenario
@@ -191,6 +213,9 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
             os.environ["TRITON_INTERPRET"] = "1"
             worker_env["TRITON_INTERPRET"] = "1"
 
+    if args.native and not args.flamegraph:
+        return _usage_error("--native only applies with --flamegraph")
+
     if args.check:
         code = _run_check(scenario, sweep["backend"], args.quiet)
         if code is not None:
@@ -210,12 +235,21 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         argv=["perfbench", *argv],
         rerun_args=rerun_args,
         worker_env=worker_env,
+        profiling=ProfileOptions(
+            profile=args.profile,
+            nvtx=args.nvtx or args.nvtx_modules,
+            nvtx_modules=args.nvtx_modules,
+        ),
+        flamegraph=args.flamegraph,
+        native=args.native,
     )
     counts = run_sweep(scenario, sweep, points, run, options, progress)
     report = _build_report_safely(run.path)
     meta = run.read_meta()
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     print(f"perfbench: {summary or 'no points'}", flush=True)
+    if (meta.get("flamegraph") or {}).get("error"):
+        print(f"perfbench: no flame graph: {meta['flamegraph']['error']}", flush=True)
     if report:
         print(f"report: {report}", flush=True)
     if meta.get("state") == "interrupted":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import resource
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import torch
 
 from perfbench.axes import Point
 from perfbench.correctness import MismatchError
+from perfbench.profiling.instruments import PointInstruments, ProfileOptions
 from perfbench.scenario import Scenario, ScenarioError, describe_exception
 from perfbench.timing import TimingSettings, measure, timer_overhead_s
 from perfbench.workload import Workload, build_workload, count_flops
@@ -33,6 +34,7 @@ class PointTask:
     seed: int
     timing: TimingSettings
     run_dir: str
+    profiling: ProfileOptions = field(default_factory=ProfileOptions)  # --profile, --nvtx ...
 
 
 class CpuPeakMemory:
@@ -80,8 +82,12 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
     row: dict[str, Any] = {"point_id": task.point_id, **point.as_dict()}
     workload: Workload | None = None
     cpu_memory = CpuPeakMemory() if point.device.value == "cpu" else None
+    inst = PointInstruments(
+        task.profiling, point.label(), task.point_id, Path(task.run_dir), point.device.value
+    )
     try:
-        workload = build_workload(scenario, point, seed=task.seed)
+        with inst.phase("build"):
+            workload = build_workload(scenario, point, seed=task.seed)
         device = point.device.value
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -89,14 +95,19 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
 
         def reset_counters() -> None:
             feed.wait_s = 0.0
+            inst.before_timing()  # NVTX warmup -> measure, GPU sampler on
 
-        m = measure(
-            workload.step,
-            device=device,
-            settings=task.timing,
-            sync=workload.sync,
-            before_timing=reset_counters,
-        )
+        inst.start_warmup(workload.prepared.model, point.backend)
+        try:
+            m = measure(
+                inst.wrap_step(workload.step),
+                device=device,
+                settings=task.timing,
+                sync=workload.sync,
+                before_timing=reset_counters,
+            )
+        finally:
+            inst.after_timing()
         timed_calls = len(m.times_s) * m.number
         total_step_s = sum(m.times_s) * m.number
         flops = None
@@ -151,6 +162,7 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
         )
         if feed.uses_loader:
             extra["timed_calls"] = timed_calls
+        inst.finish(workload, median, extra)  # GPU summary, NVTX cost, --profile pass; never raises
     except Exception as err:
         row.update(_error_row(scenario, scenario.path, err))
         if device_is_cuda(point):

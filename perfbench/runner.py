@@ -17,6 +17,7 @@ from perfbench import __version__
 from perfbench.axes import Point
 from perfbench.environment import capture_environment
 from perfbench.measure import PointTask
+from perfbench.profiling.instruments import ProfileOptions, note_row, run_meta
 from perfbench.rundir import RunDir
 from perfbench.scenario import Scenario
 from perfbench.sweep import rerun_command
@@ -36,6 +37,9 @@ class RunOptions:
     # extra flags appended to each point's rerun command (e.g. --budget), so it reruns the same way
     rerun_args: list[str] = field(default_factory=list)
     worker_env: dict[str, str] = field(default_factory=dict)
+    profiling: ProfileOptions = field(default_factory=ProfileOptions)
+    flamegraph: bool = False  # py-spy on this process and its workers (--subprocesses)
+    native: bool = False
 
 
 def _now() -> str:
@@ -81,15 +85,22 @@ def run_sweep(
         "environment": capture_environment(scenario.path.parent),
         "points_total": len(points),
     }
+    meta["profiling"] = run_meta(options.profiling, options.flamegraph, options.native)
     run_dir.write_meta(meta)
     counts: Counter[str] = Counter()
     worker = Worker(env=options.worker_env)
     scenario_path = str(scenario.path)
+    recorder = None
+    if options.flamegraph:  # the parent's pid: workers replaced after a timeout stay covered
+        from perfbench.profiling.flamegraph import FlameGraphRecorder
+
+        recorder = FlameGraphRecorder(os.getpid(), run_dir.path, native=options.native).start()
     try:
         for index, point in enumerate(points):
             progress("start", {"index": index, "total": len(points), "point": point})
             row = _run_one(scenario, scenario_path, point, index, run_dir, options, worker)
             row["command"] = rerun_command(scenario_path, point, options.rerun_args)
+            note_row(meta, row, point.label(), scenario.name)
             run_dir.append_row(row)
             counts[row["status"]] += 1
             progress("done", {"index": index, "total": len(points), "point": point, "row": row})
@@ -99,6 +110,9 @@ def run_sweep(
         progress("interrupted", {"done": sum(counts.values()), "total": len(points)})
     finally:
         worker.close()
+        if recorder is not None:
+            meta["flamegraph"] = recorder.stop()
+            meta["flamegraph"]["note"] = "times in this run were taken while py-spy sampled them"
         meta["finished_at"] = _now()
         meta["counts"] = dict(counts)
         run_dir.write_meta(meta)
@@ -125,6 +139,7 @@ def _run_one(
         seed=options.seed,
         timing=options.timing,
         run_dir=str(run_dir.path),
+        profiling=options.profiling,
     )
     result = worker.run(task, options.timeout_s)
     if result.status == "done" and result.row is not None:

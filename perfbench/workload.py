@@ -25,6 +25,7 @@ import torch
 from perfbench.axes import Amp, Mode, Point
 from perfbench.backends import BACKENDS, Prepared
 from perfbench.correctness import CheckResult, check_against_reference, check_finite, tolerance_for
+from perfbench.profiling.nvtx_ranges import point_phase
 from perfbench.scenario import Scenario, ScenarioError, check_batch
 
 AMP_DTYPES = {Amp.BF16: torch.bfloat16, Amp.FP16: torch.float16}
@@ -202,18 +203,19 @@ def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
     if point.mode is Mode.TRAIN:
         model.train()
     backend = BACKENDS[point.backend]
-    start = time.perf_counter()
-    prepared = backend.prepare(model, point, check_input, scenario)
-    prepare_s = time.perf_counter() - start
+    with point_phase("compile"):  # NVTX `<label>/compile` under --nvtx: prepare + first call
+        start = time.perf_counter()
+        prepared = backend.prepare(model, point, check_input, scenario)
+        prepare_s = time.perf_counter() - start
 
-    target = prepared.model
-    if isinstance(target, torch.nn.Module):
-        target.eval()
-    start = time.perf_counter()
-    with torch.no_grad(), autocast_context(point):
-        out = scenario.forward(target, check_input)
-    sync()
-    first_call_s = time.perf_counter() - start
+        target = prepared.model
+        if isinstance(target, torch.nn.Module):
+            target.eval()
+        start = time.perf_counter()
+        with torch.no_grad(), autocast_context(point):
+            out = scenario.forward(target, check_input)
+        sync()
+        first_call_s = time.perf_counter() - start
     tolerance = getattr(prepared, "tolerance", None) or tolerance_for(point.amp, scenario.tolerance)
     check = check_against_reference(out, reference, tolerance)
 

@@ -224,3 +224,21 @@ def nsys_command(rerun_command: str, out_name: str, label: str | None = None) ->
         ]
     parts += ["--force-overwrite=true", "-o", out_name]
     return f"{shlex.join(parts)} {command}"
+
+
+_active_label: str | None = None  # the point being measured in this process, when --nvtx
+
+
+def set_active_point(label: str | None) -> None:
+    """Name the point whose phases `point_phase` marks (None: mark nothing)."""
+    global _active_label
+    _active_label = label
+
+
+@contextlib.contextmanager
+def point_phase(phase: str) -> Iterator[None]:
+    """`<active point label>/<phase>` range for code that does not know the point's options
+    (the backend's compile inside the workload build); nothing when no point is active."""
+    label = _active_label
+    with nvtx_range(range_name(label, phase) if label else "", enabled=label is not None):
+        yield
