@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from perfbench_kernels._device import check_device, interpreter_active, row_block, row_programs
@@ -50,3 +53,12 @@ def test_poisoned_allocations_are_nan():
         i = torch.empty(2, dtype=torch.long)
     assert torch.isnan(a).all() and torch.isnan(b).all() and i.dtype == torch.long
     assert not torch.isnan(torch.empty(3).fill_(0)).any()  # restored
+
+
+def test_importing_the_package_does_no_work():
+    """`import perfbench_kernels` must not pull in triton (nothing runs at import time)."""
+    code = (
+        "import sys, perfbench_kernels, perfbench_kernels._device; print('triton' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -37,6 +37,7 @@ def _check(shape: tuple[int, ...], dtype: torch.dtype, atol: float, rtol: float,
 @given(rows=ROWS, n=COLS)
 @example(rows=1, n=1)
 @example(rows=8, n=257)
+@example(rows=7, n=33)  # 4 programs of 2 rows, the last with 1
 def test_forward_and_backward(dtype, atol, rtol, rows, n):
     _check((rows, n), dtype, atol, rtol)
 
