@@ -120,3 +120,23 @@ def test_no_gpu_at_index_is_a_reason(
     sampler = GpuSampler(device_index=3)
     assert not sampler.available and "no GPU 3" in (sampler.reason or "")
     assert fake_nvml.shutdowns == 1
+
+
+def test_point_instruments_sample_the_timed_phase(
+    fake_nvml: SimpleNamespace, tmp_path: Path
+) -> None:
+    """A CUDA point's timed phase (between before_timing and after_timing) is sampled, and the
+    summary plus the timeline path land in the row's extra."""
+    from perfbench.profiling.instruments import PointInstruments, ProfileOptions
+
+    inst = PointInstruments(ProfileOptions(gpu_interval_s=0.01), "lbl", 3, tmp_path, "cuda")
+    inst.start_warmup(None, "eager")
+    inst.before_timing()
+    time.sleep(0.1)
+    inst.after_timing()
+    assert _sampler_threads() == []
+    extra: dict = {}
+    inst.finish(None, 0.01, extra)
+    assert extra["gpu"]["n_samples"] >= 3 and extra["gpu"]["timeline"] == "gpu/3.csv"
+    assert (tmp_path / "gpu" / "3.csv").is_file()
+    assert fake_nvml.shutdowns == 1
