@@ -157,6 +157,8 @@ class Profiling:
     flamegraphs: list[tuple[str, str]] = field(default_factory=list)  # (relative path, svg text)
     graph_breaks: list[tuple[str, Any, list[str]]] = field(default_factory=list)
     facts: list[tuple[str, str, str]] = field(default_factory=list)  # (point, key, value)
+    breakdown: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # step time, %
+    nsys: list[tuple[str, str]] = field(default_factory=list)  # (point, nsys command)
 
 
 # `extra` keys shown as plain per-point facts; anything else unknown is shown too, these first.
@@ -165,7 +167,7 @@ FACT_KEYS = ("rewrites", "coverage", "int8_impl", "nvtx_overhead_pct")
 HIDDEN_EXTRA = {
     "times_ms", "profile", "gpu", "graph_breaks", "graph_break_reasons", "flamegraph",
     "noise_warning", "traceback", "median_ci_ms", "number", "warmup_calls", "stop_reason",
-    "prepare_s", "flops_per_step", "peak_mem_kind", "timed_calls",
+    "prepare_s", "flops_per_step", "peak_mem_kind", "timed_calls", "nsys_command",
 }  # fmt: skip
 
 
@@ -176,13 +178,27 @@ def profiling(df: pd.DataFrame, run_path: Path) -> Profiling:
         extra: dict[str, Any] = r["extra"]
         info = extra.get("profile")
         if isinstance(info, dict):
-            ops = info.get("top_ops")
-            if isinstance(ops, list) and ops:
-                prof.top_ops.append((r["label"], *_op_table(ops)))
+            summary = info.get("summary") if isinstance(info.get("summary"), dict) else {}
+            # per side when the harness split them, else the one list it wrote (never both)
+            sides = [(k, info.get(k)) for k in ("top_ops_device", "top_ops_cpu")]
+            sides = [(k, v) for k, v in sides if isinstance(v, list) and v]
+            if not sides:
+                ops = info.get("top_ops") or summary.get("top_ops")
+                sides = [("top_ops", ops)] if isinstance(ops, list) and ops else []
+            for key, ops in sides:
+                side = {"top_ops_device": " (device)", "top_ops_cpu": " (CPU)"}.get(key, "")
+                prof.top_ops.append((f"{r['label']}{side}", *_op_table(ops)))
             if isinstance(info.get("trace"), str):
                 prof.traces.append((r["label"], _relative(info["trace"], run_path)))
-            if isinstance(info.get("tb_dir"), str) and prof.tb_dir is None:
-                prof.tb_dir = _relative(info["tb_dir"], run_path)
+            tb = info.get("tb_logdir") or info.get("tb_dir")
+            if isinstance(tb, str) and prof.tb_dir is None:
+                prof.tb_dir = _relative(tb, run_path)
+            steps = summary.get("steps") if isinstance(summary.get("steps"), dict) else {}
+            pct = steps.get("breakdown_pct")
+            if isinstance(pct, dict) and pct:
+                prof.breakdown.append((r["label"], {str(k): v for k, v in pct.items()}))
+        if isinstance(extra.get("nsys_command"), str):
+            prof.nsys.append((r["label"], extra["nsys_command"]))
         breaks = extra.get("graph_breaks")
         reasons = extra.get("graph_break_reasons") or []
         if breaks not in (None, 0) or reasons:
@@ -200,14 +216,25 @@ def profiling(df: pd.DataFrame, run_path: Path) -> Profiling:
     return prof
 
 
+# top-op columns worth a reviewer's eye, in this order; others (memory bytes ...) are left out
+OP_COLUMNS = ("name", "calls", "self_device_ms", "device_total_ms", "self_cpu_ms", "cpu_total_ms",
+              "self_ms", "total_ms")  # fmt: skip
+MAX_OPS = 10
+
+
 def _op_table(ops: list[Any]) -> tuple[list[str], list[list[Any]]]:
-    """top_ops as a header and rows, whether the harness wrote dicts or plain strings."""
+    """top_ops as a header and rows, whether the harness wrote dicts or plain strings.
+
+    Columns that are zero for every op (device times on a CPU run) are dropped."""
+    ops = ops[:MAX_OPS]
     if all(isinstance(o, dict) for o in ops):
-        header: list[str] = []
+        keys: list[str] = []
         for o in ops:
-            header += [k for k in o if k not in header]
+            keys += [k for k in o if k not in keys]
+        header = [k for k in OP_COLUMNS if k in keys] or keys
+        header = [k for k in header if any(o.get(k) not in (None, 0, 0.0, "") for o in ops)]
         return header, [[_short(o.get(k, "")) for k in header] for o in ops]
-    return ["op"], [[_short(o)] for o in ops]
+    return ["op"], [[_short(o)] for o in ops[:MAX_OPS]]
 
 
 def _relative(path: str, run_path: Path) -> str:
