@@ -70,3 +70,8 @@ def test_compile_backend_records_breaks_and_matches_eager() -> None:
     with torch.no_grad():
         assert relative_error(prepared.model(x), model(x)) < 1e-5
     torch._dynamo.reset()
+
+
+def test_registry_lists_every_backend() -> None:
+    names = ("eager", "compile", "compile-reduce-overhead", "compile-max-autotune", "fx")
+    assert tuple(BACKENDS) == (*names, "triton", "int8")
