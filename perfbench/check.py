@@ -52,6 +52,7 @@ from perfbench.scenario import (
     describe_exception,
     load_scenario,
     probe_scenario,
+    user_frame_line,
 )
 
 RUNG_NAMES = {
@@ -142,7 +143,16 @@ def run_check(
         determinism_steps=determinism_steps,
         backends=tuple(backends),
     )
-    build(ctx)  # a load-level problem stops here, before six identical failures
+    try:  # a load-level problem stops here, before six identical failures
+        build(ctx)
+    except ScenarioError:
+        raise
+    except Exception as err:
+        raise ScenarioError(
+            scenario.path,
+            f"build_model() raised {type(err).__name__}: {err}",
+            line=user_frame_line(scenario.path, err),
+        ) from None
     report = CheckReport(scenario=str(scenario.path), seed=seed, backends=list(backends))
     start = time.perf_counter()
     threads = torch.get_num_threads()

@@ -309,6 +309,13 @@ def test_check_main_exit_codes(scenario_from, tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "FAIL" in out and "rung(s) 2 failed" in out
 
+    raising = scenario_from(
+        extra="\ndef build_model():\n    raise RuntimeError('no model')\n", name="raising.py"
+    )
+    assert check_main(str(raising.path), ["eager"], quiet=True) == 2
+    err = capsys.readouterr().err
+    assert "raising.py:" in err and "build_model() raised RuntimeError: no model" in err
+
     broken = tmp_path / "broken.py"
     broken.write_text("import torch\ndef make_batch(n):\n    return torch.zeros(n)\n")
     assert check_main(str(broken), ["eager"], quiet=False) == 2
