@@ -237,6 +237,8 @@ def _compare_specs(what: str, sa: list, sb: list, a: int, b: int) -> list[str]:
 
 
 def _fmt_spec(sa: list, sb: list) -> list[str]:
+    if [p for p, _, _ in sa] != [p for p, _, _ in sb]:
+        return [f"{p} {list(s)} {dt}" for p, s, dt in sa + sb]
     return [
         f"{p} {list(s1)}->{list(s2)} {dt}" for (p, s1, dt), (_, s2, _) in zip(sa, sb, strict=True)
     ]

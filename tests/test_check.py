@@ -93,6 +93,16 @@ def test_rung1_fails_on_output_not_scaling_with_batch(scenario_from) -> None:
     assert "dim 0 is 3 at batch 2 and 4 at batch 3" in result.detail
 
 
+def test_rung1_fails_on_dtype_or_structure_changing_with_batch(scenario_from) -> None:
+    sc = scenario_from(forward="out = out.double() if x.shape[0] == 3 else out")
+    result = rung_shapes_and_mode(ctx_for(sc))
+    assert result.status == "fail"
+    assert "output out: dtype float32 at batch 2, float64 at batch 3" in result.detail
+    sc = scenario_from(forward="out = (out, out) if x.shape[0] == 3 else out", name="t.py")
+    result = rung_shapes_and_mode(ctx_for(sc))
+    assert result.status == "fail" and "structure changes" in result.detail
+
+
 def test_rung1_fails_when_batch_size_is_ignored(scenario_from) -> None:
     sc = scenario_from(
         extra="\ndef make_batch(batch_size):\n    return torch.randn(4, 8), torch.zeros(4, dtype=torch.long)\n"
