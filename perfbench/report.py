@@ -106,6 +106,7 @@ def render_report(run: RunDir) -> str:
         n_points=len(df),
         best=_rows(data.best_per_backend(df)),
         speedups=sp.to_dict("records"),
+        speedup_summary=data.speedup_summary(sp),
         not_ok=_rows(data.not_ok(df)),
         noisy=data.noisy(df),
         charts=[(title, note, svg) for title, note, svg in chart_list if svg],

@@ -55,6 +55,12 @@ def _plain_log_ticks(axis: object) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))  # type: ignore[attr-defined]
 
 
+def _truncated(ax: object, total: int) -> None:
+    """Say so when a chart shows only the first MAX_BARS points (the table has all of them)."""
+    if total > MAX_BARS:
+        ax.set_title(f"first {MAX_BARS} of {total} points; the results table has all", fontsize=8)  # type: ignore[attr-defined]
+
+
 def _figure(width: float, height: float) -> Figure:
     with matplotlib.rc_context(_RC):
         return Figure(figsize=(width, height), layout="constrained")
@@ -108,6 +114,7 @@ def speedup_chart(sp: pd.DataFrame) -> str | None:
     """Horizontal bars of eager median / backend median; the 1× line is eager itself."""
     if sp.empty:
         return None
+    total = len(sp)
     sp = sp.head(MAX_BARS).iloc[::-1]
     with matplotlib.rc_context(_RC):
         fig = _figure(7.5, 0.8 + 0.24 * len(sp))
@@ -140,13 +147,16 @@ def speedup_chart(sp: pd.DataFrame) -> str | None:
                 va="center",
                 fontsize=7,
             )
+        _truncated(ax, total)
         return _svg(fig, "sp")
 
 
 def latency_chart(df: pd.DataFrame) -> str | None:
     """Step-time spread per point: a box plot of the raw times where the run kept them
     (`extra.times_ms`), else median, IQR and p05–p95 from the CSV columns."""
-    ok = df[(df["status"] == "ok") & df["median_ms"].notna()].head(MAX_BARS)
+    ok = df[(df["status"] == "ok") & df["median_ms"].notna()]
+    total = len(ok)
+    ok = ok.head(MAX_BARS)
     if ok.empty:
         return None
     stats = []
@@ -178,6 +188,7 @@ def latency_chart(df: pd.DataFrame) -> str | None:
         _plain_log_ticks(ax.xaxis)
         ax.set_xlabel("step time, ms (log scale; box = IQR, whiskers = p05–p95)")
         ax.tick_params(axis="y", labelsize=8)
+        _truncated(ax, total)
         return _svg(fig, "lat")
 
 
@@ -190,7 +201,9 @@ def ceiling_chart(df: pd.DataFrame, ceilings: dict) -> str | None:
     peak = ceilings.get("matmul_tflops") if isinstance(ceilings, dict) else None
     if "tflops" not in df or not isinstance(peak, (int, float)) or peak <= 0:
         return None
-    ok = df[(df["status"] == "ok") & df["tflops"].notna() & ~df["correctness_only"]].head(MAX_BARS)
+    ok = df[(df["status"] == "ok") & df["tflops"].notna() & ~df["correctness_only"]]
+    total = len(ok)
+    ok = ok.head(MAX_BARS)
     if ok.empty:
         return None
     ok = ok.iloc[::-1]
@@ -213,6 +226,7 @@ def ceiling_chart(df: pd.DataFrame, ceilings: dict) -> str | None:
             )
         ax.set_xlabel("achieved TFLOP/s (label: % of ceiling)")
         ax.legend(fontsize=8, frameon=False, loc="lower right")
+        _truncated(ax, total)
         return _svg(fig, "ceil")
 
 

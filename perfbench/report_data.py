@@ -117,6 +117,29 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def speedup_summary(sp: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per backend: how many settings were compared, geometric-mean speedup, worst and best.
+
+    The geometric mean, because speedups are ratios: 2x faster and 2x slower average to 1x."""
+    out = []
+    for backend, g in sp.groupby("backend", sort=False):
+        worst = g.loc[g["speedup"].idxmin()]
+        best = g.loc[g["speedup"].idxmax()]
+        out.append(
+            {
+                "backend": backend,
+                "n": len(g),
+                "geomean": float(math.exp(g["speedup"].map(math.log).mean())),
+                "worst": float(worst["speedup"]),
+                "worst_at": worst["settings"],
+                "best": float(best["speedup"]),
+                "best_at": best["settings"],
+                "correctness_only": bool(g["correctness_only"].any()),
+            }
+        )
+    return out
+
+
 def best_per_backend(df: pd.DataFrame) -> pd.DataFrame:
     """The highest-throughput ok point of each backend (lowest median where throughput is absent)."""
     ok = df[(df["status"] == "ok") & df["median_ms"].notna()].copy()
