@@ -77,6 +77,9 @@ def rung_overfit(ctx: Ctx) -> RungResult:
         text += f"; {len(never)} trainable parameter(s) never got a gradient: {never[:8]}"
     if frozen:
         text += f"; {len(frozen)} frozen (requires_grad=False)"
+    if math.isfinite(first) and first <= 0:
+        why = f"a 90% drop needs a positive initial loss, got {first:.4g}"
+        return RungResult(3, name, "n/a", f"{why}: {text}", values)
     if att["reached"]:
         return RungResult(3, name, "pass", text, values)
     why = (
@@ -107,6 +110,8 @@ def _overfit_attempt(ctx: Ctx, lr: float) -> dict[str, Any]:
         if not math.isfinite(loss) or len(waiting) == len(params) - len(frozen):
             stuck = True  # diverged, or nothing can learn: no step count or lr will help
             break
+        if losses[0] <= 0:
+            break  # a fractional drop is undefined for a loss that starts at or below zero
         if loss <= 0.1 * losses[0]:
             reached = True
             break

@@ -202,6 +202,12 @@ def test_rung3_uses_the_scenarios_optimizer(scenario_from) -> None:
     assert result.status == "fail" and "did not fall by 90% within 20 steps" in result.detail
 
 
+def test_rung3_is_na_for_a_loss_that_starts_below_zero(scenario_from) -> None:
+    sc = scenario_from(extra="\ndef loss_fn(out, batch):\n    return -out.pow(2).mean() - 1\n")
+    result = rung_overfit(ctx_for(sc))
+    assert result.status == "n/a" and "positive initial loss" in result.detail
+
+
 # ---- rung 4
 
 
