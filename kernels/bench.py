@@ -18,7 +18,7 @@ import csv
 import json
 import platform
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,7 +197,7 @@ def _measure(
     }
 
 
-def _run_case(case: Case, copy_gbs: float):
+def _run_case(case: Case, copy_gbs: float) -> Iterator[dict]:
     """Ours, eager and compiled on the same inputs, each checked against one float32 result."""
     torch._dynamo.reset()  # each op compiles afresh, no recompile-limit carry-over
     impls = {"ours": case.ours, "eager": case.ref, "compile": torch.compile(case.ref)}
