@@ -86,7 +86,7 @@ def render_report(run: RunDir) -> str:
         (
             "GPU utilisation",
             "Sampled with NVML while the point ran.",
-            charts.gpu_chart(data.gpu_timelines(df)),
+            charts.gpu_chart(data.gpu_timelines(df, run.path)),
         ),
     ]
     # axes with one value in the whole run are stated once above the table, not in every row
@@ -109,6 +109,7 @@ def render_report(run: RunDir) -> str:
         speedup_summary=data.speedup_summary(sp),
         not_ok=_rows(data.not_ok(df)),
         noisy=data.noisy(df),
+        gpu_stats=data.gpu_stats(df),
         charts=[(title, note, svg) for title, note, svg in chart_list if svg],
         table=_table(df, columns),
         axes=varying,

@@ -283,32 +283,63 @@ def _short(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def gpu_timelines(df: pd.DataFrame) -> list[tuple[str, list[float], list[float]]]:
-    """(label, seconds, utilisation %) per point whose extra.gpu.timeline is readable.
+def gpu_timelines(df: pd.DataFrame, run_path: Path) -> list[tuple[str, list[float], list[float]]]:
+    """(label, seconds, utilisation %) per ok point whose extra.gpu.timeline is readable.
 
-    Accepts [[t, util], ...], [{"t": .., "util": ..}, ...] or {"t": [...], "util": [...]}:
-    the sampler's format is the harness's choice, the report should not break over it.
+    The harness writes the sampler's samples to a CSV in the run folder (`gpu/<point>.csv`, columns
+    t, util_pct, ...) and puts its relative path in `timeline`; inline lists [[t, util], ...] or
+    {"t": [...], "util_pct": [...]} are read too, so the report does not break over the format.
     """
     out = []
     for r in df[df["status"] == "ok"].to_dict("records"):
         gpu = r["extra"].get("gpu")
         tl = gpu.get("timeline") if isinstance(gpu, dict) else None
-        ts: list[float] = []
-        us: list[float] = []
         try:
-            if isinstance(tl, dict):
-                ts = [float(x) for x in tl.get("t", tl.get("time_s", []))]
-                us = [float(x) for x in tl.get("util", tl.get("util_pct", []))]
-            elif isinstance(tl, list):
-                for item in tl:
-                    if isinstance(item, dict):
-                        ts.append(float(item.get("t", item.get("time_s"))))
-                        us.append(float(item.get("util", item.get("util_pct"))))
-                    else:
-                        ts.append(float(item[0]))
-                        us.append(float(item[1]))
-        except (TypeError, ValueError, IndexError, KeyError):
+            ts, us = _timeline(tl, run_path)
+        except (OSError, TypeError, ValueError, IndexError, KeyError, pd.errors.ParserError):
             continue
         if ts and len(ts) == len(us):
             out.append((r["label"], ts, us))
     return out
+
+
+def _timeline(tl: Any, run_path: Path) -> tuple[list[float], list[float]]:
+    if isinstance(tl, str):
+        csv = pd.read_csv(run_path / tl)
+        csv = csv[["t", "util_pct"]].apply(pd.to_numeric, errors="coerce").dropna()
+        return csv["t"].tolist(), csv["util_pct"].tolist()
+    if isinstance(tl, dict):
+        ts = [float(x) for x in tl.get("t", [])]
+        return ts, [float(x) for x in tl.get("util_pct", tl.get("util", []))]
+    ts, us = [], []
+    for item in tl or []:
+        if isinstance(item, dict):
+            ts.append(float(item["t"]))
+            us.append(float(item.get("util_pct", item.get("util"))))
+        else:
+            ts.append(float(item[0]))
+            us.append(float(item[1]))
+    return ts, us
+
+
+GPU_STATS = (
+    "mean_util_pct",
+    "max_util_pct",
+    "peak_mem_used_bytes",
+    "mean_power_w",
+    "mean_sm_clock_mhz",
+)
+
+
+def gpu_stats(df: pd.DataFrame) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
+    """Per ok point, the sampler's summary while the point was timed; and why there is none."""
+    rows, unavailable = [], None
+    for r in df[df["status"] == "ok"].to_dict("records"):
+        gpu = r["extra"].get("gpu")
+        if not isinstance(gpu, dict):
+            continue
+        if gpu.get("unavailable"):
+            unavailable = str(gpu["unavailable"])
+        elif any(gpu.get(k) is not None for k in GPU_STATS):
+            rows.append((r["label"], {k: gpu.get(k) for k in GPU_STATS}))
+    return rows, unavailable

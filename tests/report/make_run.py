@@ -143,10 +143,23 @@ def make_run(
                             {"name": "aten::relu", "self_cpu_ms": 0.1 * factor, "calls": 2},
                         ],
                     }
+                    # the sampler's own format: a CSV in gpu/ and its relative path
+                    gpu_csv = run.artefact_dir("gpu") / f"{pid}.csv"
+                    gpu_csv.write_text(
+                        "t,util_pct,mem_used_bytes,sm_clock_mhz,power_w,temp_c\n"
+                        + "".join(
+                            f"{t / 10},{50 + 40 * (t % 3 == 0)},{1 << 30},1980,400,60\n"
+                            for t in range(30)
+                        ),
+                        encoding="utf-8",
+                    )
                     extra["gpu"] = {
-                        "mean_util": 71.0,
-                        "peak_mem_bytes": 1 << 30,
-                        "timeline": [[t / 10, 50 + 40 * (t % 3 == 0)] for t in range(30)],
+                        "mean_util_pct": 63.0,
+                        "max_util_pct": 90.0,
+                        "peak_mem_used_bytes": 1 << 30,
+                        "mean_power_w": 400.0,
+                        "mean_sm_clock_mhz": 1980.0,
+                        "timeline": f"gpu/{pid}.csv",
                     }
                 run.append_row(_ok_row(pid, _axes(backend, bs, amp), base * factor, rng, **extra))
     pid += 1
