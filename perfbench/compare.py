@@ -198,6 +198,25 @@ def write_compare_html(
     return out_path
 
 
+def scenario_mismatch(run_a: Path, run_b: Path) -> str | None:
+    """Why the two runs may not be comparable (different scenario or host), or None."""
+    metas = []
+    for path in (run_a, run_b):
+        try:
+            metas.append(RunDir(path).read_meta())
+        except (OSError, ValueError):
+            return None
+    (a, b) = metas
+    sa, sb = (m.get("scenario") or {} for m in metas)
+    if sa.get("path") != sb.get("path"):
+        return f"different scenarios: {sa.get('path')} vs {sb.get('path')}"
+    ha = (a.get("environment") or {}).get("hostname")
+    hb = (b.get("environment") or {}).get("hostname")
+    if ha and hb and ha != hb:
+        return f"different hosts ({ha} vs {hb}): absolute times are not comparable across machines"
+    return None
+
+
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `perfbench compare` (the CLI owns the subparser; this fills it)."""
     parser.add_argument("run_a", type=Path, help="baseline run folder")
@@ -223,6 +242,9 @@ def compare_command(args: argparse.Namespace) -> int:
         return 2
     df = compare_runs(args.run_a, args.run_b)
     print(f"A: {args.run_a}\nB: {args.run_b}\n")
+    note = scenario_mismatch(Path(args.run_a), Path(args.run_b))
+    if note:
+        print(f"warning: {note}\n")
     print(format_table(df))
     if args.html:
         write_compare_html(df, args.html, str(args.run_a), str(args.run_b))

@@ -108,6 +108,21 @@ def test_matching_statuses_and_exit_codes(
     assert compare_main([str(base.path)]) == 2  # argparse usage error
     out = capsys.readouterr().out
     assert "slower" in out and "not a run folder" in out
+    assert "warning" not in out  # same scenario, same host
+
+
+def test_mismatched_runs_are_flagged(tmp_path: Path) -> None:
+    from perfbench.compare import scenario_mismatch
+
+    a = make_run(tmp_path / "a", with_flamegraph=False)
+    b = make_run(tmp_path / "b", with_flamegraph=False)
+    meta = b.read_meta()
+    meta["environment"]["hostname"] = "other-box"
+    b.write_meta(meta)
+    assert "different hosts" in (scenario_mismatch(a.path, b.path) or "")
+    meta["scenario"]["path"] = "scenarios/convnet.py"
+    b.write_meta(meta)
+    assert "different scenarios" in (scenario_mismatch(a.path, b.path) or "")
 
 
 def test_point_that_starts_failing_is_a_regression(tmp_path: Path) -> None:

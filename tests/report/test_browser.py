@@ -77,3 +77,13 @@ def test_report_in_headless_chromium(fake_run: RunDir, tmp_path: Path) -> None:
     assert _console(run.stderr) == []
     # a blank 1400x3000 page compresses to a few kB; charts, tables and text make it ~300 kB
     assert shot.stat().st_size > 100_000
+
+
+def test_compare_page_in_headless_chromium(fake_run: RunDir, tmp_path: Path) -> None:
+    from perfbench.compare import compare_runs, write_compare_html
+
+    out = write_compare_html(compare_runs(fake_run.path, fake_run.path), tmp_path / "c.html")
+    dom = _chromium(out.resolve().as_uri(), "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert _console(dom.stderr) == []
+    assert dom.stdout.count("same (within noise)") == 13
