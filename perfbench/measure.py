@@ -162,7 +162,8 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
         )
         if feed.uses_loader:
             extra["timed_calls"] = timed_calls
-        inst.finish(workload, median, extra)  # GPU summary, NVTX cost, --profile pass; never raises
+        # GPU summary, input-bound hint, NVTX cost, --profile pass; never raises
+        inst.finish(workload, median, extra, row.get("data_wait_frac"))
     except Exception as err:
         row.update(_error_row(scenario, scenario.path, err))
         if device_is_cuda(point):

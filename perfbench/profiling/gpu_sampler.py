@@ -194,3 +194,21 @@ def _shutdown(nvml: ModuleType) -> None:
         nvml.nvmlShutdown()
     except Exception:  # shutting down a library that half-started: nothing left to report
         pass
+
+
+def input_bound_hint(data_wait_frac: float | None, mean_util_pct: float | None) -> str | None:
+    """A plain-words hint for a point that mostly waits for its input: data wait over 30% of
+    step time and, where the GPU was sampled, utilisation under 50%. None when it does not apply."""
+    if data_wait_frac is None or data_wait_frac < 0.3:
+        return None
+    if mean_util_pct is not None and mean_util_pct >= 50:
+        return None
+    util = (
+        f" while the GPU was busy {mean_util_pct:.0f}% of the time"
+        if mean_util_pct is not None
+        else ""
+    )
+    return (
+        f"input-bound: {data_wait_frac:.0%} of each step waits for the DataLoader{util}. Try more "
+        "num_workers, pin_memory=True (on CUDA), or a larger batch so each wait buys more compute."
+    )

@@ -21,7 +21,7 @@ from typing import Any
 from torch import nn
 
 from perfbench.profiling import nvtx_ranges
-from perfbench.profiling.gpu_sampler import GpuSampler
+from perfbench.profiling.gpu_sampler import GpuSampler, input_bound_hint
 from perfbench.profiling.nvtx_ranges import range_name
 
 
@@ -106,7 +106,7 @@ class PointInstruments:
         self.phase_name = "measure"
         self._push("measure")
         if self.device.startswith("cuda"):
-            self._sampler = GpuSampler(interval_s=self.options.gpu_interval_s)
+            self._sampler = GpuSampler(_nvml_index(), interval_s=self.options.gpu_interval_s)
             self._sampler.start()
 
     def after_timing(self) -> None:
@@ -116,10 +116,22 @@ class PointInstruments:
         self._pop_all()
         nvtx_ranges.remove_module_ranges(self._handles)
 
-    def finish(self, workload: Any, median_s: float, extra: dict[str, Any]) -> None:
-        """After the row's numbers are final: GPU summary, NVTX cost, profile pass -> `extra`."""
+    def finish(
+        self,
+        workload: Any,
+        median_s: float,
+        extra: dict[str, Any],
+        data_wait_frac: float | None = None,
+    ) -> None:
+        """After the row's numbers are final: GPU summary, input-bound hint, NVTX cost, profile
+        pass -> `extra`."""
+        util = None
         if self._sampler is not None:
             extra["gpu"] = self._gpu_summary(self._sampler)
+            util = extra["gpu"].get("mean_util_pct")
+        hint = input_bound_hint(data_wait_frac, util)
+        if hint:
+            extra["input_bound_hint"] = hint
         if self._module_note:
             extra["nvtx_modules"] = self._module_note
         if self.options.nvtx:
@@ -154,6 +166,17 @@ class PointInstruments:
                 f"{self.point_id:03d}-{self.label}",
                 self.device,
             )
+
+
+def _nvml_index() -> int:
+    """NVML's index of the current CUDA device: NVML ignores CUDA_VISIBLE_DEVICES, so device 0
+    of this process may be NVML device 3. torch keeps that mapping (private helper; 0 if absent)."""
+    try:
+        import torch
+
+        return int(torch.cuda._get_nvml_device_index(torch.cuda.current_device()))
+    except Exception:  # no CUDA, or a torch without the helper: the first GPU
+        return 0
 
 
 def _guard(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -140,3 +140,14 @@ def test_point_instruments_sample_the_timed_phase(
     assert extra["gpu"]["n_samples"] >= 3 and extra["gpu"]["timeline"] == "gpu/3.csv"
     assert (tmp_path / "gpu" / "3.csv").is_file()
     assert fake_nvml.shutdowns == 1
+
+
+def test_input_bound_hint() -> None:
+    from perfbench.profiling.gpu_sampler import input_bound_hint
+
+    assert input_bound_hint(None, None) is None
+    assert input_bound_hint(0.1, 20.0) is None
+    assert input_bound_hint(0.6, 90.0) is None
+    hint = input_bound_hint(0.6, 20.0) or ""
+    assert hint.startswith("input-bound: 60%") and "num_workers" in hint and "20%" in hint
+    assert "GPU" not in (input_bound_hint(0.5, None) or "GPU")
