@@ -192,7 +192,8 @@ def rung_checkpoint(ctx: Ctx) -> RungResult:
     hint = (
         f"tensors held as plain attributes, not registered buffers: {plain[:5]}"
         if plain
-        else "state kept outside state_dict() (plain attributes, Python numbers updated in forward)"
+        else "state kept outside state_dict() (plain attributes, Python numbers updated in "
+        "forward), or randomness the RNG state does not cover (see rung 5)"
     )
     return RungResult(4, name, "fail", f"after save/load, {diffs} differ: {hint}", values)
 

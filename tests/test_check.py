@@ -152,7 +152,7 @@ def test_rung2_fails_on_huge_logits_at_init(scenario_from) -> None:
     values = result.values
     assert values["classes"] == 4
     assert values["ln_classes"] == pytest.approx(1.386, abs=1e-3)
-    assert values["loss_at_init"] > 5
+    assert values["loss_at_init"] > values["ln_classes"] + values["allowed"]
     assert "too large" in result.detail
 
 
@@ -349,5 +349,6 @@ def test_exception_in_a_rung_fails_it_with_the_line(scenario_from) -> None:
 @pytest.mark.parametrize("name", ["mlp", "transformer", "convnet", "llm_block", "input_bound"])
 def test_shipped_scenarios_pass_the_ladder(name: str) -> None:
     scenario = load_scenario(SCENARIOS / f"{name}.py")
-    report = run_check(scenario, backends=["eager"], batch_size=2, determinism_steps=2)
+    # batch 2 and one determinism step: the ladder's logic is what is tested, on a 2-core budget
+    report = run_check(scenario, backends=["eager"], batch_size=2, determinism_steps=1)
     assert report.ok, report.format_text()
