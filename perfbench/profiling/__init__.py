@@ -33,6 +33,18 @@ steady state in Nsight Systems is `nvtx_ranges.nsys_command(rerun_command, name,
       perfbench run SCENARIO --set ... --nvtx
 
 Run-folder layout written by this package (paths in results are relative to the run folder):
-`traces/<label>.json`, `tb/<label>/*.pt.trace.json`, `gpu/<point_id>.csv`,
+`traces/<NNN>-<label>.json`, `tb/<NNN>-<label>/*.pt.trace.json`, `gpu/<point_id>.csv`,
 `flamegraphs/flamegraph.svg`, `flamegraphs/profile.speedscope.json`, `flamegraphs/py-spy.log`.
+
+Where the results land (`instruments` is the glue the harness calls):
+
+- row `extra["profile"]` (--profile): profile_workload's dict (trace, tb_dir, tb_logdir,
+  top_ops_cpu, top_ops_device, summary = summarize_trace), or {"error": ...}.
+- row `extra["gpu"]` (CUDA points): GpuSampler.summary() + "timeline": "gpu/<point_id>.csv"
+  (CSV columns t, util_pct, mem_used_bytes, sm_clock_mhz, power_w, temp_c), or {"unavailable"}.
+- row `extra["input_bound_hint"]`: plain words when data wait > 30% and GPU utilisation < 50%.
+- row `extra["nvtx_overhead"]` (--nvtx): measure_nvtx_overhead's dict; `extra["nsys_command"]`.
+- run.json `profiling` (switches, NVTX backend, GPU sampler availability or why not),
+  `flamegraph` (FlameGraphRecorder.result() + a note that times were taken under py-spy),
+  `nvtx_overhead` (per point, and max_overhead_pct_direct: the figure for the < 1% rule).
 """

@@ -18,13 +18,14 @@ from perfbench.profiling.flamegraph import FlameGraphRecorder, py_spy_available,
 BUSY = "import time\ndef spin():\n    t = time.time()\n    while time.time() - t < 8: sum(range(500))\nspin()\n"
 
 
-def test_records_svg_and_speedscope_of_a_busy_child(tmp_path: Path) -> None:
+@pytest.mark.parametrize("native", [False, True], ids=["python", "native"])
+def test_records_svg_and_speedscope_of_a_busy_child(tmp_path: Path, native: bool) -> None:
     ok, reason = py_spy_available()
     if not ok:
         pytest.skip(f"py-spy cannot sample here: {reason}")
     child = subprocess.Popen([sys.executable, "-c", BUSY])
     try:
-        with FlameGraphRecorder(child.pid, tmp_path, rate=50) as rec:
+        with FlameGraphRecorder(child.pid, tmp_path, native=native, rate=50) as rec:
             time.sleep(1.0)
     finally:
         child.kill()
@@ -38,7 +39,8 @@ def test_records_svg_and_speedscope_of_a_busy_child(tmp_path: Path) -> None:
     assert "spin" in svg
     data = json.loads((tmp_path / result["speedscope"]).read_text())
     assert sum(len(p["samples"]) for p in data["profiles"]) > 10
-    assert "--subprocesses" in result["command"] and "--native" not in result["command"]
+    assert "--subprocesses" in result["command"]
+    assert ("--native" in result["command"]) is native and result["native"] is native
 
 
 def test_missing_py_spy_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
