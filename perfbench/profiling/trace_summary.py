@@ -59,7 +59,9 @@ def _is_data_wait(ev: dict[str, Any]) -> bool:
 
 
 def _is_step(ev: dict[str, Any]) -> bool:
-    return ev.get("name", "").startswith("ProfilerStep#")
+    """A host step marker; on CUDA, Kineto repeats it on the GPU row as `gpu_user_annotation`,
+    which must not count as a second step."""
+    return ev.get("cat") == "user_annotation" and ev.get("name", "").startswith("ProfilerStep#")
 
 
 def _category(ev: dict[str, Any]) -> str | None:

@@ -50,6 +50,7 @@ def gpu_events() -> list[dict[str, Any]]:
     gemm 200-600, gelu 650-700, memcpy 700-750. Step 2 (1000-2000): host op 1000-1100 only."""
     return [
         _x("ProfilerStep#1", "user_annotation", 0, 1000),
+        _x("ProfilerStep#1", "gpu_user_annotation", 200, 550, tid=7),  # its GPU-row copy
         _x(
             "enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__", "user_annotation", 0, 100
         ),
