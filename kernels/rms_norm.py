@@ -16,6 +16,7 @@ from perfbench_kernels._device import (
     check_rows,
     check_same,
     check_vector,
+    num_warps_bwd,
     num_warps_for,
     row_block,
     row_programs,
@@ -214,7 +215,7 @@ def _backward(
             x, weight, dy, dh if dh is not None else dy, dx, rstd, dw_part, n, n, rows,
             per_program,
             HAS_DH=dh is not None, BLOCK_N=block, SINGLE_BLOCK=block >= n,
-            num_warps=num_warps_for(block),
+            num_warps=num_warps_bwd(block),
         )  # fmt: skip
     return dx, dw_part.sum(0).to(weight.dtype)
 

@@ -21,6 +21,7 @@ from perfbench_kernels import (
     softmax,
     swiglu,
 )
+from perfbench_kernels._device import num_warps_bwd, num_warps_for
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
@@ -39,7 +40,9 @@ def build(fn, signature: dict[str, str], constexprs: dict, launch: int | tuple[i
 
 
 def cases():
-    for single, block, warps in ((True, 8192, 16), (False, 1024, 4)):
+    for single, block in ((True, 8192), (False, 1024)):
+        # the launchers' own warp counts for this block
+        warps, bwd_warps = num_warps_for(block), num_warps_bwd(block)
         c = {"BLOCK_N": block, "SINGLE_BLOCK": single}
         for ptr in (P, F):
             yield softmax._softmax_fwd_kernel, {"x_ptr": ptr, "y_ptr": ptr, **ROW}, c, warps
@@ -47,7 +50,7 @@ def cases():
         yield layer_norm._layer_norm_fwd_kernel, {**ln, **ROW, "eps": "fp32"}, c, warps
         ln_bwd = {"x_ptr": P, "w_ptr": P, "dy_ptr": P, "dx_ptr": P, "mean_ptr": F, "rstd_ptr": F}
         ln_bwd |= {"dw_part_ptr": F, "db_part_ptr": F, **BWD}
-        yield layer_norm._layer_norm_bwd_kernel, ln_bwd, c, warps
+        yield layer_norm._layer_norm_bwd_kernel, ln_bwd, c, bwd_warps
         for flag in (True, False):
             rf = {"x_ptr": P, "r_ptr": P, "w_ptr": P, "y_ptr": P, "h_ptr": P, "rstd_ptr": F}
             yield (
@@ -61,7 +64,7 @@ def cases():
                 rms_norm._rms_norm_bwd_kernel,
                 {**rb, "dw_part_ptr": F, **BWD},
                 {**c, "HAS_DH": flag},
-                warps,
+                bwd_warps,
             )
     n = {"n_elements": "i32"}
     yield swiglu._swiglu_fwd_kernel, {"a_ptr": P, "b_ptr": P, "c_ptr": P, **n}, {"BLOCK": 1024}, 4

@@ -7,7 +7,13 @@ import sys
 
 import pytest
 import torch
-from perfbench_kernels._device import check_device, interpreter_active, row_block, row_programs
+from perfbench_kernels._device import (
+    check_device,
+    interpreter_active,
+    num_warps_bwd,
+    row_block,
+    row_programs,
+)
 
 from tests.kernels.common import poisoned
 
@@ -45,6 +51,7 @@ def test_launch_helpers():
     assert row_programs(10, torch.device("cpu")) == (4, 3)  # 4 programs x 3 rows cover 10
     assert row_programs(1, torch.device("cpu")) == (1, 1)
     assert row_programs(0, torch.device("cpu")) == (0, 1)
+    assert [num_warps_bwd(b) for b in (64, 1024, 4096, 8192, 32768)] == [4, 4, 16, 32, 32]
 
 
 def test_poisoned_allocations_are_nan():
