@@ -110,7 +110,7 @@ class CheckReport:
         else:
             verdict = f"result: rung(s) {', '.join(map(str, failed))} failed"
             if self.blocks_timing:
-                verdict += " -- timing refused: rung 1 or 6 failed, numbers would not count"
+                verdict += " -- blocks timing: `perfbench run --check` refuses to time it"
             lines.append(verdict)
         return "\n".join(lines)
 

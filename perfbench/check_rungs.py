@@ -284,7 +284,12 @@ def rung_shapes_and_mode(ctx: Ctx) -> RungResult:
         problems.append(
             "two eval-mode forwards of the same batch differ (by "
             f"{max_abs_diff(outs[0], again):.3g}): the backend check cannot compare anything. "
-            "Look for dropout kept in a plain list (not nn.ModuleList), or randomness in forward"
+            "Look for dropout kept in a plain list (not nn.ModuleList), randomness in forward"
+            + (
+                f", or state updated in forward: plain tensor attributes {plain[:5]}"
+                if (plain := unregistered_tensors(model))
+                else ", or state updated in forward"
+            )
         )
     mode_modules = sorted(
         {type(m).__name__ for m in model.modules() if isinstance(m, MODE_DEPENDENT)}
