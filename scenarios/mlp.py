@@ -9,7 +9,7 @@ variants take about 320 us (~650 TFLOP/s): the matmuls are the step and fusion h
 Why these SWEEP sizes: the shape is kept at the reference numbers, but on a 2-core CPU one step at
 batch 64 already does 3.2 GFLOP (~50 ms), so the default sweep uses batch 8 (overhead-visible) and
 64 (matmul-bound) to finish well under a minute with torch.compile included. On a GPU, sweep
-`--batch-size 8,4096` to reproduce the reference numbers.
+`--set batch_size=8,4096` to reproduce the reference numbers.
 
 Train mode regresses onto a random target carried in the batch (MSE), so `mode=train` works.
 """
