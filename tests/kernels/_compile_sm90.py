@@ -8,7 +8,11 @@ Run with TRITON_INTERPRET unset (the JIT functions must not be interpreter wrapp
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 import sys
+import tempfile
 import warnings
 
 import triton
@@ -31,12 +35,28 @@ ROW = {"stride_row": "i32", "N": "i32"}
 BWD = {**ROW, "n_rows": "i32", "rows_per_program": "i32"}
 
 
-def build(fn, signature: dict[str, str], constexprs: dict, launch: int | tuple[int, int]) -> None:
-    """Compile one specialisation; `launch` is num_warps or (num_warps, num_stages)."""
+def build(fn, signature: dict[str, str], constexprs: dict, launch: int | tuple[int, int]) -> bytes:
+    """Compile one specialisation to a cubin; `launch` is num_warps or (num_warps, num_stages)."""
     warps, stages = launch if isinstance(launch, tuple) else (launch, 3)
     sig = {**signature, **dict.fromkeys(constexprs, "constexpr")}
     src = ASTSource(fn=fn, signature=sig, constexprs=constexprs)
-    triton.compile(src, target=TARGET, options={"num_warps": warps, "num_stages": stages})
+    compiled = triton.compile(
+        src, target=TARGET, options={"num_warps": warps, "num_stages": stages}
+    )
+    return compiled.asm["cubin"]
+
+
+def resources(cubin: bytes) -> tuple[int, int] | None:
+    """(registers, stack bytes) per thread from `cuobjdump -res-usage`, None if unavailable."""
+    tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    if not os.path.exists(tool):
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        out = subprocess.run([tool, "-res-usage", f.name], capture_output=True, text=True).stdout
+    found = re.search(r"REG:(\d+) STACK:(\d+)", out)
+    return (int(found[1]), int(found[2])) if found else None
 
 
 def cases():
@@ -100,13 +120,23 @@ def cases():
 
 
 def main() -> int:
+    """Compile all; print registers and stack (spills) per thread; fail on an error, or on a
+    forward kernel that spills (they hold at most one row per program: a spill is a regression)."""
     warnings.filterwarnings("ignore")
+    spilled = []
     for fn, sig, constexprs, warps in cases():
         try:
-            build(fn, sig, constexprs, warps)
+            cubin = build(fn, sig, constexprs, warps)
         except Exception as err:
             print(f"{fn.__name__} {constexprs}: {type(err).__name__}: {err}")
             return 1
+        res = resources(cubin)
+        print(f"{fn.__name__} {constexprs} warps={warps}: regs, stack bytes = {res}")
+        if res is not None and res[1] > 0 and "_fwd_" in fn.__name__:
+            spilled.append(f"{fn.__name__} {constexprs}")
+    if spilled:
+        print("forward kernels spilling registers:", *spilled, sep="\n  ")
+        return 1
     print("all kernels compiled for sm_90")
     return 0
 
