@@ -109,6 +109,7 @@ def render_report(run: RunDir) -> str:
         speedup_summary=data.speedup_summary(sp),
         not_ok=_rows(data.not_ok(df)),
         noisy=data.noisy(df),
+        hints=data.hints(df),
         gpu_stats=data.gpu_stats(df),
         charts=[(title, note, svg) for title, note, svg in chart_list if svg],
         table=_table(df, columns),
@@ -197,7 +198,8 @@ def _note(r: dict[str, Any]) -> str:
         return r["error"] or r["reason"]
     if r["correctness_only"]:
         return data.CORRECTNESS_ONLY_NOTE
-    return str(r["extra"].get("noise_warning") or "")
+    notes = [r["extra"].get(k) for k in ("noise_warning", *data.HINT_KEYS)]
+    return "; ".join(str(n) for n in notes if n)
 
 
 def _data_url(svg: str) -> str:

@@ -160,6 +160,20 @@ def not_ok(df: pd.DataFrame) -> pd.DataFrame:
     return bad
 
 
+# plain-words advice the harness attaches to a point (e.g. "input-bound: ..."), shown in the verdict
+HINT_KEYS = ("input_bound_hint",)
+
+
+def hints(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """(label, hint) for ok points the harness attached advice to."""
+    return [
+        (r["label"], str(r["extra"][k]))
+        for r in df[df["status"] == "ok"].to_dict("records")
+        for k in HINT_KEYS
+        if r["extra"].get(k)
+    ]
+
+
 def noisy(df: pd.DataFrame) -> list[tuple[str, str]]:
     """(label, warning) for ok points whose spread the harness flagged (IQR/median > 10%)."""
     out = []
@@ -191,6 +205,7 @@ HIDDEN_EXTRA = {
     "times_ms", "profile", "gpu", "graph_breaks", "graph_break_reasons", "flamegraph",
     "noise_warning", "traceback", "median_ci_ms", "number", "warmup_calls", "stop_reason",
     "prepare_s", "flops_per_step", "peak_mem_kind", "timed_calls", "nsys_command",
+    "input_bound_hint",
 }  # fmt: skip
 
 

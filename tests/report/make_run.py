@@ -161,6 +161,9 @@ def make_run(
                         "mean_sm_clock_mhz": 1980.0,
                         "timeline": f"gpu/{pid}.csv",
                     }
+                    extra["input_bound_hint"] = (
+                        "input-bound: the GPU idles while the DataLoader works"
+                    )
                 run.append_row(_ok_row(pid, _axes(backend, bs, amp), base * factor, rng, **extra))
     pid += 1
     row = _ok_row(pid, _axes("triton", 64), 3.0 * scale, rng)

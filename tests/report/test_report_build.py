@@ -30,7 +30,8 @@ def test_report_has_every_section_table_and_charts(fake_run: RunDir) -> None:
     assert 'href="traces/eager_bs64.json"' in html
     assert "data:image/svg+xml;base64," in html  # flame graph embedded
     assert "aten::addmm" in html
-    assert "GPU while each point was timed" in html  # sampler summary + timeline from gpu/*.csv
+    assert "GPU while each point was timed" in html
+    assert "input-bound: the GPU idles" in html  # sampler summary + timeline from gpu/*.csv
     assert 'id="gpu-' in html
     assert "interpreter timing, not performance" in html
     assert "fp16 autocast needs CUDA" in html
