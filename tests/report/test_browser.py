@@ -87,3 +87,34 @@ def test_compare_page_in_headless_chromium(fake_run: RunDir, tmp_path: Path) -> 
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert _console(dom.stderr) == []
     assert dom.stdout.count("same (within noise)") == 13
+
+
+PROBE = """<script>
+// test probe: click "median ms" once (ascending), then filter to failed points
+const t = document.getElementById("results-table");
+const heads = Array.from(t.tHead.rows[0].cells);
+const col = heads.findIndex(function (h) { return h.textContent.trim() === "median ms"; });
+heads[col].click();
+const order = Array.from(t.tBodies[0].rows).map(function (r) { return r.cells[col].textContent.trim(); });
+document.body.setAttribute("data-sorted", order.join("|"));
+const sel = document.getElementById("status-filter");
+sel.value = "failed";
+sel.dispatchEvent(new Event("change"));
+const shown = Array.from(t.tBodies[0].rows).filter(function (r) { return !r.hidden; }).length;
+document.body.setAttribute("data-shown", String(shown));
+</script>"""
+
+
+def test_table_sorts_and_filters(fake_run: RunDir, tmp_path: Path) -> None:
+    html = build_report(fake_run.path).read_text(encoding="utf-8")
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    dom = _chromium(probe.resolve().as_uri(), "--dump-dom")
+    assert _console(dom.stderr) == []
+    sorted_cells = re.search(r'data-sorted="([^"]*)"', dom.stdout)
+    assert sorted_cells, dom.stdout[-1000:]
+    values = sorted_cells.group(1).split("|")
+    numbers = [float(v) for v in values if v]
+    assert numbers == sorted(numbers) and len(numbers) == 13
+    assert values[len(numbers) :] == [""] * 4  # points without a result sort last
+    assert 'data-shown="1"' in dom.stdout
