@@ -117,7 +117,11 @@ def render_report(run: RunDir) -> str:
         constant_axes=[(a, _pretty(df[a].iloc[0])) for a in AXES if a not in varying and len(df)],
         table_columns=columns,
         prof=prof,
-        flamegraphs=[(path, _data_url(svg)) for path, svg in prof.flamegraphs],
+        # root at the bottom (classic flame graph) opens scrolled to the bottom; py-spy's own
+        # SVG is an icicle (root on top, `inverted = true` in its script) and opens at the top
+        flamegraphs=[
+            (path, _data_url(svg), "inverted = true" not in svg) for path, svg in prof.flamegraphs
+        ],
         commands=[(r["label"], r["status"], r["command"]) for r in df.to_dict("records")],
         correctness_note=data.CORRECTNESS_ONLY_NOTE,
         css=_asset("report.css"),

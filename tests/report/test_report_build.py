@@ -29,6 +29,7 @@ def test_report_has_every_section_table_and_charts(fake_run: RunDir) -> None:
     assert "tensorboard --logdir RUN_DIR/tb" in html
     assert 'href="traces/eager_bs64.json"' in html
     assert "data:image/svg+xml;base64," in html  # flame graph embedded
+    assert '<div class="frame">' in html  # py-spy's icicle (root on top) opens at the top
     assert "aten::addmm" in html
     assert "GPU while each point was timed" in html
     assert "input-bound: the GPU idles" in html  # sampler summary + timeline from gpu/*.csv
