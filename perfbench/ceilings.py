@@ -184,6 +184,7 @@ def ceilings_command(args: argparse.Namespace) -> int:
     if not (device == "cpu" or device.startswith("cuda")):
         print(f"perfbench ceilings: device must be cpu or cuda[:N], got {device!r}")
         return 2
+    from_cache = not args.refresh and cached_ceilings(device) is not None
     try:
         result = measure_ceilings(device, refresh=args.refresh)
     except RuntimeError as err:
@@ -195,7 +196,9 @@ def ceilings_command(args: argparse.Namespace) -> int:
         print(
             f"{result['device_name']}: copy {result['copy_gbps']:.4g} GB/s (read + write), "
             f"matmul {result['matmul_tflops']:.4g} TFLOP/s ({result['matmul_dtype']}, "
-            f"n={result['matmul_n']}); measured {result['measured_at']}, cached in {cache_path()}"
+            f"n={result['matmul_n']}); measured {result['measured_at']}"
+            + (" (from the cache; --refresh measures again)" if from_cache else "")
+            + f"; cache: {cache_path()}"
         )
     return 0
 
