@@ -122,12 +122,18 @@ _linear_act_autotuned = triton.autotune(configs=CONFIGS, key=["M", "N", "K"])(_l
 
 
 def linear_act(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, activation: str
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    activation: str,
+    *,
+    config: dict[str, int] | None = None,
 ) -> torch.Tensor:
     """`act(x @ weight.T + bias)` for x (..., K), weight (N, K), bias (N,) or None; x's dtype out.
 
     Activation "relu", "gelu" (exact erf) or "gelu_tanh"; float32 accumulation. Forward only:
-    raises RuntimeError if an input requires grad with grad mode on.
+    raises RuntimeError if an input requires grad with grad mode on. `config` (BLOCK_M, BLOCK_N,
+    BLOCK_K, GROUP_M; dot tiles need sizes >= 16) skips autotuning: for tests and tuning.
     """
     assert activation in ACTIVATIONS, (
         f"linear_act: activation must be one of {ACTIVATIONS}, got {activation!r}"
@@ -159,17 +165,18 @@ def linear_act(
     # float32 stays IEEE float32 (torch's default for matmul), not TF32
     precision = "ieee" if x.dtype == torch.float32 else "tf32"
     flags = {"HAS_BIAS": bias is not None, "ACTIVATION": activation, "INPUT_PRECISION": precision}
-    if interpreter_active():
-        # triton 3.9's interpreter multiplies bf16 tiles as raw 16-bit integers (garbage out);
-        # float32 tiles give the exact products of the bf16 values, as the GPU's bf16 MMA does
-        flags["UPCAST_TILES"] = x.dtype == torch.bfloat16
-        cfg = INTERPRETER_CONFIG
-        grid = (triton.cdiv(m, cfg["BLOCK_M"]) * triton.cdiv(n, cfg["BLOCK_N"]),)
-        _linear_act_kernel[grid](*args, **flags, **cfg)
+    # triton 3.9's interpreter multiplies bf16 tiles as raw 16-bit integers (garbage out);
+    # float32 tiles give the exact products of the bf16 values, as the GPU's bf16 MMA does
+    flags["UPCAST_TILES"] = interpreter_active() and x.dtype == torch.bfloat16
+    if config is None and interpreter_active():
+        config = INTERPRETER_CONFIG
+    if config is not None:
+        grid = (triton.cdiv(m, config["BLOCK_M"]) * triton.cdiv(n, config["BLOCK_N"]),)
+        _linear_act_kernel[grid](*args, **flags, **config)
     else:
 
         def grid(meta: dict) -> tuple[int]:
             return (triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(n, meta["BLOCK_N"]),)
 
-        _linear_act_autotuned[grid](*args, **flags, UPCAST_TILES=False)
+        _linear_act_autotuned[grid](*args, **flags)
     return y

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import torch
 from hypothesis import settings
 from hypothesis import strategies as st
+from perfbench_kernels._device import interpreter_active
 
 # (dtype, atol, rtol) against a float64 reference on the same (upcast) inputs: the kernels compute in
 # float32 and round once, so the budget is about one rounding of the output dtype (float64, not
@@ -18,6 +19,10 @@ TOLERANCES = [
     (torch.bfloat16, 2e-2, 2e-2),
     (torch.float16, 2e-3, 2e-3),
 ]
+
+# Where the kernels run: the GPU when there is one (conftest then leaves TRITON_INTERPRET unset),
+# else the CPU under the interpreter. conftest makes it the default device of every kernel test.
+DEVICE = "cuda" if torch.cuda.is_available() and not interpreter_active() else "cpu"
 
 # Interpreter-sized shapes: rows 1..8, N 1..300 (non-powers of two included by construction).
 ROWS = st.integers(min_value=1, max_value=8)
@@ -44,12 +49,18 @@ def poisoned() -> Iterator[None]:
         torch.empty, torch.empty_like = empty, empty_like
 
 
+def cpu_generator(seed: int) -> torch.Generator:
+    """Seeded CPU generator: draw on the CPU, then move, so the values match on every device."""
+    return torch.Generator().manual_seed(seed)
+
+
 def randn(
     shape: tuple[int, ...], dtype: torch.dtype, seed: int, grad: bool = False
 ) -> torch.Tensor:
     """Seeded normal input in `dtype` (leaf, optionally requiring grad)."""
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=g).to(dtype).requires_grad_(grad)
+    x = torch.randn(shape, generator=g, device="cpu").to(device=DEVICE, dtype=dtype)
+    return x.requires_grad_(grad)
 
 
 def upcast(*ts: torch.Tensor) -> list[torch.Tensor]:

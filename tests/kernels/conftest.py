@@ -20,3 +20,12 @@ except Exception as err:  # any import failure means the kernels cannot run here
         f"tests/kernels need triton ({type(err).__name__}: {err}); pip install -e '.[dev]'",
         allow_module_level=True,
     )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _kernel_default_device():
+    """Tensors the tests create land where the kernels run (module scope: hypothesis-safe)."""
+    from tests.kernels.common import DEVICE
+
+    with torch.device(DEVICE):
+        yield

@@ -13,17 +13,30 @@ from perfbench_kernels.cross_entropy import (
     cross_entropy_ref,
 )
 
-from tests.kernels.common import COLS, FAST, ROWS, TOLERANCES, close, poisoned, randn, upcast
+from tests.kernels.common import (
+    COLS,
+    DEVICE,
+    FAST,
+    ROWS,
+    TOLERANCES,
+    close,
+    cpu_generator,
+    poisoned,
+    randn,
+    upcast,
+)
 
 
 def _check(shape, dtype, atol, rtol, reduction: str, ignore_first: bool = True, **kw) -> None:
     v, seed = shape[-1], sum(shape)
     logits = (randn(shape, dtype, seed) * 4).requires_grad_()
-    target = torch.randint(0, v, shape[:-1], generator=torch.Generator().manual_seed(seed))
+    target = torch.randint(0, v, shape[:-1], generator=cpu_generator(seed), device="cpu")
+    target = target.to(DEVICE)
     if ignore_first and target.numel() > 1:
         target.view(-1)[0] = -100
-    g = torch.Generator().manual_seed(seed + 1)
-    grad_out = torch.randn(target.shape if reduction == "none" else (), generator=g).to(dtype)
+    shape_g = target.shape if reduction == "none" else ()
+    grad_out = torch.randn(shape_g, generator=cpu_generator(seed + 1), device="cpu")
+    grad_out = grad_out.to(device=DEVICE, dtype=dtype)
     with poisoned():
         loss = cross_entropy(logits, target, reduction, **kw)
         (dlogits,) = torch.autograd.grad(loss, (logits,), grad_out)

@@ -31,16 +31,16 @@ def test_interpreter_flag(monkeypatch):
 
 def test_cpu_tensors_need_the_interpreter(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    check_device("op", torch.zeros(2))
+    check_device("op", torch.zeros(2, device="cpu"))
     monkeypatch.delenv("TRITON_INTERPRET")
     with pytest.raises(AssertionError, match=r"need CUDA tensors.*TRITON_INTERPRET=1"):
-        check_device("op", torch.zeros(2))
+        check_device("op", torch.zeros(2, device="cpu"))
 
 
 def test_mixed_devices_rejected():
     meta = torch.empty(2, device="meta")
     with pytest.raises(AssertionError, match="same device"):
-        check_device("op", torch.zeros(2), meta)
+        check_device("op", torch.zeros(2, device="cpu"), meta)
 
 
 def test_launch_helpers():
@@ -56,7 +56,7 @@ def test_launch_helpers():
 
 def test_poisoned_allocations_are_nan():
     with poisoned():
-        a, b = torch.empty(3), torch.empty_like(torch.zeros(2, 2))
+        a, b = torch.empty(3), torch.empty_like(torch.zeros(2, 2))  # default device
         i = torch.empty(2, dtype=torch.long)
     assert torch.isnan(a).all() and torch.isnan(b).all() and i.dtype == torch.long
     assert not torch.isnan(torch.empty(3).fill_(0)).any()  # restored

@@ -11,6 +11,8 @@ from perfbench_kernels.linear_act import HAS_BACKWARD, linear_act, linear_act_re
 from tests.kernels.common import FAST, TOLERANCES, close, poisoned, randn
 
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in exp:RuntimeWarning")
+# one small tile for the many shapes below (on a GPU, autotuning each shape would take minutes)
+SMALL = {"BLOCK_M": 16, "BLOCK_N": 32, "BLOCK_K": 16, "GROUP_M": 2}
 
 
 def _check(m: int, k: int, n: int, dtype, atol, rtol, activation: str, bias: bool = True) -> None:
@@ -19,7 +21,7 @@ def _check(m: int, k: int, n: int, dtype, atol, rtol, activation: str, bias: boo
     w = (randn((n, k), dtype, seed + 1).float() / k**0.5).to(dtype)  # outputs of order 1
     b = randn((n,), dtype, seed + 2) if bias else None
     with poisoned():
-        y = linear_act(x, w, b, activation)
+        y = linear_act(x, w, b, activation, config=SMALL)
     expected = linear_act_ref(x.double(), w.double(), None if b is None else b.double(), activation)
     assert y.dtype == dtype
     # a K-long float32 dot product, then one rounding: 4x the elementwise budget
@@ -38,6 +40,12 @@ def _check(m: int, k: int, n: int, dtype, atol, rtol, activation: str, bias: boo
 @example(m=33, k=64, n=65, activation="relu")  # ragged M and N tiles, exact K tiles
 def test_matches_reference(dtype, atol, rtol, m, k, n, activation):
     _check(m, k, n, dtype, atol, rtol, activation)
+
+
+def test_autotuned_path():
+    """Without `config`: the autotuned kernel on a GPU, the interpreter's fixed tile on the CPU."""
+    x, w, b = torch.randn(64, 48), torch.randn(80, 48) / 7, torch.randn(80)
+    close(linear_act(x, w, b, "gelu"), linear_act_ref(x, w, b, "gelu"), 1e-4, 1e-4, "autotuned")
 
 
 def test_without_bias_and_leading_dims():
