@@ -47,9 +47,10 @@ def load_results(run: RunDir) -> pd.DataFrame:
     df["extra"] = df["extra"].map(lambda e: e if isinstance(e, dict) else {})
     not_ok = df["status"] != "ok"
     for col in TIME_COLUMNS:
-        if col in df:
-            df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
-            df.loc[not_ok, col] = math.nan
+        if col not in df:  # a results.csv from an older perfbench: the column is just empty
+            df[col] = math.nan
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+        df.loc[not_ok, col] = math.nan
     df["label"] = [point_label(r) for r in df.to_dict("records")]
     return df.reset_index(drop=True)
 

@@ -104,3 +104,15 @@ def test_extra_keys_are_optional(tmp_path: Path) -> None:
     html = build_report(run.path).read_text(encoding="utf-8")
     assert 'data-status="ok"' in html
     assert json.loads(run.run_json.read_text())["state"] == "complete"
+
+
+def test_results_csv_with_fewer_columns(tmp_path: Path) -> None:
+    """A results.csv written by an older perfbench (no throughput, tflops, extra) still renders."""
+    run_dir = tmp_path / "old"
+    run_dir.mkdir()
+    (run_dir / "results.csv").write_text(
+        "point_id,backend,batch_size,status,median_ms,error\n1,eager,8,ok,1.5,\n2,compile,8,failed,,boom\n",
+        encoding="utf-8",
+    )
+    html = build_report(run_dir).read_text(encoding="utf-8")
+    assert 'data-status="failed"' in html and "boom" in html
