@@ -208,8 +208,10 @@ def _backward(
     dx = torch.empty_like(x)
     programs, per_program = row_programs(rows, x.device)
     block = row_block(n, x.element_size(), block_n)
-    # float32 partials, one row per program; zeros because the long-row path accumulates in place
-    dw_part = torch.zeros(max(programs, 1), n, device=x.device, dtype=torch.float32)
+    # float32 partials, one row per program: every row written by the single-block path; zeros
+    # where the long-row path accumulates in place (and for 0 rows)
+    alloc = torch.empty if block >= n and rows > 0 else torch.zeros
+    dw_part = alloc(max(programs, 1), n, device=x.device, dtype=torch.float32)
     if rows > 0:
         _rms_norm_bwd_kernel[(programs,)](
             x, weight, dy, dh if dh is not None else dy, dx, rstd, dw_part, n, n, rows,
