@@ -251,7 +251,11 @@ def markdown(rows: list[dict], ceil: dict, device: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m perfbench_kernels.bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m perfbench_kernels.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for results.csv/.md")
     parser.add_argument("--small", action="store_true", help="1/8 of the rows: a quick smoke run")
     args = parser.parse_args(argv)
