@@ -114,10 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_optional_commands(sub: argparse._SubParsersAction) -> None:
-    try:  # TEMPORARY while compare/ceilings are being written
-        from perfbench import ceilings, compare
-    except ImportError:
-        return
+    from perfbench import ceilings, compare
+
     compare.add_compare_arguments(
         sub.add_parser("compare", help="ratio of each matched point's median between two runs")
     )

@@ -7,6 +7,7 @@ bad point never stops the sweep. Timing-only facts go to columns; backend facts 
 
 from __future__ import annotations
 
+import ctypes
 import resource
 import time
 import traceback
@@ -43,6 +44,7 @@ class CpuPeakMemory:
     reset, the peak since the worker started is reported instead, and `kind` says so."""
 
     def __init__(self) -> None:
+        _release_free_memory()  # else memory freed by earlier points is reused unseen by RSS
         try:
             Path("/proc/self/clear_refs").write_text("5")
             self.kind = "cpu_rss_growth"
@@ -54,6 +56,15 @@ class CpuPeakMemory:
         if self.kind == "cpu_rss_growth":
             return max(_status_kib("VmHWM") * 1024 - self.baseline, 0)
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def _release_free_memory() -> None:
+    """Hand the allocator's free pages back to the OS (glibc malloc_trim), so a point's
+    allocations show up as RSS growth instead of silently reusing an earlier point's pages."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _status_kib(field_name: str) -> int:

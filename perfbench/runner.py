@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from perfbench import __version__
 from perfbench.axes import Point
 from perfbench.environment import capture_environment
@@ -86,6 +88,7 @@ def run_sweep(
         "points_total": len(points),
     }
     meta["profiling"] = run_meta(options.profiling, options.flamegraph, options.native)
+    meta.update(_ceilings(sweep))
     run_dir.write_meta(meta)
     counts: Counter[str] = Counter()
     worker = Worker(env=options.worker_env)
@@ -117,6 +120,21 @@ def run_sweep(
         meta["counts"] = dict(counts)
         run_dir.write_meta(meta)
     return counts
+
+
+def _ceilings(sweep: dict[str, list[Any]]) -> dict[str, Any]:
+    """The device's cached ceilings for the report's roofline chart; they are measured only by
+    `perfbench ceilings`, never inside a sweep (it would cost seconds and heat the device)."""
+    from perfbench.ceilings import cached_ceilings
+
+    devices = [getattr(d, "value", d) for d in sweep.get("device", [])]
+    device = "cuda" if "cuda" in devices and torch.cuda.is_available() else "cpu"
+    found = cached_ceilings(device)
+    if found:
+        return {"ceilings": found}
+    return {
+        "ceilings_note": f"no ceilings cached for {device}: run `perfbench ceilings --device {device}` once"
+    }
 
 
 def _run_one(

@@ -73,7 +73,12 @@ class Worker:
             return
         parent_conn, child_conn = self._ctx.Pipe()
         self._proc = self._ctx.Process(
-            target=_child_main, args=(child_conn, self._env), name="perfbench-worker", daemon=True
+            # not a daemon: a daemonic process may not start children, and a scenario's DataLoader
+            # with num_workers > 0 must. If the parent dies, the child's recv() sees EOF and exits.
+            target=_child_main,
+            args=(child_conn, self._env),
+            name="perfbench-worker",
+            daemon=False,
         )
         self._proc.start()
         child_conn.close()
