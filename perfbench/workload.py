@@ -13,6 +13,7 @@ also produce a finite loss.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -74,6 +75,13 @@ class DataFeed:
     close: Callable[[], None] = lambda: None
 
 
+def loader_start_method() -> str:
+    """How DataLoader workers start: `fork` where the platform has it, as a plain Linux script
+    gets by default. The measuring worker itself is spawned, and its children would inherit
+    `spawn`, which cannot re-import a scenario that was loaded from a file path."""
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 def make_feed(scenario: Scenario, point: Point, device: torch.device) -> DataFeed:
     if scenario.make_dataset is None:
         batch = scenario.make_batch(point.batch_size)
@@ -95,6 +103,7 @@ def make_feed(scenario: Scenario, point: Point, device: torch.device) -> DataFee
         num_workers=point.num_workers,
         pin_memory=point.pin_memory,
         persistent_workers=point.num_workers > 0,
+        multiprocessing_context=loader_start_method() if point.num_workers > 0 else None,
     )
     if len(loader) == 0:
         raise ScenarioError(

@@ -58,7 +58,12 @@ def test_every_status_in_one_sweep(write_scenario, tmp_path):
     assert status[(4, "off")] == "timeout"
     assert all(status[(b, "fp16")] == "skipped" for b in range(1, 6))
     errors = dict(zip(df.batch_size[df.amp == "off"], df.error[df.amp == "off"], strict=True))
-    line = scenario.read_text().splitlines().index('        raise ValueError("batch of two is not supported")') + 1
+    line = (
+        scenario.read_text()
+        .splitlines()
+        .index('        raise ValueError("batch of two is not supported")')
+        + 1
+    )
     assert f"{scenario}:{line}: ValueError: batch of two is not supported" in errors[2]
     assert "worker process died (exit code 3)" in errors[3]
     assert "exceeded --timeout 10 s" in errors[4]
@@ -193,3 +198,30 @@ def test_readme_default_run_of_the_mlp_scenario(tmp_path):
     assert set(df.backend) >= {"eager", "compile"}
     assert (df.status == "ok").all()
     print(f"default run took {elapsed:.1f} s")
+
+
+def test_dataloader_workers_start_inside_the_measuring_worker(write_scenario, tmp_path):
+    """num_workers > 0 forks DataLoader workers from the (spawned) measuring process."""
+    scenario = write_scenario(
+        TINY_MLP
+        + """
+SWEEP = {"num_workers": [0, 2]}
+
+class Items(torch.utils.data.Dataset):
+    def __len__(self):
+        return 256
+
+    def __getitem__(self, i):
+        return torch.randn(16)
+
+def make_dataset():
+    return Items()
+"""
+    )
+    out = tmp_path / "run"
+    proc = perfbench("run", str(scenario), "--out", str(out), "--budget", "0.1", "-q")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    df = pd.read_csv(out / "results.csv")
+    assert list(df.status) == ["ok", "ok"], df.error.tolist()
+    assert df.data_wait_frac.between(0, 1).all()
+    assert all("throughput_basis" in json.loads(e) for e in df.extra)
