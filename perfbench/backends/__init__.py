@@ -16,6 +16,7 @@ BACKENDS: dict[str, Backend] = {
         fx_backend.BACKEND,
         triton_backend.BACKEND,
         int8.BACKEND,
+        int8.BACKEND_TORCH_AO,
     )
 }
 

@@ -78,3 +78,24 @@ BACKEND = Backend(
     prepare=_prepare,
     applies=_applies,
 )
+
+
+def _prepare_torch_ao(model: nn.Module, point: Any, example_batch: Any, scenario: Any) -> Prepared:
+    if not any(isinstance(m, nn.Linear) for m in model.modules()):
+        raise ValueError("int8-ao backend: the model has no nn.Linear to quantise")
+    qmodel = _quantize_torch_ao(copy.deepcopy(model))
+    info = {
+        "int8_impl": "torch.ao.quantization.quantize_dynamic (deprecated)",
+        "int8_impl_why": "asked for by name: the fbgemm/onednn int8 kernels, side by side with torchao",
+    }
+    return Prepared(model=qmodel, info=info, tolerance=INT8_TOLERANCE)
+
+
+# Kept beside `int8` because the two measure very differently on CPU (see the module docstring):
+# the workbench shows both rather than choosing for the user.
+BACKEND_TORCH_AO = Backend(
+    name="int8-ao",
+    description="dynamic int8 quantisation of nn.Linear with torch.ao (deprecated), CPU inference",
+    prepare=_prepare_torch_ao,
+    applies=_applies,
+)

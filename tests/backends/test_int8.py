@@ -48,3 +48,18 @@ def test_int8_mlp_within_tolerance_and_original_untouched() -> None:
 def test_model_without_linear_is_refused() -> None:
     with pytest.raises(ValueError, match=r"no nn\.Linear"):
         INT8.prepare(nn.Sequential(nn.ReLU()), Point(), torch.randn(2), SCENARIO)
+
+
+def test_int8_ao_runs_torch_ao_within_tolerance() -> None:
+    backend = BACKENDS["int8-ao"]
+    assert backend.applies(Point(mode=Mode.TRAIN), SCENARIO) is not None
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 32)).eval()
+    x = torch.randn(8, 64)
+    with torch.no_grad():
+        ref = model(x)
+    prepared = backend.prepare(model, Point(), x, SCENARIO)
+    assert prepared.info["int8_impl"].startswith("torch.ao")
+    with torch.no_grad():
+        err = relative_error(prepared.model(x), ref)
+    assert DEFAULT_TOLERANCE[Point().amp] < err < prepared.tolerance
