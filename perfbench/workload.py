@@ -25,7 +25,13 @@ import torch
 
 from perfbench.axes import Amp, Mode, Point
 from perfbench.backends import BACKENDS, Prepared
-from perfbench.correctness import CheckResult, check_against_reference, check_finite, tolerance_for
+from perfbench.correctness import (
+    CheckResult,
+    MismatchError,
+    check_against_reference,
+    check_finite,
+    tolerance_for,
+)
 from perfbench.profiling.nvtx_ranges import point_phase
 from perfbench.scenario import Scenario, ScenarioError, check_batch
 
@@ -237,7 +243,10 @@ def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
         model.train()
         if isinstance(target, torch.nn.Module):
             target.train()
-        step = _train_step(scenario, point, model, target, feed, device)
+        loss_fn = prepared.loss_fn or scenario.loss_fn
+        if prepared.loss_fn is not None:
+            _check_loss(scenario, prepared.loss_fn, out, check_input, reference, tolerance)
+        step = _train_step(scenario, point, model, target, feed, device, loss_fn)
         start = time.perf_counter()
         loss = step()
         sync()
@@ -255,8 +264,27 @@ def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
         prepare_s=prepare_s,
         first_call_s=first_call_s,
         cold_start_s=cold_start_s,
-        info=dict(prepared.info),
+        info=prepared.info,  # the same dict: a backend may count things while steps run
     )
+
+
+def _check_loss(
+    scenario: Scenario,
+    loss_fn: Callable[[Any, Any], torch.Tensor],
+    out: Any,
+    batch: Any,
+    reference: Any,
+    tolerance: float,
+) -> None:
+    """A backend's replacement loss must agree with the scenario's own on the reference output."""
+    assert scenario.loss_fn is not None
+    with torch.no_grad():
+        expected = scenario.loss_fn(reference, batch)
+        got = loss_fn(out, batch)
+    try:
+        check_against_reference(got, expected, tolerance)
+    except MismatchError as err:
+        raise MismatchError(f"the backend's loss_fn: {err}") from None
 
 
 def _detach_clone(value: Any) -> Any:
@@ -288,9 +316,8 @@ def _train_step(
     target: Any,
     feed: DataFeed,
     device: torch.device,
+    loss_fn: Callable[[Any, Any], torch.Tensor],
 ) -> Callable[[], Any]:
-    assert scenario.loss_fn is not None
-    loss_fn = scenario.loss_fn
     forward = scenario.forward
     optimizer = scenario.build_optimizer(model.parameters())
     if not isinstance(optimizer, torch.optim.Optimizer):

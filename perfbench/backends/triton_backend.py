@@ -38,6 +38,7 @@ from perfbench.backends.fx_passes import (
     set_submodule,
     triton_unavailable_reason,
 )
+from perfbench.backends.loss_routing import route_cross_entropy
 
 # pattern -> the perfbench_kernels module that implements it
 KERNEL_OF = {
@@ -387,7 +388,12 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
         info["timing_note"] = (
             "Triton interpreter on CPU: correctness only, times are not performance"
         )
-    return Prepared(model=gm if gm is not None else work, info=info)
+    loss_fn = None
+    if point.mode == Mode.TRAIN and scenario.loss_fn is not None:
+        # the loss is outside the model: routed at call time, counted in info as it runs
+        info["loss_cross_entropy"] = {}
+        loss_fn = route_cross_entropy(scenario.loss_fn, info["loss_cross_entropy"])
+    return Prepared(model=gm if gm is not None else work, info=info, loss_fn=loss_fn)
 
 
 BACKEND = Backend(
