@@ -15,6 +15,7 @@ import pandas as pd
 
 from perfbench.axes import AXES
 from perfbench.rundir import RunDir
+from perfbench.timing import is_significant
 
 # Columns that hold a measurement: blanked for any row whose status is not ok, so a failed
 # point's time can never be read as a result (DESIGN rule 1).
@@ -111,11 +112,33 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
                 "eager_ms": base["median_ms"],
                 "median_ms": r["median_ms"],
                 "speedup": base["median_ms"] / r["median_ms"],
+                # rule 8: a difference counts only when it exceeds the noise of both points
+                "significant": is_significant(
+                    r["median_ms"] / base["median_ms"], _noise(base), _noise(r)
+                ),
                 "correctness_only": bool(r["correctness_only"]),
             }
         )
-    cols = ["label", "backend", "settings", "eager_ms", "median_ms", "speedup", "correctness_only"]
+    cols = [
+        "label",
+        "backend",
+        "settings",
+        "eager_ms",
+        "median_ms",
+        "speedup",
+        "significant",
+        "correctness_only",
+    ]
     return pd.DataFrame(rows, columns=cols)
+
+
+def _noise(row: dict[str, Any]) -> float:
+    """IQR / median of one point; NaN when unknown (then nothing is called significant)."""
+    noise = row.get("noise")
+    if noise is None or (isinstance(noise, float) and math.isnan(noise)):
+        iqr, med = row.get("iqr_ms"), row.get("median_ms")
+        return float(iqr) / float(med) if iqr is not None and med else math.nan
+    return float(noise)
 
 
 def speedup_summary(sp: pd.DataFrame) -> list[dict[str, Any]]:

@@ -224,3 +224,20 @@ def timer_overhead_s(device: str = "cpu", samples: int = 200) -> float:
     for _ in range(10):
         timer(noop, 1)
     return statistics.median(timer(noop, 1) for _ in range(samples))
+
+
+def is_significant(ratio: float, noise_a: float, noise_b: float) -> bool:
+    """A change B/A - 1 is significant when its size exceeds the noise of *both* runs.
+
+    Noise is each run's IQR / median of the per-step times: the relative width of the middle
+    half of what that run measured. The standard error of a median is far smaller (about
+    1.25 * IQR / sqrt(n)), but it only describes sampling within one run; between two runs the
+    machine itself moves (clocks, thermal state, neighbours, allocator and cache state), which is
+    what the step-to-step spread shows and what the standard error hides. So a change is called
+    real only when it is wider than the spread of each run: a change inside either run's IQR
+    could have been drawn from that run alone. Unknown noise (NaN) is never significant: without
+    a spread there is nothing to call a change larger than.
+    """
+    if any(math.isnan(x) for x in (ratio, noise_a, noise_b)):
+        return False
+    return abs(ratio - 1.0) > max(noise_a, noise_b)
