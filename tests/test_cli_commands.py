@@ -1,0 +1,95 @@
+"""End to end through the installed `perfbench` console script: check, run --check, compare,
+ceilings (run and report are in test_cli_run.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from perfbench.rundir import RunDir
+from tests.conftest import TINY_MLP
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("perfbench") is None, reason="the perfbench console script is not installed"
+)
+
+UNSTABLE_DTYPE = (
+    TINY_MLP
+    + """
+def forward(model, batch):
+    out = model(batch)
+    return out.double() if batch.shape[0] % 2 else out  # dtype depends on the batch size
+"""
+)
+
+
+def perfbench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["perfbench", *args], capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+def test_check_passes_a_healthy_scenario(write_scenario):
+    proc = perfbench("check", str(write_scenario(TINY_MLP)), "--backends", "eager")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line.split()[0] for line in proc.stdout.splitlines() if line[:3].strip().isdigit()]
+    assert rows == ["1", "2", "3", "4", "5", "6"]
+    assert "result: no rung failed" in proc.stdout
+
+
+def test_run_with_check_refuses_to_time_a_scenario_failing_rung_1(write_scenario, tmp_path):
+    out = tmp_path / "run"
+    proc = perfbench("run", str(write_scenario(UNSTABLE_DTYPE)), "--check", "--out", str(out))
+    assert proc.returncode == 1
+    assert "FAIL" in proc.stdout
+    assert "not timing" in proc.stderr
+    assert not out.exists()
+
+
+def _fake_run(path, median_ms: float, iqr_ms: float) -> None:
+    run = RunDir.create(path)
+    run.write_meta({"scenario": {"name": "mlp", "path": "mlp.py"}, "state": "complete"})
+    run.append_row(
+        {
+            "point_id": 0,
+            "backend": "eager",
+            "batch_size": 8,
+            "threads": 1,
+            "amp": "off",
+            "pin_memory": False,
+            "num_workers": 0,
+            "mode": "infer",
+            "device": "cpu",
+            "status": "ok",
+            "median_ms": median_ms,
+            "iqr_ms": iqr_ms,
+            "noise": iqr_ms / median_ms,
+        }
+    )
+
+
+def test_compare_gates_on_a_slowdown(tmp_path):
+    _fake_run(tmp_path / "a", 10.0, 0.1)
+    _fake_run(tmp_path / "b", 12.0, 0.1)
+    html = tmp_path / "cmp.html"
+    proc = perfbench("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--html", str(html))
+    assert proc.returncode == 0, proc.stderr
+    assert "+20.0%" in proc.stdout and "slower" in proc.stdout and html.exists()
+    proc = perfbench("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-above", "10")
+    assert proc.returncode == 1
+    proc = perfbench("compare", str(tmp_path / "a"), str(tmp_path / "missing"))
+    assert proc.returncode == 2
+
+
+def test_ceilings_measures_and_caches(tmp_path):
+    import os
+
+    env = {**os.environ, "PERFBENCH_CACHE_DIR": str(tmp_path)}
+    proc = perfbench("ceilings", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert found["copy_gbps"] > 0 and found["matmul_tflops"] > 0
+    assert list(tmp_path.glob("*.json"))
