@@ -26,6 +26,7 @@ from perfbench.correctness import (
     tensor_leaves,
 )
 from perfbench.scenario import Scenario, ScenarioError, check_batch, default_optimizer
+from perfbench.workload import detach_clone as detach
 
 # Modules whose forward depends on `.training`; listed so rung 1 can say why train != eval.
 MODE_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
@@ -127,16 +128,6 @@ def train_step(
 def scalar_loss(loss: Any) -> None:
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         raise TypeError(f"loss_fn must return a scalar Tensor, got {describe(loss)}")
-
-
-def detach(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, dict):
-        return {k: detach(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [detach(v) for v in value]
-    return value
 
 
 def describe(value: Any) -> str:

@@ -213,7 +213,7 @@ def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
     with torch.no_grad():
         reference = scenario.forward(model, check_input)
     check_finite(reference)
-    reference = _detach_clone(reference)
+    reference = detach_clone(reference)
 
     if point.mode is Mode.TRAIN:
         model.train()
@@ -288,13 +288,13 @@ def _check_loss(
         raise MismatchError(f"the backend's loss_fn: {err}") from None
 
 
-def _detach_clone(value: Any) -> Any:
+def detach_clone(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
     if isinstance(value, Mapping):
-        return {k: _detach_clone(v) for k, v in value.items()}
+        return {k: detach_clone(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
-        return type(value)(_detach_clone(v) for v in value)
+        return type(value)(detach_clone(v) for v in value)
     return value
 
 

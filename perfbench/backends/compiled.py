@@ -1,11 +1,7 @@
 """`compile`: torch.compile with the default mode (inductor).
 
-Compilation is lazy (first call), so the harness's cold-start measurement includes it and the
-steady state does not. Each point compiles afresh for its own batch size, with static shapes, as
-a user running at that size would; dynamo is reset around every point so nothing leaks between
-them. Recompiling for the next batch size is cheap because inductor's on-disk caches hit
-(measured on the 2-core dev CPU, MLP 1024-4096-4096-1024: first compile 24-37 s, the next batch
-size 0.9-1.7 s).
+Cold start, static shapes per point and recompiles across batch sizes: see compile_variants.py,
+which every compile backend shares.
 """
 
 from __future__ import annotations
