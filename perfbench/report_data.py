@@ -153,6 +153,7 @@ def speedup_summary(sp: pd.DataFrame) -> list[dict[str, Any]]:
             {
                 "backend": backend,
                 "n": len(g),
+                "n_significant": int(g["significant"].sum()),
                 "geomean": float(math.exp(g["speedup"].map(math.log).mean())),
                 "worst": float(worst["speedup"]),
                 "worst_at": worst["settings"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perfbench.report_data import load_results, speedups
+from perfbench.report_data import load_results, speedup_summary, speedups
 from perfbench.rundir import RunDir
 
 
@@ -34,3 +34,5 @@ def test_speedup_inside_the_noise_is_not_significant(tmp_path):
     assert not sp.loc["compile", "significant"]
     assert sp.loc["fx", "significant"]
     assert sp.loc["fx", "speedup"] == 2.0
+    summary = {s["backend"]: s for s in speedup_summary(sp.reset_index())}
+    assert summary["compile"]["n_significant"] == 0 and summary["fx"]["n_significant"] == 1
