@@ -389,10 +389,11 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
             "Triton interpreter on CPU: correctness only, times are not performance"
         )
     loss_fn = None
-    if point.mode == Mode.TRAIN and scenario.loss_fn is not None:
+    scenario_loss = getattr(scenario, "loss_fn", None)
+    if point.mode == Mode.TRAIN and scenario_loss is not None:
         # the loss is outside the model: routed at call time, counted in info as it runs
         info["loss_cross_entropy"] = {}
-        loss_fn = route_cross_entropy(scenario.loss_fn, info["loss_cross_entropy"])
+        loss_fn = route_cross_entropy(scenario_loss, info["loss_cross_entropy"])
     return Prepared(model=gm if gm is not None else work, info=info, loss_fn=loss_fn)
 
 

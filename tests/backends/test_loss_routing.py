@@ -42,3 +42,22 @@ def test_unsupported_arguments_stay_eager_and_are_counted():
     module = torch.nn.CrossEntropyLoss(weight=torch.ones(5, device=DEVICE))
     route_cross_entropy(lambda o, t: module(o, t), counts)(logits, target)
     assert counts == {"eager": 2}
+
+
+def test_triton_backend_routes_the_loss_in_train_mode_only():
+    from types import SimpleNamespace
+
+    from perfbench.axes import Mode, Point
+    from perfbench.backends import BACKENDS
+    from perfbench.scenario import default_forward
+
+    model = torch.nn.Sequential(torch.nn.Linear(8, 5)).to(DEVICE)
+    scenario = SimpleNamespace(forward=default_forward, loss_fn=lambda o, t: F.cross_entropy(o, t))
+    x = torch.randn(3, 8, device=DEVICE)
+    train = BACKENDS["triton"].prepare(model, Point(mode=Mode.TRAIN), x, scenario)
+    infer = BACKENDS["triton"].prepare(model, Point(mode=Mode.INFER), x, scenario)
+    assert train.loss_fn is not None and infer.loss_fn is None
+    target = torch.randint(0, 5, (3,), device=DEVICE)
+    loss = train.loss_fn(train.model(x), target)
+    torch.testing.assert_close(loss, F.cross_entropy(model(x), target), rtol=1e-5, atol=1e-6)
+    assert train.info["loss_cross_entropy"] == {"kernel": 1}
