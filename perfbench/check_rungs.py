@@ -25,7 +25,13 @@ from perfbench.correctness import (
     relative_error,
     tensor_leaves,
 )
-from perfbench.scenario import Scenario, ScenarioError, check_batch, default_optimizer
+from perfbench.scenario import (
+    Scenario,
+    ScenarioError,
+    check_batch,
+    default_optimizer,
+    describe_value,
+)
 from perfbench.workload import detach_clone as detach
 
 # Modules whose forward depends on `.training`; listed so rung 1 can say why train != eval.
@@ -127,13 +133,7 @@ def train_step(
 
 def scalar_loss(loss: Any) -> None:
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-        raise TypeError(f"loss_fn must return a scalar Tensor, got {describe(loss)}")
-
-
-def describe(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"Tensor{tuple(value.shape)} {str(value.dtype).removeprefix('torch.')}"
-    return type(value).__name__
+        raise TypeError(f"loss_fn must return a scalar Tensor, got {describe_value(loss)}")
 
 
 def spec(value: Any, path: str = "") -> list[tuple[str, tuple[int, ...], str]]:
@@ -253,7 +253,7 @@ def rung_shapes_and_mode(ctx: Ctx) -> RungResult:
     spec_batch = [spec(x) for x in batches]
     spec_out = [spec(x) for x in outs]
     if not spec_out[0]:
-        problems.append(f"the output holds no tensors ({describe(outs[0])})")
+        problems.append(f"the output holds no tensors ({describe_value(outs[0])})")
     problems += _compare_specs("batch", spec_batch[0], spec_batch[1], a, b)
     problems += _compare_specs("output", spec_out[0], spec_out[1], a, b)
     if spec_batch[0] == spec_batch[1]:

@@ -76,7 +76,7 @@ def _status_kib(field_name: str) -> int:
 
 
 def _error_row(scenario: Scenario | None, path: Path, err: BaseException) -> dict[str, Any]:
-    if isinstance(err, torch.cuda.OutOfMemoryError) or isinstance(err, MemoryError):
+    if isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)):
         return {"status": "oom", "error": f"out of memory: {err}"}
     if isinstance(err, ScenarioError):
         return {"status": "failed", "error": str(err)}

@@ -50,3 +50,22 @@ def write_scenario(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def fast_timing() -> TimingSettings:
     return TimingSettings(budget_s=0.05, warmup_s=0.01, min_warmup=1, min_reps=3, max_reps=50)
+
+
+def ok_row(point_id: int, backend: str, median_ms: float, iqr_ms: float) -> dict:
+    """A results row of an ok point with default axes, for building run folders by hand."""
+    return {
+        "point_id": point_id,
+        "backend": backend,
+        "batch_size": 8,
+        "threads": 1,
+        "amp": "off",
+        "pin_memory": False,
+        "num_workers": 0,
+        "mode": "infer",
+        "device": "cpu",
+        "status": "ok",
+        "median_ms": median_ms,
+        "iqr_ms": iqr_ms,
+        "noise": iqr_ms / median_ms,
+    }

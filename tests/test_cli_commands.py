@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from perfbench.rundir import RunDir
-from tests.conftest import TINY_MLP
+from tests.conftest import TINY_MLP, ok_row
 
 pytestmark = pytest.mark.skipif(
     shutil.which("perfbench") is None, reason="the perfbench console script is not installed"
@@ -52,23 +52,7 @@ def test_run_with_check_refuses_to_time_a_scenario_failing_rung_1(write_scenario
 def _fake_run(path, median_ms: float, iqr_ms: float) -> None:
     run = RunDir.create(path)
     run.write_meta({"scenario": {"name": "mlp", "path": "mlp.py"}, "state": "complete"})
-    run.append_row(
-        {
-            "point_id": 0,
-            "backend": "eager",
-            "batch_size": 8,
-            "threads": 1,
-            "amp": "off",
-            "pin_memory": False,
-            "num_workers": 0,
-            "mode": "infer",
-            "device": "cpu",
-            "status": "ok",
-            "median_ms": median_ms,
-            "iqr_ms": iqr_ms,
-            "noise": iqr_ms / median_ms,
-        }
-    )
+    run.append_row(ok_row(0, "eager", median_ms, iqr_ms))
 
 
 def test_compare_gates_on_a_slowdown(tmp_path):

@@ -4,32 +4,14 @@ from __future__ import annotations
 
 from perfbench.report_data import load_results, speedup_summary, speedups
 from perfbench.rundir import RunDir
-
-
-def _row(point_id: int, backend: str, median: float, iqr: float) -> dict:
-    return {
-        "point_id": point_id,
-        "backend": backend,
-        "batch_size": 8,
-        "threads": 1,
-        "amp": "off",
-        "pin_memory": False,
-        "num_workers": 0,
-        "mode": "infer",
-        "device": "cpu",
-        "status": "ok",
-        "median_ms": median,
-        "iqr_ms": iqr,
-        "noise": iqr / median,
-        "correctness_only": False,
-    }
+from tests.conftest import ok_row
 
 
 def test_speedup_inside_the_noise_is_not_significant(tmp_path):
     run = RunDir.create(tmp_path / "run")
-    run.append_row(_row(0, "eager", 10.0, 1.0))  # 10% noise
-    run.append_row(_row(1, "compile", 9.5, 0.1))  # 5% faster: inside eager's noise
-    run.append_row(_row(2, "fx", 5.0, 0.1))  # 2x faster: real
+    run.append_row(ok_row(0, "eager", 10.0, 1.0))  # 10% noise
+    run.append_row(ok_row(1, "compile", 9.5, 0.1))  # 5% faster: inside eager's noise
+    run.append_row(ok_row(2, "fx", 5.0, 0.1))  # 2x faster: real
     sp = speedups(load_results(run)).set_index("backend")
     assert not sp.loc["compile", "significant"]
     assert sp.loc["fx", "significant"]
