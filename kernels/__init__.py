@@ -13,5 +13,6 @@
 Each module has `HAS_BACKWARD`. Inputs are (..., N), float32/bfloat16/float16, contiguous, on CUDA
 (or on the CPU with TRITON_INTERPRET=1 set before these modules are imported); outputs keep the
 input dtype, math is float32. `python -m perfbench_kernels.bench --out DIR` times them on a GPU.
+`python -m perfbench_kernels.traffic` counts the bytes they move, on the CPU interpreter.
 Import the submodule you need: nothing here imports triton.
 """
