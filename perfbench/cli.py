@@ -11,7 +11,10 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from perfbench.profiling.instruments import ProfileFilter
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -80,6 +83,15 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="after timing, a torch.profiler pass per point: RUN_DIR/traces/*.json (Perfetto) and "
         "RUN_DIR/tb (tensorboard --logdir RUN_DIR/tb)",
+    )
+    prof.add_argument(
+        "--profile-only",
+        dest="profile_only",
+        action="append",
+        default=[],
+        metavar="AXIS=V1,V2",
+        help="profile only the points whose AXIS is one of these values (repeatable: all must "
+        "match; implies --profile); every point is still timed",
     )
     prof.add_argument(
         "--flamegraph",
@@ -197,6 +209,7 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
             axis, values = parse_set(text)
             layers.append((f"--set {text}", {axis: values}))
         sweep = resolve_sweep(layers, backend_names())
+        profile_only = _profile_filters(args.profile_only, sweep, backend_names())
         timing, seed, timeout = _settings(settings, args)
     except ConfigError as err:
         return _usage_error(str(err))
@@ -234,7 +247,8 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         rerun_args=rerun_args,
         worker_env=worker_env,
         profiling=ProfileOptions(
-            profile=args.profile,
+            profile=args.profile or bool(profile_only),
+            profile_only=profile_only,
             nvtx=args.nvtx or args.nvtx_modules,
             nvtx_modules=args.nvtx_modules,
         ),
@@ -253,6 +267,35 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     if meta.get("state") == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_FAILED if any(counts[s] for s in ("failed", "oom", "timeout")) else EXIT_OK
+
+
+def _profile_filters(
+    texts: list[str], sweep: dict[str, list[Any]], valid_backends: tuple[str, ...]
+) -> ProfileFilter:
+    """`--profile-only AXIS=V1,V2` texts -> ((axis, typed values), ...), parsed and validated as
+    `--set` is; an axis given twice keeps the values both allow. A filter that leaves no point of
+    the sweep is a usage error: a run asked to profile would otherwise silently profile nothing."""
+    from perfbench.axes import AxisError, parse_axis_value
+    from perfbench.sweep import ConfigError, parse_set
+
+    only: dict[str, tuple[Any, ...]] = {}
+    for text in texts:
+        axis, raw = parse_set(text, flag="--profile-only")
+        try:
+            values = [parse_axis_value(axis, v, valid_backends) for v in raw]
+        except AxisError as err:
+            raise ConfigError(f"--profile-only {text}: {err}") from None
+        earlier = axis in only
+        left = only.get(axis, tuple(sweep[axis]))  # the sweep's, or what earlier filters left
+        only[axis] = tuple(v for v in left if v in values)
+        if not only[axis]:
+            have = ", ".join(str(getattr(v, "value", v)) for v in left)
+            source = "the earlier --profile-only filters leave" if earlier else "the sweep has"
+            raise ConfigError(
+                f"--profile-only {text}: matches no point of the sweep; "
+                f"for {axis} {source} only: {have}"
+            )
+    return tuple(only.items())
 
 
 def _settings(settings: dict[str, Any], args: argparse.Namespace) -> tuple[Any, int, float | None]:

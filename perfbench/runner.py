@@ -157,7 +157,7 @@ def _run_one(
         seed=options.seed,
         timing=options.timing,
         run_dir=str(run_dir.path),
-        profiling=options.profiling,
+        profiling=options.profiling.for_point(point),
     )
     result = worker.run(task, options.timeout_s)
     if result.status == "done" and result.row is not None:

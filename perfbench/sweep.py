@@ -39,17 +39,17 @@ def default_sweep() -> dict[str, list[Any]]:
     }
 
 
-def parse_set(text: str) -> tuple[str, list[str]]:
-    """`AXIS=V1,V2` -> ("AXIS", ["V1", "V2"])."""
+def parse_set(text: str, flag: str = "--set") -> tuple[str, list[str]]:
+    """`AXIS=V1,V2` -> ("AXIS", ["V1", "V2"]); errors name `flag` (--set, --profile-only)."""
     if "=" not in text:
-        raise ConfigError(f"--set expects AXIS=V1,V2 (e.g. batch_size=1,64), got {text!r}")
+        raise ConfigError(f"{flag} expects AXIS=V1,V2 (e.g. batch_size=1,64), got {text!r}")
     axis, _, values = text.partition("=")
     axis = axis.strip()
     if axis not in AXES:
-        raise ConfigError(f"--set {text!r}: unknown axis {axis!r}; valid axes: {', '.join(AXES)}")
+        raise ConfigError(f"{flag} {text!r}: unknown axis {axis!r}; valid axes: {', '.join(AXES)}")
     items = [v.strip() for v in values.split(",") if v.strip()]
     if not items:
-        raise ConfigError(f"--set {text!r}: no values given for {axis}")
+        raise ConfigError(f"{flag} {text!r}: no values given for {axis}")
     return axis, items
 
 

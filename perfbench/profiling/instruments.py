@@ -14,26 +14,44 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from perfbench.axes import Point
 from perfbench.profiling import nvtx_ranges
 from perfbench.profiling.gpu_sampler import GpuSampler, input_bound_hint
 from perfbench.profiling.nvtx_ranges import range_name
 
+# `--profile-only` filters: ((axis, allowed typed values), ...), at most one entry per axis
+ProfileFilter = tuple[tuple[str, tuple[Any, ...]], ...]
+
+
+def profile_selects(point: Point, only: ProfileFilter) -> bool:
+    """Whether `--profile-only` keeps this point's profiler pass: on every filtered axis its value
+    is one of those listed (no filter: every point). A pass costs seconds and a trace per point, so
+    a wide sweep is still timed whole but profiled only where someone will open the trace."""
+    return all(getattr(point, axis) in values for axis, values in only)
+
 
 @dataclass(frozen=True)
 class ProfileOptions:
-    """What the command line asked for (`--profile`, `--nvtx`, `--nvtx-modules`)."""
+    """What the command line asked for (`--profile`, `--profile-only`, `--nvtx`, `--nvtx-modules`)."""
 
     profile: bool = False
     nvtx: bool = False
     nvtx_modules: bool = False
     gpu_interval_s: float = 0.05
     nvtx_overhead_s: float = 1.0  # time spent measuring the NVTX cost per point (both arms)
+    profile_only: ProfileFilter = ()
+
+    def for_point(self, point: Point) -> ProfileOptions:
+        """These options for one point: no profiler pass where `--profile-only` leaves it out."""
+        if self.profile and not profile_selects(point, self.profile_only):
+            return replace(self, profile=False)
+        return self
 
 
 class PointInstruments:
@@ -192,11 +210,17 @@ def _guard(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_meta(options: ProfileOptions, flamegraph: bool, native: bool) -> dict[str, Any]:
-    """What run.json says about profiling: switches, NVTX backend, GPU sampler availability."""
+    """What run.json says about profiling: switches, `--profile-only` filters, NVTX backend, GPU
+    sampler availability."""
     sampler = GpuSampler()  # a probe: starts no thread
     sampler.close()
     return {
         "profile": options.profile,
+        # points profiled: those whose value on each axis here is listed (None: every point)
+        "profile_only": {
+            axis: [getattr(v, "value", v) for v in values] for axis, values in options.profile_only
+        }
+        or None,
         "nvtx": options.nvtx,
         "nvtx_modules": options.nvtx_modules,
         "nvtx_backend": nvtx_ranges.backend_name(),
