@@ -32,6 +32,7 @@ python3 -m perfbench.cli run scenarios/mlp.py --out /tmp/mlp-gpu --timeout 300 \
 tar czf "$OUT/mlp-gpu.tgz" -C /tmp mlp-gpu
 
 echo "== GPU tests"
-python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/kernels tests/bench tests/profiling \
+# not pip-installed there: load our pytest plugin by module (and never twice where it is installed)
+python3 -m pytest -q -p no:cacheprovider -p no:perfbench -p perfbench.pytest_plugin tests/test_cuda.py tests/kernels tests/bench tests/profiling \
   > "$OUT/pytest-gpu.txt" 2>&1
 tail -15 "$OUT/pytest-gpu.txt"
