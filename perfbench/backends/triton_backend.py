@@ -4,10 +4,10 @@ Two stages, so that a model fx cannot trace still gets its norm layers replaced:
 
 1. Module replacement on a structural copy that shares every parameter and buffer with the model
    (train mode trains the original weights): nn.LayerNorm, nn.RMSNorm and RMSNorm-like modules
-   (class name contains "RMSNorm", with `weight` and `eps`/`variance_epsilon`), nn.Softmax(dim=-1).
+   (class name contains "RMSNorm", with `weight` and `eps`/`variance_epsilon`), nn.Softmax.
 2. fx rewrites on the traced copy (our wrappers stay leaves): residual add feeding an RMSNorm ->
    `add_rms_norm`, Linear -> ReLU/GELU -> matmul + `bias_act`, `silu(a) * b` -> `swiglu`,
-   `softmax(x, dim=-1)` -> `softmax`.
+   `softmax(x, dim=-1)` -> `softmax` (a non-negative dim: per call, when it is the last).
 
 `info["coverage"]` says how much of the model runs in our kernels: `candidates` (pattern sites
 found), `replaced`, and `ops_in_our_kernels_pct` over the final graph's compute ops (shape-only ops
@@ -125,11 +125,28 @@ class TritonAddRMSNorm(_Wraps):
 
 
 class TritonSoftmax(nn.Module):
-    """Softmax over the last dim through `perfbench_kernels.softmax`."""
+    """Softmax over the last dim through `perfbench_kernels.softmax`.
+
+    `dim=-1` is known to be the last dim when the graph is rewritten. A non-negative dim is not
+    (fx does not know the rank), so it is resolved per call: the kernel when it is the last dim,
+    else torch.softmax, each counted in `at_run` (reported with the point) so the coverage figure
+    can be checked against what ran.
+    """
+
+    def __init__(self, dim: int = -1, at_run: dict[str, int] | None = None) -> None:
+        super().__init__()
+        self.dim, self.at_run = dim, at_run
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from perfbench_kernels.softmax import softmax
 
+        if self.dim >= 0:
+            assert self.at_run is not None
+            last = self.dim == x.dim() - 1
+            key = "kernel" if last else "eager_not_last_dim"
+            self.at_run[key] = self.at_run.get(key, 0) + 1
+            if not last:
+                return torch.softmax(x, self.dim)
         return softmax(x.reshape(-1, x.shape[-1]).contiguous()).reshape(x.shape)
 
 
@@ -178,6 +195,7 @@ class Plan:
             for p in KERNEL_OF
         }
         self.missing: dict[str, str] = {}
+        self.softmax_at_run: dict[str, int] = {}  # non-negative dims, resolved per call
 
     def take(self, pattern: str) -> bool:
         """Count a site; True when it should be replaced."""
@@ -209,8 +227,8 @@ def replace_modules(model: nn.Module, plan: Plan) -> None:
                 new = TritonLayerNorm(mod)
             elif is_rms_norm(mod) and plan.take("rms_norm"):
                 new = TritonRMSNorm(mod)
-            elif isinstance(mod, nn.Softmax) and mod.dim == -1 and plan.take("softmax"):
-                new = TritonSoftmax()
+            elif isinstance(mod, nn.Softmax) and _dim_supported(mod.dim) and plan.take("softmax"):
+                new = TritonSoftmax(mod.dim, plan.softmax_at_run)
             wrapped[id(mod)] = new
         if wrapped[id(mod)] is not None:
             set_submodule(model, name, wrapped[id(mod)])  # type: ignore[arg-type]
@@ -282,23 +300,31 @@ def fuse_swiglu(gm: fx.GraphModule, plan: Plan) -> None:
         gm.graph.erase_node(silu)
 
 
-def _softmax_last_dim(node: fx.Node) -> bool:
+def _dim_supported(dim: Any) -> bool:
+    """-1, or a non-negative int that may be the last dim (checked per call by TritonSoftmax)."""
+    return isinstance(dim, int) and not isinstance(dim, bool) and dim >= -1
+
+
+def _softmax_dim(node: fx.Node) -> int | None:
+    """The dim of a `softmax(x, dim)` call our kernel may take, else None."""
     fn = node.op == "call_function" and node.target in (F.softmax, torch.softmax)
     method = node.op == "call_method" and node.target == "softmax"
-    if not (fn or method) or set(node.kwargs) - {"dim"}:
-        return False  # a dtype= argument changes the result type: leave it to torch
+    if not (fn or method) or set(node.kwargs) - {"dim", "dtype", "_stacklevel"}:
+        return None
+    if node.kwargs.get("dtype") is not None or len(node.args) > 2:
+        return None  # a dtype changes the result type: leave it to torch
     dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
-    return dim == -1 and len(node.args) <= 2
+    return dim if _dim_supported(dim) else None
 
 
 def fuse_softmax(gm: fx.GraphModule, plan: Plan) -> None:
-    """`softmax(x, dim=-1)` calls -> `TritonSoftmax` (a positive dim is left alone: the rank is
-    not known to the tracer)."""
+    """`softmax(x, dim=-1)` calls -> `TritonSoftmax`; a non-negative dim is resolved per call."""
     for node in list(gm.graph.nodes):
-        if not _softmax_last_dim(node) or not plan.take("softmax"):
+        dim = _softmax_dim(node)
+        if dim is None or not plan.take("softmax"):
             continue
         name = f"_pb_softmax_{plan.counts['softmax']['replaced']}"
-        gm.add_submodule(name, TritonSoftmax())
+        gm.add_submodule(name, TritonSoftmax(dim, plan.softmax_at_run))
         with gm.graph.inserting_after(node):
             new = gm.graph.call_module(name, args=(node.args[0],))
         node.replace_all_uses_with(new)
@@ -381,6 +407,10 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
         gm.graph.lint()
         gm.recompile()
     info["coverage"] = coverage(gm, work, plan)
+    final = gm if gm is not None else work
+    if any(isinstance(m, TritonSoftmax) and m.dim >= 0 for m in final.modules()):
+        # filled while the point runs: which of those calls took the kernel
+        info["softmax_dim_at_run"] = plan.softmax_at_run
     info["patterns"] = {p: c for p, c in plan.counts.items() if c["candidates"]}
     if not info["coverage"]["replaced"]:
         info["note"] = "no pattern replaced: this point runs the model's eager ops"

@@ -170,3 +170,27 @@ def test_untraceable_model_still_gets_module_replacement() -> None:
     assert isinstance(model.ln, nn.LayerNorm)  # the model itself is not modified
     with torch.no_grad():
         assert relative_error(prepared.model(x), model(x)) < TOL
+
+
+class SoftmaxDims(nn.Module):
+    """Softmax written five ways: dim=-1 as a method and through F (fx records F.softmax with
+    `_stacklevel` and `dtype` kwargs), the last dim as a positive int, a middle dim, a dtype."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mod = nn.Softmax(dim=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.softmax(-1) + F.softmax(x, dim=-1) + self.mod(x) + F.softmax(x, 1)
+        return y + F.softmax(x, -1, dtype=torch.float64).float()  # dtype: left to torch
+
+
+def test_softmax_positive_dim_resolved_per_call() -> None:
+    _need_kernels("softmax")
+    model, x = SoftmaxDims(), torch.randn(2, 3, 5)
+    prepared = _prepare(model, x, Mode.INFER)
+    assert prepared.info["patterns"]["softmax"]["replaced"] == 4
+    with torch.no_grad():
+        assert relative_error(prepared.model(x), model(x)) < TOL
+    # nn.Softmax(dim=2) on 3-D input is the last dim: the kernel; F.softmax(x, 1) is not: torch
+    assert prepared.info["softmax_dim_at_run"] == {"kernel": 1, "eager_not_last_dim": 1}
