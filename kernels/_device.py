@@ -7,7 +7,10 @@ Nothing here runs at import time.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 import torch
 
@@ -104,6 +107,32 @@ def row_block(n: int, element_size: int, block_n: int | None = None) -> int:
         )
         return block_n
     return min(triton.next_power_of_2(n), MAX_FUSED_BYTES // element_size)
+
+
+_WARPS_OVERRIDE: ContextVar[int | None] = ContextVar("perfbench_num_warps", default=None)
+
+
+@contextlib.contextmanager
+def warps_override(num_warps: int | None) -> Iterator[None]:
+    """Within the block every launcher of this package uses `num_warps` warps per program.
+
+    The tuning knob of `bench --tune`: the defaults below are Liger-Kernel's heuristics, not tuned
+    here, and a sweep over warps measures what each kernel would gain on the machine at hand.
+    """
+    assert num_warps is None or (num_warps >= 1 and num_warps & (num_warps - 1) == 0), (
+        f"num_warps must be a power of two, got {num_warps}"
+    )
+    token = _WARPS_OVERRIDE.set(num_warps)
+    try:
+        yield
+    finally:
+        _WARPS_OVERRIDE.reset(token)
+
+
+def launch_warps(default: int) -> int:
+    """`default`, unless a `warps_override` block is active."""
+    override = _WARPS_OVERRIDE.get()
+    return default if override is None else override
 
 
 def num_warps_for(block: int) -> int:

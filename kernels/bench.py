@@ -1,6 +1,6 @@
 """Time each kernel against its eager reference and torch.compile of that reference, on one GPU.
 
-    python -m perfbench_kernels.bench --out DIR [--small]
+    python -m perfbench_kernels.bench --out DIR [--small] [--tune]
 
 One run measures the machine's ceilings first (device-to-device copy bandwidth, bf16 matmul), then
 for every op: checks each implementation against a float32 reference on the same bf16 inputs
@@ -9,6 +9,10 @@ reports achieved GB/s over the op's ideal bytes (each input read once, each outp
 and that as a % of the measured copy bandwidth; cross-entropy also reports peak memory. Ratios are
 only meaningful within one run (DESIGN.md rule 8). Writes results.csv (row by row, as measured),
 results.md and env.json to DIR and prints the table. Exits 2 without CUDA.
+
+`--tune` adds rows `ours w=K`: our kernel again with K warps per program for K in TUNE_WARPS
+(`_device.warps_override`), each checked and timed like the others, so one run shows what the
+untuned default leaves on the table. The matmul (`linear_act`) has its own autotuner and is left out.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ COPY_BYTES = 1 << 30  # 1 GiB source for the copy ceiling: far beyond L2
 MATMUL_N = 8192
 BF16 = 2  # bytes per element
 LINEAR_M, LINEAR_K, LINEAR_N = 8192, 1024, 4096  # an MLP up-projection: output as big as inputs
+TUNE_WARPS = (2, 4, 8, 16, 32)
 FIELDS = [
     "op",
     "impl",
@@ -197,10 +202,23 @@ def _measure(
     }
 
 
-def _run_case(case: Case, copy_gbs: float) -> Iterator[dict]:
-    """Ours, eager and compiled on the same inputs, each checked against one float32 result."""
+def _with_warps(fn: Callable, num_warps: int) -> Callable:
+    from perfbench_kernels._device import warps_override
+
+    def run(*inputs: torch.Tensor):
+        with warps_override(num_warps):
+            return fn(*inputs)
+
+    return run
+
+
+def _run_case(case: Case, copy_gbs: float, tune_warps: tuple[int, ...] = ()) -> Iterator[dict]:
+    """Ours, eager and compiled on the same inputs, each checked against one float32 result;
+    then ours at each of `tune_warps` (not for the autotuned matmul)."""
     torch._dynamo.reset()  # each op compiles afresh, no recompile-limit carry-over
     impls = {"ours": case.ours, "eager": case.ref, "compile": torch.compile(case.ref)}
+    if not case.flops:
+        impls |= {f"ours w={w}": _with_warps(case.ours, w) for w in tune_warps}
     try:
         inputs = case.make_inputs()
         upcast = tuple(t.float() if t.is_floating_point() else t for t in inputs)
@@ -258,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="folder for results.csv/.md")
     parser.add_argument("--small", action="store_true", help="1/8 of the rows: a quick smoke run")
+    parser.add_argument(
+        "--tune", action="store_true", help=f"also time ours with num_warps in {TUNE_WARPS}"
+    )
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print(
@@ -286,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         for case in _cases(torch.device("cuda"), args.small):
-            for row in _run_case(case, ceil["copy_gb_per_s"]):
+            for row in _run_case(case, ceil["copy_gb_per_s"], TUNE_WARPS if args.tune else ()):
                 rows.append(row)
                 writer.writerow(row)
                 f.flush()  # a crash loses nothing already measured

@@ -14,7 +14,13 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-from perfbench_kernels._device import check_device, check_no_grad, check_rows, check_vector
+from perfbench_kernels._device import (
+    check_device,
+    check_no_grad,
+    check_rows,
+    check_vector,
+    launch_warps,
+)
 
 HAS_BACKWARD = False
 ACTIVATIONS = ("relu", "gelu", "gelu_tanh")
@@ -89,6 +95,7 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor, activation: str) -> torch.Tens
     if rows > 0:
         grid = (triton.cdiv(rows, block_m), triton.cdiv(n, block_n))
         _bias_act_fwd_kernel[grid](
-            x, bias, y, rows, n, ACTIVATION=activation, BLOCK_M=block_m, BLOCK_N=block_n
-        )
+            x, bias, y, rows, n, ACTIVATION=activation, BLOCK_M=block_m, BLOCK_N=block_n,
+            num_warps=launch_warps(4),  # triton's default
+        )  # fmt: skip
     return y

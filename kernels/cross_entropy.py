@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-from perfbench_kernels._device import check_device, check_rows
+from perfbench_kernels._device import check_device, check_rows, launch_warps
 
 HAS_BACKWARD = True
 REDUCTIONS = ("mean", "sum", "none")
@@ -108,7 +108,7 @@ def _block_v(v: int, block_n: int | None) -> int:
 
 
 def _warps(block: int) -> int:
-    return 8 if block >= 2048 else 4
+    return launch_warps(8 if block >= 2048 else 4)
 
 
 class _CrossEntropyFunction(torch.autograd.Function):

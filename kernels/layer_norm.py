@@ -15,6 +15,7 @@ from perfbench_kernels._device import (
     check_device,
     check_rows,
     check_vector,
+    launch_warps,
     num_warps_bwd,
     num_warps_for,
     row_block,
@@ -176,7 +177,7 @@ def _forward(
     if rows > 0:
         _layer_norm_fwd_kernel[(rows,)](
             x2, weight, bias, y, mean, rstd, n, n, eps,
-            BLOCK_N=block, SINGLE_BLOCK=block >= n, num_warps=num_warps_for(block),
+            BLOCK_N=block, SINGLE_BLOCK=block >= n, num_warps=launch_warps(num_warps_for(block)),
         )  # fmt: skip
     return y, mean, rstd
 
@@ -203,7 +204,7 @@ def _backward(
     if rows > 0:
         _layer_norm_bwd_kernel[(programs,)](
             x, weight, dy, dx, mean, rstd, dw_part, db_part, n, n, rows, per_program,
-            BLOCK_N=block, SINGLE_BLOCK=block >= n, num_warps=num_warps_bwd(block),
+            BLOCK_N=block, SINGLE_BLOCK=block >= n, num_warps=launch_warps(num_warps_bwd(block)),
         )  # fmt: skip
     return dx, dw_part.sum(0).to(weight.dtype), db_part.sum(0).to(weight.dtype)
 

@@ -16,6 +16,7 @@ from perfbench_kernels._device import (
     check_rows,
     check_same,
     check_vector,
+    launch_warps,
     num_warps_bwd,
     num_warps_for,
     row_block,
@@ -188,7 +189,7 @@ def _forward(
             x, residual if residual is not None else x, weight, y, h if h is not None else y,
             rstd, n, n, eps,
             HAS_RESIDUAL=residual is not None, BLOCK_N=block, SINGLE_BLOCK=block >= n,
-            num_warps=num_warps_for(block),
+            num_warps=launch_warps(num_warps_for(block)),
         )  # fmt: skip
     return y, h, rstd
 
@@ -217,7 +218,7 @@ def _backward(
             x, weight, dy, dh if dh is not None else dy, dx, rstd, dw_part, n, n, rows,
             per_program,
             HAS_DH=dh is not None, BLOCK_N=block, SINGLE_BLOCK=block >= n,
-            num_warps=num_warps_bwd(block),
+            num_warps=launch_warps(num_warps_bwd(block)),
         )  # fmt: skip
     return dx, dw_part.sum(0).to(weight.dtype)
 

@@ -15,6 +15,7 @@ from perfbench_kernels._device import (
     check_device,
     check_no_grad,
     check_rows,
+    launch_warps,
     num_warps_for,
     row_block,
 )
@@ -80,6 +81,12 @@ def softmax(x: torch.Tensor, *, block_n: int | None = None) -> torch.Tensor:
     block = row_block(n, x.element_size(), block_n)
     if x2.shape[0] > 0:
         _softmax_fwd_kernel[(x2.shape[0],)](
-            x2, out, n, n, BLOCK_N=block, SINGLE_BLOCK=block >= n, num_warps=num_warps_for(block)
+            x2,
+            out,
+            n,
+            n,
+            BLOCK_N=block,
+            SINGLE_BLOCK=block >= n,
+            num_warps=launch_warps(num_warps_for(block)),
         )
     return out

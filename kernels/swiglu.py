@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-from perfbench_kernels._device import check_device, check_rows, check_same
+from perfbench_kernels._device import check_device, check_rows, check_same, launch_warps
 
 HAS_BACKWARD = True
 
@@ -57,7 +57,9 @@ class _SwiGLUFunction(torch.autograd.Function):
         c = torch.empty_like(a)
         n = a.numel()
         if n > 0:
-            _swiglu_fwd_kernel[(triton.cdiv(n, BLOCK),)](a, b, c, n, BLOCK=BLOCK)
+            _swiglu_fwd_kernel[(triton.cdiv(n, BLOCK),)](
+                a, b, c, n, BLOCK=BLOCK, num_warps=launch_warps(4)
+            )
         ctx.save_for_backward(a, b)
         return c
 
@@ -68,7 +70,9 @@ class _SwiGLUFunction(torch.autograd.Function):
         da, db = torch.empty_like(a), torch.empty_like(b)
         n = a.numel()
         if n > 0:
-            _swiglu_bwd_kernel[(triton.cdiv(n, BLOCK),)](dc, a, b, da, db, n, BLOCK=BLOCK)
+            _swiglu_bwd_kernel[(triton.cdiv(n, BLOCK),)](
+                dc, a, b, da, db, n, BLOCK=BLOCK, num_warps=launch_warps(4)
+            )
         return da, db
 
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Everything perfbench needs a GPU for, in ONE call of the device tool (device time is scarce):
+# Everything perfbench needs a GPU for, in as few device-tool calls as fit its 10-minute limit:
 #   1. scripts/fetch_gpu_wheels.sh            (here, once: py-spy and nvtx wheels into .whl/)
-#   2. device run, carry [".whl"], command: bash scripts/gpu_session.sh
+#   2. device run, carry [".whl"], command: bash scripts/gpu_session.sh bench   (kernels, ceilings)
+#   3. device run, carry [".whl"], command: bash scripts/gpu_session.sh run tests
+#      (the machine stays warm between calls; `all` does the three stages in one call)
 # Results come back under $OUT (at most 8 files, 2 folders deep): kernel benchmark tables, the
-# GPU test log, the device's ceilings, and the default scenario's run folder (with --profile,
-# --flamegraph, --nvtx) as a tarball. Commit the measured tables; never hand-edit a number.
+# device's ceilings, the default scenario's run folder (with --profile, --flamegraph, --nvtx) as a
+# tarball, and the GPU test log. Commit the measured tables; never hand-edit a number.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/perfbench-gpu-out}
+STAGES=${*:-all}
 mkdir -p "$OUT" /tmp/site
 export PYTHONUNBUFFERED=1
 if [ -d .whl ]; then
@@ -17,22 +20,28 @@ fi
 ln -sfn "$PWD/kernels" /tmp/site/perfbench_kernels   # the import name pyproject maps kernels/ to
 export PYTHONPATH=/tmp/site:$PWD
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+want() { [[ " $STAGES " == *" $1 "* || " $STAGES " == *" all "* ]]; }
 
-echo "== kernel benchmarks"
-python3 -m perfbench_kernels.bench --out "$OUT/bench" 2>&1 | tail -40
+if want bench; then
+  echo "== kernel benchmarks (with the num_warps sweep)"
+  python3 -m perfbench_kernels.bench --out "$OUT/bench" --tune 2>&1 | tail -60
+  echo "== ceilings"
+  python3 -m perfbench.cli ceilings --device cuda --json > "$OUT/ceilings.json" 2>&1; cat "$OUT/ceilings.json"
+fi
 
-echo "== ceilings"
-python3 -m perfbench.cli ceilings --device cuda --json > "$OUT/ceilings.json" 2>&1; cat "$OUT/ceilings.json"
+if want run; then
+  echo "== default scenario on the GPU, profiled"
+  python3 -m perfbench.cli run scenarios/mlp.py --out /tmp/mlp-gpu --timeout 300 \
+    --set device=cuda --set batch_size=8,4096 --set amp=off,bf16 \
+    --set backend=eager,compile,compile-reduce-overhead,fx,triton \
+    --profile --flamegraph --nvtx 2>&1 | tail -30
+  tar czf "$OUT/mlp-gpu.tgz" -C /tmp mlp-gpu
+fi
 
-echo "== default scenario on the GPU, profiled"
-python3 -m perfbench.cli run scenarios/mlp.py --out /tmp/mlp-gpu --timeout 300 \
-  --set device=cuda --set batch_size=8,4096 --set amp=off,bf16 \
-  --set backend=eager,compile,compile-reduce-overhead,fx,triton \
-  --profile --flamegraph --nvtx 2>&1 | tail -30
-tar czf "$OUT/mlp-gpu.tgz" -C /tmp mlp-gpu
-
-echo "== GPU tests"
-# not pip-installed there: load our pytest plugin by module (and never twice where it is installed)
-python3 -m pytest -q -p no:cacheprovider -p no:perfbench -p perfbench.pytest_plugin tests/test_cuda.py tests/kernels tests/bench tests/profiling \
-  > "$OUT/pytest-gpu.txt" 2>&1
-tail -15 "$OUT/pytest-gpu.txt"
+if want tests; then
+  echo "== GPU tests"
+  # not pip-installed there: load our pytest plugin by module (and never twice where it is installed)
+  python3 -m pytest -q -p no:cacheprovider -p no:perfbench -p perfbench.pytest_plugin tests/test_cuda.py tests/kernels tests/bench tests/profiling \
+    > "$OUT/pytest-gpu.txt" 2>&1
+  tail -15 "$OUT/pytest-gpu.txt"
+fi

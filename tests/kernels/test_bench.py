@@ -80,3 +80,37 @@ def test_run_case_gradient_path(monkeypatch):
     )
     rows = list(bench._run_case(case, copy_gbs=1.0))
     assert all(r["status"] == "ok" for r in rows), rows
+
+
+def test_tune_rows_run_ours_under_each_warp_count(monkeypatch):
+    from perfbench_kernels import _device
+
+    _fake_cuda(monkeypatch)
+    seen: list[int] = []
+    real_softmax = softmax
+
+    def spy(t):
+        seen.append(_device.launch_warps(-1))
+        return real_softmax(t)
+
+    x = torch.randn(4, 50).to(torch.bfloat16)
+    case = bench.Case("softmax", "4x50", lambda: (x,), spy, softmax_ref, 10**9)
+    rows = list(bench._run_case(case, copy_gbs=1.0, tune_warps=(2, 8)))
+    assert [r["impl"] for r in rows] == ["ours", "eager", "compile", "ours w=2", "ours w=8"]
+    assert all(r["status"] == "ok" for r in rows), rows
+    assert set(seen) == {-1, 2, 8}  # the default outside the override, each count inside
+    matmul = bench.Case("m", "1", lambda: (x,), spy, softmax_ref, 1, flops=1)
+    assert len(list(bench._run_case(matmul, copy_gbs=1.0, tune_warps=(2,)))) == 3  # autotuned
+
+
+def test_warps_override_is_scoped_and_checked():
+    from perfbench_kernels._device import launch_warps, warps_override
+
+    assert launch_warps(4) == 4
+    with warps_override(16):
+        assert launch_warps(4) == 16
+        with warps_override(None):
+            assert launch_warps(8) == 8
+    assert launch_warps(4) == 4
+    with pytest.raises(AssertionError, match="power of two"), warps_override(3):
+        pass
