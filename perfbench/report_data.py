@@ -221,10 +221,13 @@ class Profiling:
     facts: list[tuple[str, str, str]] = field(default_factory=list)  # (point, key, value)
     breakdown: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # step time, %
     nsys: list[tuple[str, str]] = field(default_factory=list)  # (point, nsys command)
+    coverage: list[dict[str, str]] = field(default_factory=list)  # triton backend, per point
 
 
 # `extra` keys shown as plain per-point facts; anything else unknown is shown too, these first.
-FACT_KEYS = ("rewrites", "coverage", "int8_impl", "nvtx_overhead_pct")
+FACT_KEYS = ("rewrites", "int8_impl", "nvtx_overhead_pct")
+# the triton backend's keys, shown in their own table (`coverage_row`)
+COVERAGE_KEYS = {"coverage", "patterns", "loss_cross_entropy", "softmax_dim_at_run"}
 # shown elsewhere (charts, profiling, notes, tracebacks) or timing bookkeeping of the harness
 HIDDEN_EXTRA = {
     "times_ms", "profile", "gpu", "graph_breaks", "graph_break_reasons", "flamegraph",
@@ -266,8 +269,11 @@ def profiling(df: pd.DataFrame, run_path: Path) -> Profiling:
         reasons = extra.get("graph_break_reasons") or []
         if breaks not in (None, 0) or reasons:
             prof.graph_breaks.append((r["label"], breaks, [str(x) for x in reasons]))
+        if isinstance(extra.get("coverage"), dict):
+            prof.coverage.append(coverage_row(r["label"], extra))
         shown = [k for k in FACT_KEYS if k in extra]
-        shown += sorted(k for k in extra if k not in HIDDEN_EXTRA and k not in FACT_KEYS)
+        skip = HIDDEN_EXTRA | set(FACT_KEYS) | (COVERAGE_KEYS if prof.coverage else set())
+        shown += sorted(k for k in extra if k not in skip)
         for key in shown:
             prof.facts.append((r["label"], key, _short(extra[key])))
     if prof.tb_dir is None and (run_path / "tb").is_dir():
@@ -277,6 +283,43 @@ def profiling(df: pd.DataFrame, run_path: Path) -> Profiling:
         for svg in sorted(fg_dir.glob("*.svg")):
             prof.flamegraphs.append((f"flamegraphs/{svg.name}", svg.read_text(errors="replace")))
     return prof
+
+
+def _counts(counts: Any) -> str:
+    """{"kernel": 12, "eager": 1} -> "kernel 12, eager 1"."""
+    if not isinstance(counts, dict) or not counts:
+        return ""
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
+
+
+AT_RUN = (("loss_cross_entropy", "F.cross_entropy"), ("softmax_dim_at_run", "softmax, dim >= 0"))
+
+
+def coverage_row(label: str, extra: dict[str, Any]) -> dict[str, str]:
+    """The triton backend's coverage of one point in words: what ran in our kernels, what stayed
+    eager and why (no backward in train mode, kernel not importable)."""
+    cov = extra["coverage"]
+    patterns = []
+    for name, c in (extra.get("patterns") or {}).items():
+        if not isinstance(c, dict):
+            continue
+        why = [
+            f"{c[k]} eager ({k.removeprefix('eager_').replace('_', ' ')})"
+            for k in ("eager_no_backward", "eager_no_kernel")
+            if c.get(k)
+        ]
+        found = f"{name} {c.get('replaced', 0)}/{c.get('candidates', 0)}"
+        patterns.append(found + (f" ({', '.join(why)})" if why else ""))
+    pct = cov.get("ops_in_our_kernels_pct")
+    at_run = [f"{what}: {_counts(extra[key])}" for key, what in AT_RUN if extra.get(key)]
+    return {
+        "point": label,
+        "pct": "" if pct is None else f"{pct:g}%",
+        "replaced": f"{cov.get('replaced', 0)}/{cov.get('candidates', 0)}",
+        "patterns": "; ".join(patterns) or "no supported pattern found",
+        "at_run": "; ".join(at_run),
+        "basis": str(cov.get("basis", "")),
+    }
 
 
 # top-op columns worth a reviewer's eye, in this order; others (memory bytes ...) are left out

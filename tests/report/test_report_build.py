@@ -35,6 +35,9 @@ def test_report_has_every_section_table_and_charts(fake_run: RunDir) -> None:
     assert "input-bound: the GPU idles" in html  # sampler summary + timeline from gpu/*.csv
     assert 'id="gpu-' in html
     assert "interpreter timing, not performance" in html
+    assert "Triton coverage" in html and "37.5%" in html
+    assert "linear_act 1/2 (1 eager (no backward))" in html
+    assert "F.cross_entropy: kernel 12" in html
     assert "fp16 autocast needs CUDA" in html
     assert "CUDA out of memory" in html
     assert "exceeded --timeout 60 s" in html
