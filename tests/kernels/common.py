@@ -68,6 +68,20 @@ def upcast(*ts: torch.Tensor) -> list[torch.Tensor]:
     return [t.detach().double().requires_grad_(t.requires_grad) for t in ts]
 
 
+def rstd_scale(x: torch.Tensor, eps: float, centered: bool) -> float:
+    """max(1, largest 1/std of a row): how much a norm's dx amplifies rounding error.
+
+    dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) cancels to ~0 on rows of nearly equal values
+    (n = 2 gives exactly 0), so its absolute error in the input dtype grows with rstd: a row of
+    two close values has rstd ~90 and float32 dx errors ~2e-4. dx tolerances are multiplied by
+    this; on well-conditioned rows (rstd <= 1) they stay as given."""
+    x64 = x.detach().double()
+    if centered:
+        x64 = x64 - x64.mean(-1, keepdim=True)
+    rstd = (x64.pow(2).mean(-1) + eps).rsqrt()
+    return max(1.0, float(rstd.max())) if rstd.numel() else 1.0
+
+
 def close(
     actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float, what: str
 ) -> None:

@@ -7,7 +7,17 @@ import torch
 from hypothesis import example, given
 from perfbench_kernels.layer_norm import HAS_BACKWARD, layer_norm, layer_norm_ref
 
-from tests.kernels.common import COLS, FAST, ROWS, TOLERANCES, close, poisoned, randn, upcast
+from tests.kernels.common import (
+    COLS,
+    FAST,
+    ROWS,
+    TOLERANCES,
+    close,
+    poisoned,
+    randn,
+    rstd_scale,
+    upcast,
+)
 
 
 def _check(shape: tuple[int, ...], dtype: torch.dtype, atol: float, rtol: float, **kw) -> None:
@@ -28,7 +38,7 @@ def _check(shape: tuple[int, ...], dtype: torch.dtype, atol: float, rtol: float,
     # weight/bias grads sum over rows: scale the tolerance by the row count
     rows = x.numel() // n
     for name, g, g32 in zip(("dx", "dweight", "dbias"), grads, grads32, strict=True):
-        k = 1 if name == "dx" else rows
+        k = rstd_scale(x, 1e-5, centered=True) if name == "dx" else rows
         close(g, g32, atol * k, rtol, f"{what} {name}")
 
 
@@ -38,6 +48,7 @@ def _check(shape: tuple[int, ...], dtype: torch.dtype, atol: float, rtol: float,
 @example(rows=1, n=1)
 @example(rows=8, n=257)
 @example(rows=7, n=33)  # 4 programs of 2 rows, the last with 1
+@example(rows=6, n=2)  # a row of two close values: rstd 90, float32 dx error 2e-4 (CI, once)
 def test_forward_and_backward(dtype, atol, rtol, rows, n):
     _check((rows, n), dtype, atol, rtol)
 
