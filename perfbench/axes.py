@@ -62,11 +62,7 @@ class Point:
 
     def as_dict(self) -> dict[str, object]:
         """Plain values (enums as strings), in axis order, for CSV rows and JSON."""
-        out: dict[str, object] = {}
-        for name in AXES:
-            value = getattr(self, name)
-            out[name] = value.value if isinstance(value, enum.Enum) else value
-        return out
+        return {name: plain(getattr(self, name)) for name in AXES}
 
     def label(self) -> str:
         """Short human-readable name, also used for NVTX ranges and file names."""
@@ -81,6 +77,11 @@ class Point:
 
     def replace(self, **changes: object) -> Point:
         return dataclasses.replace(self, **changes)
+
+
+def plain(value: object) -> object:
+    """An axis value as written on the command line and in JSON: enums as their string."""
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 def _parse_bool(text: str) -> bool:

@@ -275,21 +275,18 @@ def _profile_filters(
     """`--profile-only AXIS=V1,V2` texts -> ((axis, typed values), ...), parsed and validated as
     `--set` is; an axis given twice keeps the values both allow. A filter that leaves no point of
     the sweep is a usage error: a run asked to profile would otherwise silently profile nothing."""
-    from perfbench.axes import AxisError, parse_axis_value
-    from perfbench.sweep import ConfigError, parse_set
+    from perfbench.axes import plain
+    from perfbench.sweep import ConfigError, parse_axis_values, parse_set
 
     only: dict[str, tuple[Any, ...]] = {}
     for text in texts:
         axis, raw = parse_set(text, flag="--profile-only")
-        try:
-            values = [parse_axis_value(axis, v, valid_backends) for v in raw]
-        except AxisError as err:
-            raise ConfigError(f"--profile-only {text}: {err}") from None
+        values = parse_axis_values(axis, raw, valid_backends, f"--profile-only {text}")
         earlier = axis in only
         left = only.get(axis, tuple(sweep[axis]))  # the sweep's, or what earlier filters left
         only[axis] = tuple(v for v in left if v in values)
         if not only[axis]:
-            have = ", ".join(str(getattr(v, "value", v)) for v in left)
+            have = ", ".join(str(plain(v)) for v in left)
             source = "the earlier --profile-only filters leave" if earlier else "the sweep has"
             raise ConfigError(
                 f"--profile-only {text}: matches no point of the sweep; "

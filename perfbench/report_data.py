@@ -269,10 +269,11 @@ def profiling(df: pd.DataFrame, run_path: Path) -> Profiling:
         reasons = extra.get("graph_break_reasons") or []
         if breaks not in (None, 0) or reasons:
             prof.graph_breaks.append((r["label"], breaks, [str(x) for x in reasons]))
-        if isinstance(extra.get("coverage"), dict):
+        has_coverage = isinstance(extra.get("coverage"), dict)
+        if has_coverage:
             prof.coverage.append(coverage_row(r["label"], extra))
         shown = [k for k in FACT_KEYS if k in extra]
-        skip = HIDDEN_EXTRA | set(FACT_KEYS) | (COVERAGE_KEYS if prof.coverage else set())
+        skip = HIDDEN_EXTRA | set(FACT_KEYS) | (COVERAGE_KEYS if has_coverage else set())
         shown += sorted(k for k in extra if k not in skip)
         for key in shown:
             prof.facts.append((r["label"], key, _short(extra[key])))

@@ -92,12 +92,19 @@ def resolve_sweep(
         source, values = merged[axis]
         if not values:
             raise ConfigError(f"{source}: axis {axis!r} has no values")
-        try:
-            parsed = [parse_axis_value(axis, v, valid_backends) for v in values]
-        except AxisError as err:
-            raise ConfigError(f"{source}: {err}") from None
+        parsed = parse_axis_values(axis, values, valid_backends, source)
         out[axis] = list(dict.fromkeys(parsed))  # de-duplicate, keep order
     return out
+
+
+def parse_axis_values(
+    axis: str, values: list[Any], valid_backends: tuple[str, ...], source: str
+) -> list[Any]:
+    """Typed values of one axis; a bad value is a ConfigError naming `source` (file, flag)."""
+    try:
+        return [parse_axis_value(axis, v, valid_backends) for v in values]
+    except AxisError as err:
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def expand(sweep: dict[str, list[Any]]) -> list[Point]:

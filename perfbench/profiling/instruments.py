@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from perfbench.axes import Point
+from perfbench.axes import Point, plain
 from perfbench.profiling import nvtx_ranges
 from perfbench.profiling.gpu_sampler import GpuSampler, input_bound_hint
 from perfbench.profiling.nvtx_ranges import range_name
@@ -217,9 +217,7 @@ def run_meta(options: ProfileOptions, flamegraph: bool, native: bool) -> dict[st
     return {
         "profile": options.profile,
         # points profiled: those whose value on each axis here is listed (None: every point)
-        "profile_only": {
-            axis: [getattr(v, "value", v) for v in values] for axis, values in options.profile_only
-        }
+        "profile_only": {axis: [plain(v) for v in values] for axis, values in options.profile_only}
         or None,
         "nvtx": options.nvtx,
         "nvtx_modules": options.nvtx_modules,
