@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from perfbench_kernels._device import interpreter_active
 
 
 @dataclass
@@ -39,14 +40,16 @@ class TensorTraffic:
     itemsize: int
     loaded: int = 0  # bytes, every access
     stored: int = 0
-    touched: np.ndarray | None = None  # per element: was it loaded (bit 0) / stored (bit 1)
+    touched: np.ndarray = field(init=False)  # per element: loaded (bit 0) / stored (bit 1)
+
+    def __post_init__(self) -> None:
+        self.touched = np.zeros(int(np.prod(self.shape, dtype=np.int64)), dtype=np.uint8)
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * self.itemsize
+        return self.touched.size * self.itemsize
 
     def distinct(self, bit: int) -> int:
-        assert self.touched is not None
         return int(np.count_nonzero(self.touched & bit)) * self.itemsize
 
     def counted(self) -> int:
@@ -68,7 +71,6 @@ class Launch:
     def add(self, name: str, t: torch.Tensor) -> None:
         assert t.is_contiguous(), f"{self.kernel}: argument {name} is not contiguous"
         tt = TensorTraffic(name, tuple(t.shape), t.element_size())
-        tt.touched = np.zeros(t.numel(), dtype=np.uint8)
         self.tensors.append(tt)
         self._ranges.append((t.data_ptr(), t.data_ptr() + tt.nbytes, tt))
 
@@ -105,7 +107,7 @@ def count_traffic() -> Iterator[list[Launch]]:
     arguments), which is internal API: if triton changes it, this fails loudly rather than
     counting nothing (a launch with no access raises).
     """
-    assert _interpreter_on(), (
+    assert interpreter_active(), (
         "count_traffic needs the Triton interpreter: set TRITON_INTERPRET=1 before importing "
         "triton and perfbench_kernels (python -m perfbench_kernels.traffic does)"
     )
@@ -151,12 +153,6 @@ def count_traffic() -> Iterator[list[Launch]]:
         )
 
 
-def _interpreter_on() -> bool:
-    from perfbench_kernels._device import interpreter_active
-
-    return interpreter_active()
-
-
 @dataclass(frozen=True)
 class Audit:
     """One op's counted traffic against its ideal bytes."""
@@ -197,7 +193,8 @@ def audit(op: str, shape: str, fn: Callable[[], object], ideal: int | None) -> A
     return Audit(op, shape, launches, ideal)
 
 
-def _audits(rows: int, n: int, vocab: int) -> list[Audit]:
+def audits(rows: int, n: int, vocab: int) -> list[Audit]:
+    """Every kernel's forward (under no_grad) and, where it has one, its backward, in bf16."""
     from perfbench_kernels import bias_act, cross_entropy, layer_norm, rms_norm, softmax, swiglu
     from perfbench_kernels.bench import ideal_bytes
 
@@ -246,7 +243,8 @@ def _audits(rows: int, n: int, vocab: int) -> list[Audit]:
         audit("swiglu backward", rn, backward(swiglu.swiglu, x, r), 5 * mn),  # dc, a, b -> da, db
         audit("cross_entropy backward", rv,
               backward(lambda lg: cross_entropy.cross_entropy(lg, target), logits),
-              2 * rows * vocab * 2 + 8 * rows),  # read logits, targets; write d logits
+              # the pair's floor is the backward's alone: read logits, targets; write d logits
+              ideal_bytes("cross_entropy_fwd_bwd", rows, vocab)),
     ]  # fmt: skip
     return fwd + bwd
 
@@ -277,11 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if "perfbench_kernels.softmax" not in sys.modules:
         os.environ["TRITON_INTERPRET"] = "1"  # before the kernels are decorated
-    if not _interpreter_on():
+    if not interpreter_active():
         print("traffic counting needs TRITON_INTERPRET=1 set before the kernels are imported",
               file=sys.stderr)  # fmt: skip
         return 2
-    print(markdown(_audits(args.rows, args.n, args.vocab)), end="")
+    print(markdown(audits(args.rows, args.n, args.vocab)), end="")
     return 0
 
 

@@ -11,7 +11,7 @@ import triton
 import triton.language as tl
 from perfbench_kernels._device import interpreter_active
 from perfbench_kernels.bench import ideal_bytes
-from perfbench_kernels.traffic import count_traffic, main
+from perfbench_kernels.traffic import audits, count_traffic, main
 
 pytestmark = pytest.mark.skipif(
     not interpreter_active(), reason="traffic is counted on the Triton interpreter (CPU) only"
@@ -57,36 +57,28 @@ def test_two_dim_tensors_count_every_access():
     assert looped[0].tensors[0].counted() == 2 * x.numel() * 2
 
 
-def _forward_ops(rows: int, n: int, vocab: int) -> dict:
-    from perfbench_kernels import bias_act, cross_entropy, layer_norm, rms_norm, softmax, swiglu
-
-    x, r, w, b = (torch.randn(s, dtype=BF16) for s in ((rows, n), (rows, n), (n,), (n,)))
-    logits = torch.randn(rows, vocab, dtype=BF16)
-    target = torch.randint(0, vocab, (rows,))
-    return {
-        "bias_gelu": (lambda: bias_act.bias_act(x, b, "gelu"), n),
-        "softmax": (lambda: softmax.softmax(x), n),
-        "layer_norm": (lambda: layer_norm.layer_norm(x, w, b), n),
-        "rms_norm": (lambda: rms_norm.rms_norm(x, w), n),
-        "add_rms_norm": (lambda: rms_norm.add_rms_norm(x, r, w), n),
-        "swiglu": (lambda: swiglu.swiglu(x, r), n),
-        "cross_entropy": (lambda: cross_entropy.cross_entropy(logits, target), vocab),
-    }
+ROWS, N, VOCAB = 3, 1000, 3000  # not powers of two: masked tails must not count
+FORWARD = ("bias_gelu", "softmax", "layer_norm", "rms_norm", "add_rms_norm", "swiglu")
+FORWARD += ("cross_entropy",)
+BACKWARD = ("layer_norm", "rms_norm", "add_rms_norm", "swiglu", "cross_entropy")
 
 
-@pytest.mark.parametrize("op", list(_forward_ops(1, 1, 1)))
-def test_forward_kernels_move_their_ideal_bytes(op):
+@pytest.fixture(scope="module")
+def counted() -> dict:
+    """The same audits as `python -m perfbench_kernels.traffic`, at small odd shapes, by op."""
+    return {a.op: a for a in audits(ROWS, N, VOCAB)}
+
+
+@pytest.mark.parametrize("op", FORWARD)
+def test_forward_kernels_move_their_ideal_bytes(op, counted):
     """Each input read once, each output written once (+ per-row statistics for the backward)."""
-    rows, n, vocab = 3, 1000, 3000  # not powers of two: masked tails must not count
-    fn, width = _forward_ops(rows, n, vocab)[op]
-    with torch.no_grad(), count_traffic() as launches:
-        fn()
-    assert len(launches) == 1, [launch.kernel for launch in launches]
-    counted = sum(t.counted() for t in launches[0].tensors)
-    ideal = ideal_bytes(op, rows, width)
+    a = counted[op]
+    assert len(a.launches) == 1, [launch.kernel for launch in a.launches]
+    width = VOCAB if op == "cross_entropy" else N
+    assert a.ideal == ideal_bytes(op, ROWS, width)
     # extra allowed: float32 mean/rstd/lse and per-row losses (8 B/row), the target logit's re-read
-    assert ideal <= counted <= ideal + 12 * rows, (counted, ideal)
-    for t in launches[0].tensors:
+    assert a.ideal <= a.counted <= a.ideal + 12 * ROWS, (a.counted, a.ideal)
+    for t in a.launches[0].tensors:
         if len(t.shape) == 2:
             assert t.loaded in (0, t.nbytes) or op == "cross_entropy", (t.name, t.loaded)
             assert t.stored in (0, t.nbytes), (t.name, t.stored)
@@ -99,28 +91,13 @@ def test_cli_prints_a_row_per_op(capsys):
         assert f"| {op} |" in out
 
 
-def test_backward_kernels_touch_each_row_tensor_once():
+@pytest.mark.parametrize("op", BACKWARD)
+def test_backward_kernels_touch_each_row_tensor_once(op, counted):
     """x, dy, dx (and a, b, da, db; logits, d logits): one read or one write per element."""
-    from perfbench_kernels import cross_entropy, layer_norm, rms_norm, swiglu
-
-    rows, n = 5, 300
-    x, r, w, b = (torch.randn(s, dtype=BF16) for s in ((rows, n), (rows, n), (n,), (n,)))
-    target = torch.randint(0, n, (rows,))
-    cases = {
-        "layer_norm": (layer_norm.layer_norm, (x, w, b)),
-        "rms_norm": (rms_norm.rms_norm, (x, w)),
-        "add_rms_norm": (rms_norm.add_rms_norm, (x, r, w)),
-        "swiglu": (swiglu.swiglu, (x, r)),
-        "cross_entropy": (lambda lg: cross_entropy.cross_entropy(lg, target), (x,)),
-    }
-    for op, (fn, inputs) in cases.items():
-        leaves = [t.detach().requires_grad_() for t in inputs]
-        out = fn(*leaves)
-        outs = out if isinstance(out, tuple) else (out,)
-        with count_traffic() as launches:
-            torch.autograd.backward(outs, [torch.ones_like(o) for o in outs])
-        assert len(launches) == 1, (op, [launch.kernel for launch in launches])
-        touched = [t for t in launches[0].tensors if t.shape == (rows, n) and t.loaded + t.stored]
-        assert len(touched) >= 2, op  # (an unused placeholder argument is not touched)
-        for t in touched:
-            assert (t.loaded, t.stored) in ((t.nbytes, 0), (0, t.nbytes)), (op, t.name)
+    a = counted[f"{op} backward"]
+    assert len(a.launches) == 1, (op, [launch.kernel for launch in a.launches])
+    row_shapes = {(ROWS, N), (ROWS, VOCAB)}
+    touched = [t for t in a.launches[0].tensors if t.shape in row_shapes and t.loaded + t.stored]
+    assert len(touched) >= 2, op  # (an unused placeholder argument is not touched)
+    for t in touched:
+        assert (t.loaded, t.stored) in ((t.nbytes, 0), (0, t.nbytes)), (op, t.name)
