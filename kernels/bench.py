@@ -11,7 +11,7 @@ only meaningful within one run (DESIGN.md rule 8). Writes results.csv (row by ro
 results.md and env.json to DIR and prints the table. Exits 2 without CUDA.
 
 `--tune` adds rows `ours w=K`: our kernel again with K warps per program for K in TUNE_WARPS
-(`_device.warps_override`), each checked and timed like the others, so one run shows what the
+(`_launch.warps_override`), each checked and timed like the others, so one run shows what the
 untuned default leaves on the table. The matmul (`linear_act`) has its own autotuner and is left out.
 """
 
@@ -203,7 +203,7 @@ def _measure(
 
 
 def _with_warps(fn: Callable, num_warps: int) -> Callable:
-    from perfbench_kernels._device import warps_override
+    from perfbench_kernels._launch import warps_override
 
     def run(*inputs: torch.Tensor):
         with warps_override(num_warps):

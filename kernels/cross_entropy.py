@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-from perfbench_kernels._device import check_device, check_rows, launch_warps
+from perfbench_kernels._launch import check_device, check_rows, launch_warps
 
 HAS_BACKWARD = True
 REDUCTIONS = ("mean", "sum", "none")

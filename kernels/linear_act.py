@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-from perfbench_kernels._device import (
+from perfbench_kernels._launch import (
     FLOAT_DTYPES,
     check_device,
     check_no_grad,

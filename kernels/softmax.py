@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-from perfbench_kernels._device import (
+from perfbench_kernels._launch import (
     check_device,
     check_no_grad,
     check_rows,

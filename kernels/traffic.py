@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from perfbench_kernels._device import interpreter_active
+from perfbench_kernels._launch import interpreter_active
 
 
 @dataclass

@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return report_command(args.run_dir)
     if args.command == "check":
-        from perfbench.check import check_main
+        from perfbench.check.ladder import check_main
 
         return check_main(args.scenario, _split(args.backends), args.quiet)
     if args.command == "compare":
@@ -173,7 +173,7 @@ def _usage_error(message: str) -> int:
 
 
 def report_command(run_dir: Path) -> int:
-    from perfbench.report import build_report
+    from perfbench.report.page import build_report
     from perfbench.rundir import RunDir
 
     run = RunDir(run_dir)
@@ -321,7 +321,7 @@ def _settings(settings: dict[str, Any], args: argparse.Namespace) -> tuple[Any, 
 
 def _run_check(scenario: Any, backends: list[str], quiet: bool) -> int | None:
     """Run the sanity ladder; refuse to time a scenario failing rung 1 or 6 (exit 1)."""
-    from perfbench.check import run_check
+    from perfbench.check.ladder import run_check
 
     report = run_check(scenario, backends=tuple(backends))
     if not quiet:
@@ -338,7 +338,7 @@ def _run_check(scenario: Any, backends: list[str], quiet: bool) -> int | None:
 def _build_report_safely(run_dir: Path) -> Path | None:
     """Build the report; a report bug must not hide that the measurements are safe on disk."""
     try:
-        from perfbench.report import build_report
+        from perfbench.report.page import build_report
 
         return build_report(run_dir)
     except Exception as err:

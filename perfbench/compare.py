@@ -16,7 +16,7 @@ import jinja2
 import pandas as pd
 
 from perfbench.axes import AXES
-from perfbench.report_data import axes_key, load_results
+from perfbench.report.data import axes_key, load_results
 from perfbench.rundir import RunDir
 from perfbench.timing import is_significant
 

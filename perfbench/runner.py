@@ -18,7 +18,7 @@ import torch
 from perfbench import __version__
 from perfbench.axes import Point
 from perfbench.environment import capture_environment
-from perfbench.measure import PointTask
+from perfbench.point import PointTask
 from perfbench.profiling.instruments import ProfileOptions, note_row, run_meta
 from perfbench.rundir import RunDir
 from perfbench.scenario import Scenario

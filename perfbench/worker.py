@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from perfbench.measure import PointTask
+from perfbench.point import PointTask
 
 
 def _child_main(conn: Connection, env: dict[str, str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(env)
-    from perfbench.measure import measure_point
+    from perfbench.point import measure_point
     from perfbench.scenario import ScenarioError, load_scenario
 
     scenarios: dict[str, Any] = {}

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from perfbench.backends import BACKENDS, Backend, Prepared
-from perfbench.check import CheckReport, check_main, run_check
-from perfbench.check_rungs import Ctx, rung_init_loss, rung_shapes_and_mode
-from perfbench.check_training import rung_checkpoint, rung_determinism, rung_overfit
+from perfbench.check.ladder import CheckReport, check_main, run_check
+from perfbench.check.rungs import Ctx, rung_init_loss, rung_shapes_and_mode
+from perfbench.check.training import rung_checkpoint, rung_determinism, rung_overfit
 from perfbench.scenario import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -304,7 +304,7 @@ def test_rung6_compile_agrees_with_eager(write_scenario) -> None:
 
     report = CheckReport(scenario="x", seed=0, backends=["compile"])
     sc = load_scenario(write_scenario(TINY_MLP))
-    from perfbench.check import rung_backends
+    from perfbench.check.ladder import rung_backends
 
     report.rungs.append(rung_backends(ctx_for(sc, backends=("compile",))))
     values = report.rung(6).values["backends"]["compile"]

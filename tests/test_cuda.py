@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from perfbench.axes import Device, Point
-from perfbench.measure import PointTask, measure_point
+from perfbench.point import PointTask, measure_point
 from perfbench.scenario import load_scenario
 from perfbench.timing import CudaEventTimer, TimingSettings, measure
 from tests.conftest import TINY_MLP

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from perfbench.axes import Amp, Mode, Point
-from perfbench.measure import PointTask, measure_point
+from perfbench.point import PointTask, measure_point
 from perfbench.scenario import load_scenario
 from perfbench.workload import skip_reason
 from tests.conftest import TINY_MLP

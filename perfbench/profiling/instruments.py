@@ -1,4 +1,4 @@
-"""The glue between one point's measurement (perfbench.measure) and the profiling instruments, so
+"""The glue between one point's measurement (perfbench.point) and the profiling instruments, so
 the harness needs only a few calls: phases, the wrapped step, before/after timing, `finish`.
 
 Order inside a point, and why:

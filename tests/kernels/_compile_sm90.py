@@ -25,7 +25,7 @@ from perfbench_kernels import (
     softmax,
     swiglu,
 )
-from perfbench_kernels._device import num_warps_bwd, num_warps_for
+from perfbench_kernels._launch import num_warps_bwd, num_warps_for
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import torch
 from hypothesis import settings
 from hypothesis import strategies as st
-from perfbench_kernels._device import interpreter_active
+from perfbench_kernels._launch import interpreter_active
 
 # (dtype, atol, rtol) against a float64 reference on the same (upcast) inputs: the kernels compute in
 # float32 and round once, so the budget is about one rounding of the output dtype (float64, not

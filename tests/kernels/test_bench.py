@@ -83,7 +83,7 @@ def test_run_case_gradient_path(monkeypatch):
 
 
 def test_tune_rows_run_ours_under_each_warp_count(monkeypatch):
-    from perfbench_kernels import _device
+    from perfbench_kernels import _launch as _device
 
     _fake_cuda(monkeypatch)
     seen: list[int] = []
@@ -104,7 +104,7 @@ def test_tune_rows_run_ours_under_each_warp_count(monkeypatch):
 
 
 def test_warps_override_is_scoped_and_checked():
-    from perfbench_kernels._device import launch_warps, warps_override
+    from perfbench_kernels._launch import launch_warps, warps_override
 
     assert launch_warps(4) == 4
     with warps_override(16):

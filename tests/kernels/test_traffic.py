@@ -9,7 +9,7 @@ import pytest
 import torch
 import triton
 import triton.language as tl
-from perfbench_kernels._device import interpreter_active
+from perfbench_kernels._launch import interpreter_active
 from perfbench_kernels.bench import ideal_bytes
 from perfbench_kernels.traffic import audits, count_traffic, main
 

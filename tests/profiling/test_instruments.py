@@ -10,7 +10,7 @@ import pytest
 
 from perfbench.axes import Point
 from perfbench.cli import main
-from perfbench.measure import PointTask, measure_point
+from perfbench.point import PointTask, measure_point
 from perfbench.profiling import nvtx_ranges
 from perfbench.profiling.flamegraph import py_spy_available
 from perfbench.profiling.instruments import ProfileOptions

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from perfbench.report import build_report
+from perfbench.report.page import build_report
 from perfbench.rundir import RunDir
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from make_run import make_run
 
-from perfbench.report import build_report, render_report
+from perfbench.report.page import build_report, render_report
 from perfbench.rundir import RunDir
 
 
@@ -71,7 +71,7 @@ def test_rebuild_from_folder_alone(tmp_path: Path) -> None:
 
 
 def test_verdict_speedup_and_best(fake_run: RunDir) -> None:
-    from perfbench import report_data
+    from perfbench.report import data as report_data
 
     df = report_data.load_results(fake_run)
     sp = report_data.speedups(df)

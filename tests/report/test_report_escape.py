@@ -6,7 +6,7 @@ import re
 
 from make_run import HOSTILE
 
-from perfbench.report import build_report
+from perfbench.report.page import build_report
 from perfbench.rundir import RunDir
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from perfbench.report import build_report
+from perfbench.report.page import build_report
 
 TINY = '''"""Tiny scenario for the report test <b>bold?</b>"""
 import torch

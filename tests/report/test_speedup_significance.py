@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perfbench.report_data import load_results, speedup_summary, speedups
+from perfbench.report.data import load_results, speedup_summary, speedups
 from perfbench.rundir import RunDir
 from tests.conftest import ok_row
 

@@ -23,9 +23,8 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from perfbench import report_charts as charts
-from perfbench import report_data as data
 from perfbench.axes import AXES
+from perfbench.report import charts, data
 from perfbench.rundir import RunDir
 
 # Table columns after the axes: (column, header, format). Failed points have these blanked.
@@ -138,7 +137,9 @@ def _jinja() -> jinja2.Environment:
 
 
 def _asset(name: str) -> str:
-    return resources.files("perfbench").joinpath("templates", name).read_text(encoding="utf-8")
+    return (
+        resources.files("perfbench.report").joinpath("templates", name).read_text(encoding="utf-8")
+    )
 
 
 def _read_meta(run: RunDir) -> dict[str, Any]:

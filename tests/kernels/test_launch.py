@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from perfbench_kernels._device import (
+from perfbench_kernels._launch import (
     check_device,
     interpreter_active,
     num_warps_bwd,
@@ -65,7 +65,7 @@ def test_poisoned_allocations_are_nan():
 def test_importing_the_package_does_no_work():
     """`import perfbench_kernels` must not pull in triton (nothing runs at import time)."""
     code = (
-        "import sys, perfbench_kernels, perfbench_kernels._device; print('triton' in sys.modules)"
+        "import sys, perfbench_kernels, perfbench_kernels._launch; print('triton' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from perfbench.check_rungs import (
+from perfbench.check.rungs import (
     CHECK_ADAM_LRS,
     Ctx,
     RungResult,

@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
-from perfbench.report_data import OTHER_AXES
+from perfbench.report.data import OTHER_AXES
 
 # Same look in every run and no timestamps in the file: a rebuilt report diffs cleanly.
 _RC = {

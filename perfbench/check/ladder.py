@@ -29,7 +29,7 @@ from torch import nn
 
 from perfbench.axes import Amp, Point
 from perfbench.backends import BACKENDS
-from perfbench.check_rungs import (
+from perfbench.check.rungs import (
     Ctx,
     RungResult,
     build,
@@ -39,7 +39,7 @@ from perfbench.check_rungs import (
     rung_shapes_and_mode,
     timed,
 )
-from perfbench.check_training import rung_checkpoint, rung_determinism, rung_overfit
+from perfbench.check.training import rung_checkpoint, rung_determinism, rung_overfit
 from perfbench.correctness import (
     MismatchError,
     check_against_reference,

@@ -1,0 +1,6 @@
+"""The HTML report, rebuilt from a run folder alone (it never re-measures).
+
+- `data`: results.csv and run.json into the tables and summaries the page shows;
+- `charts`: matplotlib SVG charts, inlined so the page opens offline;
+- `page`: renders `templates/report.html.j2` and writes report.html atomically.
+"""
