@@ -34,6 +34,12 @@ class Prepared:
     # Replaces the scenario's loss_fn in train steps (the triton backend routes cross-entropy to
     # our kernel this way); the harness checks its loss against the scenario's before timing.
     loss_fn: Callable[[Any, Any], torch.Tensor] | None = None
+    # How many things the backend changed in this model, and what they are ("graphs captured",
+    # "rewrites", "ops replaced", "layers quantized"). 0 means the backend ran the eager model
+    # unchanged, which the verdict reports as "no change", never as a speedup; None means the
+    # question does not apply (eager itself).
+    changes: int | None = None
+    changes_what: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,3 +53,13 @@ class Backend:
     # True when timings of this backend on this device are not performance (e.g. Triton under
     # TRITON_INTERPRET=1 on CPU): the report says so next to the number.
     correctness_only: Callable[[Point], bool] = lambda point: False
+    # Environment the measuring worker needs before it imports anything (the Triton interpreter
+    # on a machine without CUDA: TRITON_INTERPRET=1). Decided in the parent, recorded in run.json
+    # and put into every rerun command, so a point reruns under the same environment.
+    worker_env: Callable[[], dict[str, str]] = lambda: {}
+    # Cleanup after a point or a comparison group is done with this backend (dynamo's caches).
+    teardown: Callable[[], None] = lambda: None
+    # True when prepare changes state shared by every model in the process (dynamo's caches,
+    # inductor config): arms sharing one worker must then be prepared before any is timed, and
+    # `teardown` must run once the group is done.
+    process_wide_state: bool = False
