@@ -18,7 +18,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -51,7 +51,6 @@ class Measurement:
     timer: str  # "cuda_event" | "perf_counter"
     warmup_calls: int = 0
     stop_reason: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
 
     def quantile(self, q: float) -> float:
         data = sorted(self.times_s)
@@ -127,21 +126,6 @@ class CudaEventTimer(Timer):
         self.end.record()
         self.end.synchronize()
         return self.start.elapsed_time(self.end) / 1e3 / number
-
-
-class SyncedPerfCounterTimer(Timer):
-    """Host clock with a device synchronisation before each reading (for non-CUDA accelerators)."""
-
-    def __init__(self, sync: Callable[[], None]) -> None:
-        self.sync = sync
-
-    def __call__(self, fn: Callable[[], Any], number: int) -> float:
-        self.sync()
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        self.sync()
-        return (time.perf_counter() - start) / number
 
 
 def timer_for(device: str) -> Timer:
