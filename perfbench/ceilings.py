@@ -166,7 +166,8 @@ def _matmul_seconds(
 
 
 def add_ceilings_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `perfbench ceilings` (the CLI owns the subparser; this fills it)."""
+    """Arguments of `perfbench ceilings` (the CLI owns the subparser and the printing; this fills
+    the subparser)."""
     parser.add_argument(
         "--device",
         default="cuda" if torch.cuda.is_available() else "cpu",
@@ -178,41 +179,12 @@ def add_ceilings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def ceilings_command(args: argparse.Namespace) -> int:
-    """Measure (or read from the cache) and print; 2 when the device is not available."""
-    device = str(args.device)
-    if not (device == "cpu" or device.startswith("cuda")):
-        print(f"perfbench ceilings: device must be cpu or cuda[:N], got {device!r}")
-        return 2
-    from_cache = not args.refresh and cached_ceilings(device) is not None
-    try:
-        result = measure_ceilings(device, refresh=args.refresh)
-    except RuntimeError as err:
-        print(f"perfbench ceilings: {err}")
-        return 2
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(
-            f"{result['device_name']}: copy {result['copy_gbps']:.4g} GB/s (read + write), "
-            f"matmul {result['matmul_tflops']:.4g} TFLOP/s ({result['matmul_dtype']}, "
-            f"n={result['matmul_n']}); measured {result['measured_at']}"
-            + (" (from the cache; --refresh measures again)" if from_cache else "")
-            + f"; cache: {cache_path()}"
-        )
-    return 0
-
-
-def ceilings_main(argv: list[str] | None = None) -> int:
-    """Standalone entry, the same as `perfbench ceilings`."""
-    parser = argparse.ArgumentParser(prog="perfbench ceilings", description=__doc__)
-    add_ceilings_arguments(parser)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return ceilings_command(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(ceilings_main())
+def describe(result: dict[str, Any], from_cache: bool) -> str:
+    """One line for the terminal: both ceilings, how they were measured, and where they are cached."""
+    return (
+        f"{result['device_name']}: copy {result['copy_gbps']:.4g} GB/s (read + write), "
+        f"matmul {result['matmul_tflops']:.4g} TFLOP/s ({result['matmul_dtype']}, "
+        f"n={result['matmul_n']}); measured {result['measured_at']}"
+        + (" (from the cache; --refresh measures again)" if from_cache else "")
+        + f"; cache: {cache_path()}"
+    )

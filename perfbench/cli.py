@@ -156,8 +156,6 @@ def main(argv: list[str] | None = None) -> int:
 
         return compare_command(args)
     if args.command == "ceilings":
-        from perfbench.ceilings import ceilings_command
-
         return ceilings_command(args)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
@@ -180,6 +178,28 @@ def report_command(run_dir: Path) -> int:
     if not run.results_csv.exists() or not run.run_json.exists():
         return _usage_error(f"{run_dir} is not a run folder (needs results.csv and run.json)")
     print(build_report(run_dir))
+    return EXIT_OK
+
+
+def ceilings_command(args: argparse.Namespace) -> int:
+    """Measure (or read from the cache) and print; 2 when the device is not available."""
+    import json
+
+    from perfbench.ceilings import cached_ceilings, describe, measure_ceilings
+
+    device = str(args.device)
+    if not (device == "cpu" or device.startswith("cuda")):
+        print(
+            f"perfbench ceilings: device must be cpu or cuda[:N], got {device!r}", file=sys.stderr
+        )
+        return EXIT_USAGE
+    from_cache = not args.refresh and cached_ceilings(device) is not None
+    try:
+        result = measure_ceilings(device, refresh=args.refresh)
+    except RuntimeError as err:
+        print(f"perfbench ceilings: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(result, indent=2) if args.json else describe(result, from_cache))
     return EXIT_OK
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from perfbench import ceilings
+from perfbench import ceilings, cli
 
 
 @pytest.fixture
@@ -33,12 +33,12 @@ def test_measure_and_cache(small: Path) -> None:
 
 
 def test_command(small: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ceilings.ceilings_main(["--device", "cpu", "--json"]) == 0
+    assert cli.main(["ceilings", "--device", "cpu", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) >= {"device_name", "copy_gbps", "matmul_tflops"}
-    assert ceilings.ceilings_main(["--device", "tpu"]) == 2
+    assert cli.main(["ceilings", "--device", "tpu"]) == 2
 
 
 @pytest.mark.skipif(ceilings.torch.cuda.is_available(), reason="checks the no-CUDA error path")
 def test_cuda_absent_is_usage_error(small: Path) -> None:
-    assert ceilings.ceilings_main(["--device", "cuda"]) == 2
+    assert cli.main(["ceilings", "--device", "cuda"]) == 2
