@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from perfbench import layout
 from perfbench.axes import AXES
 
 STATUSES = ("ok", "skipped", "failed", "oom", "timeout")
@@ -59,15 +60,32 @@ class RunDir:
 
     @property
     def results_csv(self) -> Path:
-        return self.path / "results.csv"
+        return self.path / layout.RESULTS_CSV
 
     @property
     def run_json(self) -> Path:
-        return self.path / "run.json"
+        return self.path / layout.RUN_JSON
 
     @property
     def report_html(self) -> Path:
-        return self.path / "report.html"
+        return self.path / layout.REPORT_HTML
+
+    # Artefact folders (perfbench.layout): paths only, created by whoever writes into them.
+    @property
+    def traces_dir(self) -> Path:
+        return self.path / layout.TRACES
+
+    @property
+    def tb_dir(self) -> Path:
+        return self.path / layout.TB
+
+    @property
+    def gpu_dir(self) -> Path:
+        return self.path / layout.GPU
+
+    @property
+    def flamegraphs_dir(self) -> Path:
+        return self.path / layout.FLAMEGRAPHS
 
     @classmethod
     def create(cls, path: Path) -> RunDir:
@@ -124,7 +142,8 @@ class RunDir:
         return df
 
     def artefact_dir(self, name: str) -> Path:
-        """A subfolder for artefacts (traces/, tb/, flamegraphs/, gpu/), created on demand."""
+        """A subfolder for artefacts (layout.ARTEFACT_DIRS: traces/, tb/, gpu/, flamegraphs/),
+        created on demand."""
         sub = self.path / name
         sub.mkdir(parents=True, exist_ok=True)
         return sub

@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from perfbench import layout
+
 _AVAILABLE: dict[str, tuple[bool, str | None]] = {}  # per binary path: the check costs ~1 s
 
 
@@ -99,7 +101,7 @@ class FlameGraphRecorder:
         self.out_dir = Path(out_dir)
         self.native = native
         self.rate = rate
-        self.dir = self.out_dir / "flamegraphs"
+        self.dir = self.out_dir / layout.FLAMEGRAPHS
         self.speedscope_path = self.dir / "profile.speedscope.json"
         self.svg_path = self.dir / "flamegraph.svg"
         self.log_path = self.dir / "py-spy.log"

@@ -20,6 +20,7 @@ from typing import Any
 
 from torch import nn
 
+from perfbench import layout
 from perfbench.axes import Point, plain
 from perfbench.profiling import nvtx_ranges
 from perfbench.profiling.gpu_sampler import GpuSampler, input_bound_hint
@@ -161,7 +162,7 @@ class PointInstruments:
         summary = sampler.summary()
         sampler.close()
         if sampler.available:
-            path = sampler.write_timeline(self.run_dir / "gpu" / f"{self.point_id}.csv")
+            path = sampler.write_timeline(self.run_dir / layout.GPU / f"{self.point_id}.csv")
             summary["timeline"] = path.relative_to(self.run_dir).as_posix()
         return summary
 
@@ -225,7 +226,7 @@ def run_meta(options: ProfileOptions, flamegraph: bool, native: bool) -> dict[st
         "gpu_sampler": "available" if sampler.available else sampler.reason,
         "flamegraph": flamegraph,
         "native": native,
-        "tensorboard": "tensorboard --logdir RUN_DIR/tb (torch-tb-profiler plugin)"
+        "tensorboard": f"tensorboard --logdir RUN_DIR/{layout.TB} (torch-tb-profiler plugin)"
         if options.profile
         else None,
     }

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
 
+from perfbench import layout
 from perfbench.profiling.trace_summary import TOP_N, summarize_trace
 
 
@@ -81,8 +82,8 @@ def profile_workload(
         raise ValueError(f"active must be >= 1, got {active}")
     out_dir = Path(out_dir)
     name = safe_label(label)
-    tb_dir = out_dir / "tb" / name
-    trace_path = out_dir / "traces" / f"{name}.json"
+    tb_dir = out_dir / layout.TB / name
+    trace_path = out_dir / layout.TRACES / f"{name}.json"
     tb_dir.mkdir(parents=True, exist_ok=True)
     trace_path.parent.mkdir(parents=True, exist_ok=True)
     before = set(tb_dir.glob("*.pt.trace.json*"))
@@ -115,7 +116,7 @@ def profile_workload(
     return {
         "trace": trace_path.relative_to(out_dir).as_posix(),
         "tb_dir": tb_dir.relative_to(out_dir).as_posix(),
-        "tb_logdir": "tb",
+        "tb_logdir": layout.TB,
         "schedule": {"wait": wait, "warmup": warmup, "active": active},
         "profile_s": profile_s,
         "top_ops_cpu": _op_rows(prof, by_device=False),
