@@ -1,12 +1,32 @@
-"""The backend interface: a name, `applies(point, scenario) -> reason or None`, and
-`prepare(model, point, example_batch, scenario) -> Prepared`.
+"""The backend contract: what a backend does, and what it reports about itself.
 
-A backend turns the eager float32 model into whatever it runs (a compiled module, an fx-rewritten
-GraphModule, a model whose layers call our Triton kernels, ...). The harness then checks the
-prepared model's output against the eager reference before timing it, so a backend never needs
-its own correctness check. Per-point facts worth reporting (graph breaks, rewrites that fired,
-kernel coverage, which int8 implementation ran) go into `Prepared.info`, which lands in the
-results row's `extra` column and in the report.
+A backend is one `Backend` record in the registry (`perfbench/backends/__init__.py`):
+
+- `applies(point, scenario) -> reason or None`: None when the point can run, else why it is
+  skipped (kept in the results as `skipped` with that reason, never silently dropped).
+- `prepare(model, point, example_batch, scenario) -> Prepared`: turns the eager float32 model into
+  whatever it runs (a compiled module, an fx-rewritten GraphModule, a model whose layers call our
+  Triton kernels, ...). The harness checks the prepared model's output against the eager reference
+  before timing it (`workload.prepare_checked`, the one path the sweep, `perfbench check` rung 6
+  and the pytest plugin share), so a backend never needs its own correctness check.
+
+What a backend reports about itself:
+
+- `Prepared.changes` / `changes_what`: how many things it changed in this model and what they are
+  (graphs captured, rewrites fired, ops replaced, layers quantized), counted from facts it computes
+  anyway. 0 means the eager model ran unchanged under this backend's name: the verdict says
+  "no change", never "faster". None: the question does not apply (eager), or the count could not
+  be taken (the reason is in `info`).
+- `Prepared.info`: per-point facts worth reporting (graph breaks, rewrites that fired, kernel
+  coverage, which int8 implementation ran); lands in the results row's `extra` column and the report.
+- `worker_env()`: environment the measuring worker needs before it imports anything (the Triton
+  interpreter on a machine without CUDA). Called in the parent: it must be cheap.
+- `teardown()`: cleanup once a point (or a comparison group) is done with the backend, called
+  whether or not prepare succeeded (dynamo's caches for the compile backends).
+- `process_wide_state`: prepare changes state shared by every model in the process (dynamo's
+  caches): arms sharing one worker are all prepared before any is timed, `teardown` runs once the
+  group is done, and instrumentation that would force a recompile (module hooks) stays off.
+- `correctness_only(point)`: timings on this device are not performance (Triton interpreter).
 """
 
 from __future__ import annotations
@@ -37,7 +57,7 @@ class Prepared:
     # How many things the backend changed in this model, and what they are ("graphs captured",
     # "rewrites", "ops replaced", "layers quantized"). 0 means the backend ran the eager model
     # unchanged, which the verdict reports as "no change", never as a speedup; None means the
-    # question does not apply (eager itself).
+    # question does not apply (eager itself) or the count could not be taken (why: in info).
     changes: int | None = None
     changes_what: str = ""
 

@@ -5,6 +5,8 @@
 Every variant records the graph-break count and reasons (`graph_breaks`, `graph_break_reasons`)
 found by a cheap `torch._dynamo.explain` trace before the real compile (its time is recorded as
 `graph_break_probe_s` and kept out of cold start).
+`Prepared.changes` is the probe's graph count: 0 when dynamo captures nothing (an LSTM, which
+dynamo deliberately leaves to eager), so such a point is reported as no change, not as compiled.
 Compilation is lazy (first call), so the harness's cold-start measurement includes it and the
 steady state does not. Each point compiles afresh for its own batch size, with static shapes, as
 a user running at that size would; dynamo is reset around every point so nothing leaks between
@@ -39,7 +41,18 @@ def prepare_compiled(
         info["graph_breaks"] = None
         info["graph_break_reasons"] = [f"explain failed: {type(err).__name__}: {str(err)[:200]}"]
     torch._dynamo.reset()  # no state from explain or an earlier backend leaks into this compile
-    return Prepared(model=torch.compile(model, mode=mode), info=info)
+    graphs = info.get("graphs")  # what the probe captured is what torch.compile will compile
+    return Prepared(
+        model=torch.compile(model, mode=mode),
+        info=info,
+        changes=int(graphs) if graphs is not None else None,
+        changes_what="graphs captured",
+    )
+
+
+def reset_dynamo() -> None:
+    """Every compile backend's teardown: the next point compiles from scratch, as in a sweep."""
+    torch._dynamo.reset()
 
 
 def _prepare_with(mode: str | None) -> Callable[[nn.Module, Any, Any, Any], Prepared]:
@@ -60,10 +73,14 @@ REDUCE_OVERHEAD = Backend(
     description="torch.compile mode=reduce-overhead (CUDA graphs: cuts launch overhead)",
     prepare=_prepare_with("reduce-overhead"),
     applies=_needs_cuda,
+    teardown=reset_dynamo,
+    process_wide_state=True,
 )
 
 MAX_AUTOTUNE = Backend(
     name="compile-max-autotune",
     description="torch.compile mode=max-autotune-no-cudagraphs (autotuned kernels, long compile)",
     prepare=_prepare_with("max-autotune-no-cudagraphs"),
+    teardown=reset_dynamo,
+    process_wide_state=True,
 )

@@ -7,7 +7,7 @@ which every compile backend shares.
 from __future__ import annotations
 
 from perfbench.backends.base import Backend, Prepared
-from perfbench.backends.compile_variants import prepare_compiled
+from perfbench.backends.compile_variants import prepare_compiled, reset_dynamo
 
 
 def _prepare(model, point, example_batch, scenario) -> Prepared:
@@ -20,4 +20,6 @@ BACKEND = Backend(
     name="compile",
     description="torch.compile (inductor, default mode)",
     prepare=_prepare,
+    teardown=reset_dynamo,
+    process_wide_state=True,
 )

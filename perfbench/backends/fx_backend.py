@@ -55,7 +55,8 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
             info["linear_act_impl_why"] = reason
     if not folded and not fused:
         info["note"] = "no rewrite fired: the traced graph computes exactly what eager does"
-    return Prepared(model=gm, info=info)
+    changes = len(folded) + len(fused)
+    return Prepared(model=gm, info=info, changes=changes, changes_what="rewrites fired")
 
 
 def _correctness_only(point: Any) -> bool:

@@ -63,7 +63,8 @@ def count_graph_breaks(
     reasons = [_short_reason(r) for r in out.break_reasons]
     unique = list(dict.fromkeys(reasons))
     return {
-        "graph_breaks": int(out.graph_break_count),
+        # explain counts graphs - 1: a forward dynamo captures nothing of (an LSTM) gave -1
+        "graph_breaks": max(0, int(out.graph_break_count)),
         "graph_break_reasons": unique[:MAX_REASONS],
         "graphs": int(out.graph_count),
         # part of the harness's prepare/cold-start time that is this probe, not compilation

@@ -43,6 +43,31 @@ def _quantize_torch_ao(model: nn.Module) -> nn.Module:
         return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
 
 
+def quantized_linears(model: nn.Module) -> int:
+    """Linear layers that really run int8, counted on the quantised model: torch.ao swaps in its
+    dynamic quantized Linear (exact type match: a subclass of nn.Linear is left float32), torchao
+    keeps nn.Linear with an int8 tensor subclass as weight."""
+    dynamic_linear = torch.ao.nn.quantized.dynamic.Linear
+    count = 0
+    for m in model.modules():
+        if isinstance(m, dynamic_linear):
+            count += 1
+        elif isinstance(m, nn.Linear) and type(m.weight) not in (nn.Parameter, torch.Tensor):
+            count += 1
+    return count
+
+
+def _quantized(qmodel: nn.Module, info: dict[str, Any]) -> Prepared:
+    changes = quantized_linears(qmodel)
+    return Prepared(
+        model=qmodel,
+        info=info,
+        tolerance=INT8_TOLERANCE,
+        changes=changes,
+        changes_what="Linear layers quantized",
+    )
+
+
 def _applies(point: Any, scenario: Any) -> str | None:
     if point.mode != Mode.INFER:
         return "int8 dynamic quantisation is for inference: needs mode=infer"
@@ -69,7 +94,7 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
         qmodel = _quantize_torch_ao(copy.deepcopy(model))
         info["int8_impl"] = "torch.ao.quantization.quantize_dynamic (deprecated)"
         info["int8_impl_why"] = f"torchao failed: {type(err).__name__}: {str(err)[:300]}"
-    return Prepared(model=qmodel, info=info, tolerance=INT8_TOLERANCE)
+    return _quantized(qmodel, info)
 
 
 BACKEND = Backend(
@@ -88,7 +113,7 @@ def _prepare_torch_ao(model: nn.Module, point: Any, example_batch: Any, scenario
         "int8_impl": "torch.ao.quantization.quantize_dynamic (deprecated)",
         "int8_impl_why": "asked for by name: the fbgemm/onednn int8 kernels, side by side with torchao",
     }
-    return Prepared(model=qmodel, info=info, tolerance=INT8_TOLERANCE)
+    return _quantized(qmodel, info)
 
 
 # Kept beside `int8` because the two measure very differently on CPU (see the module docstring):
