@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from perfbench.profiling.instruments import ProfileFilter
+    from collections import Counter
+
+    from perfbench.plan import RunRequest
+    from perfbench.rundir import RunDir
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -73,6 +76,14 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, help="stop a point after SECONDS, record it as timeout")
     p.add_argument("--budget", type=float, help="seconds of timed work per point (default 2)")
     p.add_argument("--seed", type=int, help="seed for model and batches (default 0)")
+    p.add_argument(
+        "--setting",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one [settings] key (repeatable), e.g. --setting min_reps=20",
+    )
     p.add_argument("--check", action="store_true", help="run the sanity ladder first")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     prof = p.add_argument_group(
@@ -204,12 +215,11 @@ def ceilings_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace, argv: list[str]) -> int:
-    from perfbench.backends import backend_names
-    from perfbench.profiling.instruments import ProfileOptions
+    from perfbench.plan import plan_run
     from perfbench.rundir import RunDir
-    from perfbench.runner import RunOptions, default_run_dir, run_sweep
+    from perfbench.runner import default_run_dir, run_sweep
     from perfbench.scenario import ScenarioError, load_scenario, probe_scenario
-    from perfbench.sweep import ConfigError, expand, load_config, parse_set, resolve_sweep
+    from perfbench.sweep import ConfigError
 
     try:
         scenario = load_scenario(args.scenario)
@@ -218,64 +228,46 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"perfbench: scenario error: {err}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        layers: list[tuple[str, dict[str, list[Any]]]] = [
-            (f"{scenario.path} SWEEP", scenario.sweep)
-        ]
-        settings: dict[str, Any] = {}
-        if args.config:
-            config_sweep, settings = load_config(args.config)
-            layers.append((str(args.config), config_sweep))
-        for text in args.sets:
-            axis, values = parse_set(text)
-            layers.append((f"--set {text}", {axis: values}))
-        sweep = resolve_sweep(layers, backend_names())
-        profile_only = _profile_filters(args.profile_only, sweep, backend_names())
-        timing, seed, timeout = _settings(settings, args)
+        plan = plan_run(scenario, run_request(args, argv))
     except ConfigError as err:
         return _usage_error(str(err))
-    points = expand(sweep)
-
-    worker_env: dict[str, str] = {}
-    if "triton" in sweep["backend"] and "TRITON_INTERPRET" not in os.environ:
-        import torch
-
-        if not torch.cuda.is_available():
-            # Triton runs on CPU only in its interpreter: correct, slow; the report marks it so.
-            os.environ["TRITON_INTERPRET"] = "1"
-            worker_env["TRITON_INTERPRET"] = "1"
-
-    if args.native and not args.flamegraph:
-        return _usage_error("--native only applies with --flamegraph")
-
+    # --check prepares the backends in this process: it must see what the worker sees (Triton
+    # reads TRITON_INTERPRET when its kernels are first imported).
+    os.environ.update(plan.worker_env)
     if args.check:
-        code = _run_check(scenario, sweep["backend"], args.quiet)
+        code = _run_check(scenario, list(plan.sweep["backend"]), args.quiet)
         if code is not None:
             return code
-
     run = RunDir.create(args.out or default_run_dir(scenario))
-    progress = Progress(args.quiet)
     if not args.quiet:
-        print(f"perfbench: {len(points)} points of {scenario.path} -> {run.path}", flush=True)
-    rerun_args = []
-    if args.budget is not None:
-        rerun_args += ["--budget", f"{args.budget:g}"]
-    options = RunOptions(
-        seed=seed,
-        timeout_s=timeout,
-        timing=timing,
-        argv=["perfbench", *argv],
-        rerun_args=rerun_args,
-        worker_env=worker_env,
-        profiling=ProfileOptions(
-            profile=args.profile or bool(profile_only),
-            profile_only=profile_only,
-            nvtx=args.nvtx or args.nvtx_modules,
-            nvtx_modules=args.nvtx_modules,
-        ),
+        print(f"perfbench: {len(plan.points)} points of {scenario.path} -> {run.path}", flush=True)
+    counts = run_sweep(scenario, plan, run, Progress(args.quiet))
+    return _finish_run(run, counts)
+
+
+def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
+    """The `perfbench run` flags as a RunRequest for perfbench.plan."""
+    from perfbench.plan import RunRequest
+
+    return RunRequest(
+        config=args.config,
+        sets=tuple(args.sets),
+        settings=tuple(args.settings),
+        budget_s=args.budget,
+        seed=args.seed,
+        timeout_s=args.timeout,
+        profile=args.profile,
+        profile_only=tuple(args.profile_only),
+        nvtx=args.nvtx,
+        nvtx_modules=args.nvtx_modules,
         flamegraph=args.flamegraph,
         native=args.native,
+        argv=("perfbench", *argv),
     )
-    counts = run_sweep(scenario, sweep, points, run, options, progress)
+
+
+def _finish_run(run: RunDir, counts: Counter[str]) -> int:
+    """Build the report, print the summary, and turn the statuses into the exit status."""
     report = _build_report_safely(run.path)
     meta = run.read_meta()
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
@@ -287,56 +279,6 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     if meta.get("state") == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_FAILED if any(counts[s] for s in ("failed", "oom", "timeout")) else EXIT_OK
-
-
-def _profile_filters(
-    texts: list[str], sweep: dict[str, list[Any]], valid_backends: tuple[str, ...]
-) -> ProfileFilter:
-    """`--profile-only AXIS=V1,V2` texts -> ((axis, typed values), ...), parsed and validated as
-    `--set` is; an axis given twice keeps the values both allow. A filter that leaves no point of
-    the sweep is a usage error: a run asked to profile would otherwise silently profile nothing."""
-    from perfbench.axes import plain
-    from perfbench.sweep import ConfigError, parse_axis_values, parse_set
-
-    only: dict[str, tuple[Any, ...]] = {}
-    for text in texts:
-        axis, raw = parse_set(text, flag="--profile-only")
-        values = parse_axis_values(axis, raw, valid_backends, f"--profile-only {text}")
-        earlier = axis in only
-        left = only.get(axis, tuple(sweep[axis]))  # the sweep's, or what earlier filters left
-        only[axis] = tuple(v for v in left if v in values)
-        if not only[axis]:
-            have = ", ".join(str(plain(v)) for v in left)
-            source = "the earlier --profile-only filters leave" if earlier else "the sweep has"
-            raise ConfigError(
-                f"--profile-only {text}: matches no point of the sweep; "
-                f"for {axis} {source} only: {have}"
-            )
-    return tuple(only.items())
-
-
-def _settings(settings: dict[str, Any], args: argparse.Namespace) -> tuple[Any, int, float | None]:
-    from perfbench.sweep import ConfigError
-    from perfbench.timing import TimingSettings
-
-    allowed = set(TimingSettings.__dataclass_fields__) | {"seed", "timeout_s"}
-    unknown = set(settings) - allowed
-    if unknown:
-        raise ConfigError(f"[settings]: unknown key(s) {sorted(unknown)}; valid: {sorted(allowed)}")
-    fields = {k: settings[k] for k in TimingSettings.__dataclass_fields__ if k in settings}
-    if args.budget is not None:
-        fields["budget_s"] = args.budget
-    try:
-        timing = TimingSettings(**fields)
-    except TypeError as err:
-        raise ConfigError(f"[settings]: {err}") from None
-    if timing.budget_s <= 0:
-        raise ConfigError("budget must be > 0 seconds")
-    seed = args.seed if args.seed is not None else int(settings.get("seed", 0))
-    timeout = args.timeout if args.timeout is not None else settings.get("timeout_s")
-    if timeout is not None and timeout <= 0:
-        raise ConfigError("--timeout must be > 0 seconds")
-    return timing, seed, timeout
 
 
 def _run_check(scenario: Any, backends: list[str], quiet: bool) -> int | None:

@@ -1,4 +1,5 @@
-"""Run a sweep: skip what makes no sense, measure the rest in the worker, write each row as it ends.
+"""Run a planned sweep (perfbench.plan): record skipped points, measure the rest in the worker,
+write each row as it ends.
 
 Library code does not print: progress goes to a callback the CLI supplies.
 """
@@ -8,40 +9,23 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from perfbench import __version__
-from perfbench.axes import Point
 from perfbench.environment import capture_environment
+from perfbench.plan import PlannedPoint, RunPlan
 from perfbench.point import PointTask
-from perfbench.profiling.instruments import ProfileOptions, note_row, run_meta
+from perfbench.profiling.instruments import note_row
+from perfbench.profiling.instruments import run_meta as instruments_meta
 from perfbench.rundir import RunDir
 from perfbench.scenario import Scenario
-from perfbench.sweep import rerun_command
-from perfbench.timing import TimingSettings
 from perfbench.worker import Worker
-from perfbench.workload import skip_reason
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass
-class RunOptions:
-    seed: int = 0
-    timeout_s: float | None = None
-    timing: TimingSettings = field(default_factory=TimingSettings)
-    argv: list[str] = field(default_factory=list)
-    # extra flags appended to each point's rerun command (e.g. --budget), so it reruns the same way
-    rerun_args: list[str] = field(default_factory=list)
-    worker_env: dict[str, str] = field(default_factory=dict)
-    profiling: ProfileOptions = field(default_factory=ProfileOptions)
-    flamegraph: bool = False  # py-spy on this process and its workers (--subprocesses)
-    native: bool = False
 
 
 def _now() -> str:
@@ -58,59 +42,64 @@ def default_run_dir(scenario: Scenario, root: Path = Path("reports")) -> Path:
     return path
 
 
-def run_sweep(
-    scenario: Scenario,
-    sweep: dict[str, list[Any]],
-    points: list[Point],
-    run_dir: RunDir,
-    options: RunOptions,
-    progress: ProgressFn = lambda event, data: None,
-) -> Counter[str]:
-    """Measure every point; returns the count per status. Ctrl-C stops after keeping all rows."""
+def run_meta(scenario: Scenario, plan: RunPlan) -> dict[str, Any]:
+    """run.json as the run starts: what runs (scenario, sweep, settings, seed, worker
+    environment, the command as typed), where (environment), and the device's ceilings."""
     meta: dict[str, Any] = {
         "perfbench_version": __version__,
         "scenario": {"path": str(scenario.path), "name": scenario.name, "doc": scenario.doc},
-        "sweep": {
-            k: [v.value if hasattr(v, "value") else v for v in vs] for k, vs in sweep.items()
-        },
-        "argv": options.argv,
-        "command": " ".join(options.argv),
+        "sweep": plan.sweep_record(),
+        "argv": list(plan.argv),
+        "command": " ".join(plan.argv),
         "cwd": os.getcwd(),
-        "seed": options.seed,
+        "seed": plan.seed,
         "started_at": _now(),
         "finished_at": None,
         "state": "running",
-        "settings": {
-            **{k: getattr(options.timing, k) for k in options.timing.__dataclass_fields__},
-            "timeout_s": options.timeout_s,
-        },
+        "settings": plan.settings_record(),
+        # set in the measuring worker; each point's rerun command carries it in front
+        "worker_env": dict(plan.worker_env),
+        "rerun_args": list(plan.rerun_args),
         "environment": capture_environment(scenario.path.parent),
-        "points_total": len(points),
+        "points_total": len(plan.points),
     }
-    meta["profiling"] = run_meta(options.profiling, options.flamegraph, options.native)
-    meta.update(_ceilings(sweep))
+    meta["profiling"] = instruments_meta(plan.profiling, plan.flamegraph, plan.native)
+    meta.update(_ceilings(plan.sweep))
+    return meta
+
+
+def run_sweep(
+    scenario: Scenario,
+    plan: RunPlan,
+    run_dir: RunDir,
+    progress: ProgressFn = lambda event, data: None,
+) -> Counter[str]:
+    """Measure every planned point; returns the count per status. Ctrl-C stops after keeping
+    all rows."""
+    meta = run_meta(scenario, plan)
     run_dir.write_meta(meta)
     counts: Counter[str] = Counter()
-    worker = Worker(env=options.worker_env)
-    scenario_path = str(scenario.path)
+    total = len(plan.points)
+    worker = Worker(env=dict(plan.worker_env))
     recorder = None
-    if options.flamegraph:  # the parent's pid: workers replaced after a timeout stay covered
+    if plan.flamegraph:  # the parent's pid: workers replaced after a timeout stay covered
         from perfbench.profiling.flamegraph import FlameGraphRecorder
 
-        recorder = FlameGraphRecorder(os.getpid(), run_dir.path, native=options.native).start()
+        recorder = FlameGraphRecorder(os.getpid(), run_dir.path, native=plan.native).start()
     try:
-        for index, point in enumerate(points):
-            progress("start", {"index": index, "total": len(points), "point": point})
-            row = _run_one(scenario, scenario_path, point, index, run_dir, options, worker)
-            row["command"] = rerun_command(scenario_path, point, options.rerun_args)
+        for planned in plan.points:
+            index, point = planned.point_id, planned.point
+            progress("start", {"index": index, "total": total, "point": point})
+            row = _run_one(planned, plan, run_dir, worker)
+            row["command"] = planned.command
             note_row(meta, row, point.label(), scenario.name)
             run_dir.append_row(row)
             counts[row["status"]] += 1
-            progress("done", {"index": index, "total": len(points), "point": point, "row": row})
+            progress("done", {"index": index, "total": total, "point": point, "row": row})
         meta["state"] = "complete"
     except KeyboardInterrupt:
         meta["state"] = "interrupted"
-        progress("interrupted", {"done": sum(counts.values()), "total": len(points)})
+        progress("interrupted", {"done": sum(counts.values()), "total": total})
     finally:
         worker.close()
         if recorder is not None:
@@ -122,7 +111,7 @@ def run_sweep(
     return counts
 
 
-def _ceilings(sweep: dict[str, list[Any]]) -> dict[str, Any]:
+def _ceilings(sweep: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
     """The device's cached ceilings for the report's roofline chart; they are measured only by
     `perfbench ceilings`, never inside a sweep (it would cost seconds and heat the device)."""
     from perfbench.ceilings import cached_ceilings
@@ -138,28 +127,22 @@ def _ceilings(sweep: dict[str, list[Any]]) -> dict[str, Any]:
 
 
 def _run_one(
-    scenario: Scenario,
-    scenario_path: str,
-    point: Point,
-    index: int,
-    run_dir: RunDir,
-    options: RunOptions,
-    worker: Worker,
+    planned: PlannedPoint, plan: RunPlan, run_dir: RunDir, worker: Worker
 ) -> dict[str, Any]:
-    base: dict[str, Any] = {"point_id": index, **point.as_dict()}
-    reason = skip_reason(point, scenario)
-    if reason:
-        return {**base, "status": "skipped", "reason": reason}
+    point = planned.point
+    base: dict[str, Any] = {"point_id": planned.point_id, **point.as_dict()}
+    if planned.skip_reason:
+        return {**base, "status": "skipped", "reason": planned.skip_reason}
     task = PointTask(
-        scenario_path=scenario_path,
+        scenario_path=plan.scenario_path,
         point=point,
-        point_id=index,
-        seed=options.seed,
-        timing=options.timing,
+        point_id=planned.point_id,
+        seed=plan.seed,
+        timing=plan.timing,
         run_dir=str(run_dir.path),
-        profiling=options.profiling.for_point(point),
+        profiling=plan.profiling.for_point(point),
     )
-    result = worker.run(task, options.timeout_s)
+    result = worker.run(task, plan.timeout_s)
     if result.status == "done" and result.row is not None:
         return {**base, **result.row}
     if result.status == "timeout":

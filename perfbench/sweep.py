@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,12 +116,20 @@ def expand(sweep: dict[str, list[Any]]) -> list[Point]:
     ]
 
 
-def rerun_command(scenario_path: str, point: Point, extra_args: list[str] | None = None) -> str:
-    """The exact command line that reruns this one point."""
+def rerun_command(
+    scenario_path: str,
+    point: Point,
+    extra_args: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """The exact command line that reruns this one point: `env` as leading `KEY=VALUE`
+    assignments (a POSIX shell sets them for that command only), then `perfbench run`, the
+    point's axes as `--set`, then `extra_args` (the run's resolved settings)."""
     import shlex
 
     parts = ["perfbench", "run", scenario_path]
     for axis, value in point.as_dict().items():
         parts += ["--set", f"{axis}={str(value).lower() if isinstance(value, bool) else value}"]
     parts += extra_args or []
-    return shlex.join(parts)
+    assignments = [f"{key}={shlex.quote(value)}" for key, value in (env or {}).items()]
+    return " ".join([*assignments, shlex.join(parts)])

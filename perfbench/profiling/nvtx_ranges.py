@@ -13,6 +13,7 @@ at the module boundary, and so a collector attached later is seen.
 from __future__ import annotations
 
 import contextlib
+import re
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -213,7 +214,8 @@ def nsys_command(rerun_command: str, out_name: str, label: str | None = None) ->
     """
     import shlex
 
-    command = rerun_command if " --nvtx" in f" {rerun_command}" else f"{rerun_command} --nvtx"
+    env, command = _split_env(rerun_command)
+    command = command if " --nvtx" in f" {command}" else f"{command} --nvtx"
     parts = ["nsys", "profile", "--trace=cuda,nvtx,osrt", "--sample=none", "--cpuctxsw=none"]
     if label is not None:
         parts += [
@@ -223,7 +225,24 @@ def nsys_command(rerun_command: str, out_name: str, label: str | None = None) ->
             "--env-var=NSYS_NVTX_PROFILER_REGISTER_ONLY=0",
         ]
     parts += ["--force-overwrite=true", "-o", out_name]
-    return f"{shlex.join(parts)} {command}"
+    return f"{env}{shlex.join(parts)} {command}"
+
+
+def _split_env(command: str) -> tuple[str, str]:
+    """`KEY=V perfbench run ...` -> ("KEY=V ", "perfbench run ..."): the environment a rerun
+    command sets must come before `nsys`, which would otherwise try to run `KEY=V`."""
+    import shlex
+
+    assignment = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+    if not assignment.match(command):
+        return "", command
+    words = shlex.split(command)
+    n = 0
+    while n < len(words) and assignment.match(words[n]):
+        n += 1
+    key_values = [w.partition("=") for w in words[:n]]
+    env = " ".join(f"{key}={shlex.quote(value)}" for key, _, value in key_values)
+    return f"{env} ", shlex.join(words[n:])
 
 
 _active_label: str | None = None  # the point being measured in this process, when --nvtx
