@@ -4,9 +4,12 @@ ceilings (run and report are in test_cli_run.py)."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 import subprocess
 
+import pandas as pd
 import pytest
 
 from perfbench.rundir import RunDir
@@ -77,3 +80,52 @@ def test_ceilings_measures_and_caches(tmp_path):
     found = json.loads(proc.stdout)
     assert found["copy_gbps"] > 0 and found["matmul_tflops"] > 0
     assert list(tmp_path.glob("*.json"))
+
+
+@pytest.mark.slow
+def test_rerun_command_reproduces_a_point_of_a_configured_run(write_scenario, tmp_path):
+    """Rule 6: a point's recorded command, run as typed in a shell, reruns it with the same
+    settings and seed from a config file it never names, and under the same worker environment
+    (the Triton interpreter on a CPU: set by the backend, not by the caller's shell)."""
+    scenario = write_scenario(TINY_MLP)
+    config = tmp_path / "settings.toml"
+    config.write_text(
+        "[sweep]\nbackend = ['eager', 'triton']\nbatch_size = [2]\n"
+        "[settings]\nbudget_s = 0.05\nmin_reps = 3\nwarmup_s = 0.01\nseed = 11\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    first = tmp_path / "first"
+    proc = perfbench(
+        "run", str(scenario), "--config", str(config), "--out", str(first), "-q", env=env
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = pd.read_csv(first / "results.csv", keep_default_na=False)
+    command = rows.command[rows.backend == "triton"].iloc[0]
+    assert "--config" not in command and "--seed 11" in command
+    config.write_text("[settings]\nbudget_s = 9.0\nseed = 1\n")  # a later edit must not matter
+    second = tmp_path / "second"
+    proc = subprocess.run(
+        f"{command} --out {shlex.quote(str(second))} -q",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    before, after = (json.loads((d / "run.json").read_text()) for d in (first, second))
+    assert after["settings"] == before["settings"] and before["settings"]["budget_s"] == 0.05
+    assert after["seed"] == before["seed"] == 11
+    assert after["worker_env"] == before["worker_env"]
+    if not torch_has_cuda():
+        assert before["worker_env"] == {"TRITON_INTERPRET": "1"}
+        assert command.startswith("TRITON_INTERPRET=1 perfbench run ")
+    again = pd.read_csv(second / "results.csv", keep_default_na=False)
+    assert list(again.status) == ["ok"], again.error.tolist()
+    assert again.command.iloc[0] == command  # the rerun would rerun itself the same way
+
+
+def torch_has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
