@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return report_command(args.run_dir)
     if args.command == "check":
-        from perfbench.check.ladder import check_main
+        from perfbench.cli_check import check_main
 
         return check_main(args.scenario, _split(args.backends), args.quiet)
     if args.command == "compare":

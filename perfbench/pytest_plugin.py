@@ -75,8 +75,6 @@ def prepare_point(scenario_path: Path, seed: int = 0, **axes: Any) -> PreparedPo
     Skips the test (pytest.skip) when the point makes no sense here, with the harness's reason,
     and when the backend's timings on this device are not performance (Triton interpreter).
     """
-    import torch
-
     from perfbench.backends import BACKENDS
     from perfbench.scenario import load_scenario
     from perfbench.timing import TimingSettings, warm_up
@@ -87,15 +85,19 @@ def prepare_point(scenario_path: Path, seed: int = 0, **axes: Any) -> PreparedPo
     reason = skip_reason(point, scenario)
     if reason:
         pytest.skip(f"{point.label()}: {reason}")
-    if BACKENDS[point.backend].correctness_only(point):
+    backend = BACKENDS[point.backend]
+    if backend.correctness_only(point):
         pytest.skip(f"{point.label()}: timing here is interpreter timing, not performance")
-    workload = build_workload(scenario, point, seed=seed)  # raises MismatchError on a wrong result
-    warm_up(workload.step, workload.sync, TimingSettings())
+    try:  # the sweep's own build and check: raises MismatchError on a wrong result
+        workload = build_workload(scenario, point, seed=seed)
+        warm_up(workload.step, workload.sync, TimingSettings())
+    except BaseException:
+        backend.teardown()
+        raise
 
     def close() -> None:
         workload.close()
-        if point.backend.startswith("compile"):
-            torch._dynamo.reset()  # the next point compiles from scratch, as in a sweep
+        backend.teardown()  # e.g. dynamo's caches: the next point compiles from scratch
 
     info = {
         "perfbench_point": point.label(),

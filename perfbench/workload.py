@@ -2,7 +2,8 @@
 and the `step` callable that the timer repeats.
 
 `build_workload` does everything a point needs before timing, in the order the measurement rules
-ask for: seed, build, reference output, backend prepare (cold start), first call, correctness check.
+ask for: seed, build, reference output, backend prepare (cold start), first call, correctness check
+(`prepare_checked`, which rung 6 of `perfbench check` calls too), then the data feed and the step.
 The timer then only sees `Workload.step`.
 
 The correctness check runs the forward with the model in eval mode and autograd off, in both modes:
@@ -13,10 +14,9 @@ also produce a finite loss.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from perfbench.correctness import (
     check_finite,
     tolerance_for,
 )
+from perfbench.feed import DataFeed, make_feed, to_device
 from perfbench.profiling.nvtx_ranges import point_phase
 from perfbench.scenario import Scenario, ScenarioError, check_batch
 
@@ -39,20 +40,10 @@ AMP_DTYPES = {Amp.BF16: torch.bfloat16, Amp.FP16: torch.float16}
 
 
 def seed_everything(seed: int) -> None:
+    """Seed every RNG a scenario may draw from (Python, NumPy, torch)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def to_device(batch: Any, device: torch.device, non_blocking: bool = False) -> Any:
-    """Move a Tensor / tuple / list / dict of Tensors to the device."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=non_blocking)
-    if isinstance(batch, Mapping):
-        return {k: to_device(v, device, non_blocking) for k, v in batch.items()}
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(to_device(v, device, non_blocking) for v in batch)
-    return batch
 
 
 def autocast_context(point: Point) -> contextlib.AbstractContextManager[Any]:
@@ -65,79 +56,6 @@ def device_sync(device: torch.device) -> Callable[[], None]:
     if device.type == "cuda":
         return torch.cuda.synchronize
     return lambda: None
-
-
-@dataclass
-class DataFeed:
-    """Where batches come from: `make_batch` reused every step, or a real DataLoader.
-
-    With a DataLoader the time spent in `next()` is data wait, accumulated in `wait_s` so the
-    point can report which fraction of step time went to waiting for input.
-    """
-
-    next_batch: Callable[[], Any]
-    uses_loader: bool
-    wait_s: float = 0.0
-    close: Callable[[], None] = lambda: None
-
-
-def loader_start_method() -> str:
-    """How DataLoader workers start: `fork` where the platform has it, as a plain Linux script
-    gets by default. The measuring worker itself is spawned, and its children would inherit
-    `spawn`, which cannot re-import a scenario that was loaded from a file path."""
-    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-
-
-def make_feed(scenario: Scenario, point: Point, device: torch.device) -> DataFeed:
-    if scenario.make_dataset is None:
-        batch = scenario.make_batch(point.batch_size)
-        check_batch(scenario, batch, point.batch_size)
-        on_device = to_device(batch, device)
-        return DataFeed(next_batch=lambda: on_device, uses_loader=False)
-
-    dataset = scenario.make_dataset()
-    if not isinstance(dataset, torch.utils.data.Dataset):
-        raise ScenarioError(
-            scenario.path,
-            f"make_dataset() must return a torch Dataset, got {type(dataset).__name__}",
-        )
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=point.batch_size,
-        shuffle=False,
-        drop_last=True,
-        num_workers=point.num_workers,
-        pin_memory=point.pin_memory,
-        persistent_workers=point.num_workers > 0,
-        multiprocessing_context=loader_start_method() if point.num_workers > 0 else None,
-    )
-    if len(loader) == 0:
-        raise ScenarioError(
-            scenario.path,
-            f"make_dataset() has {len(dataset)} items, fewer than batch_size {point.batch_size}",  # type: ignore[arg-type]
-        )
-    iterator: Iterator[Any] = iter(loader)
-    feed = DataFeed(next_batch=lambda: None, uses_loader=True)
-
-    def next_batch() -> Any:
-        nonlocal iterator
-        start = time.perf_counter()
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            iterator = iter(loader)
-            batch = next(iterator)
-        batch = to_device(batch, device, non_blocking=point.pin_memory)
-        feed.wait_s += time.perf_counter() - start
-        return batch
-
-    def close() -> None:
-        nonlocal iterator
-        iterator = iter(())  # drops worker processes of a persistent iterator
-
-    feed.next_batch = next_batch
-    feed.close = close
-    return feed
 
 
 @dataclass
@@ -179,7 +97,9 @@ def skip_reason(point: Point, scenario: Scenario) -> str | None:
     return backend.applies(point, scenario)
 
 
-def _checked_model(scenario: Scenario) -> torch.nn.Module:
+def checked_model(scenario: Scenario, seed: int) -> torch.nn.Module:
+    """Seed, then `build_model()`: a float32 nn.Module, else a `ScenarioError` naming the file."""
+    seed_everything(seed)
     model = scenario.build_model()
     if not isinstance(model, torch.nn.Module):
         raise ScenarioError(
@@ -196,19 +116,38 @@ def _checked_model(scenario: Scenario) -> torch.nn.Module:
     return model
 
 
-def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
-    """Seed, build, reference, prepare, first call, check. Raises on any failure (the caller
-    records it); a check failure raises `MismatchError`."""
+def seeded_batch(scenario: Scenario, batch_size: int, seed: int) -> Any:
+    """The batch drawn under `seed + 1` (never dependent on what ran before), checked."""
+    seed_everything(seed + 1)
+    batch = scenario.make_batch(batch_size)
+    check_batch(scenario, batch, batch_size)
+    return batch
+
+
+@dataclass
+class Checked:
+    """A backend's prepared model whose first call agreed with the eager float32 reference."""
+
+    model: torch.nn.Module  # the eager model (parameters shared with the prepared one in train)
+    prepared: Prepared
+    batch: Any  # the check batch, on the point's device
+    reference: Any  # eager float32 output on `batch`
+    out: Any  # the prepared model's output on `batch`
+    check: CheckResult
+    prepare_s: float
+    first_call_s: float
+    sync: Callable[[], None]
+
+
+def prepare_checked(scenario: Scenario, point: Point, seed: int = 0) -> Checked:
+    """Seed, build, reference, backend prepare, first call, correctness check: everything before
+    timing that the sweep, rung 6 of `perfbench check` and the pytest plugin share. Raises on any
+    failure; a wrong result raises `MismatchError`. The caller runs the backend's teardown."""
     torch.set_num_threads(point.threads)
     device = torch.device(point.device.value)
     sync = device_sync(device)
-    seed_everything(seed)
-    model = _checked_model(scenario).to(device)
-
-    seed_everything(seed + 1)
-    check_input = scenario.make_batch(point.batch_size)
-    check_batch(scenario, check_input, point.batch_size)
-    check_input = to_device(check_input, device)
+    model = checked_model(scenario, seed).to(device)
+    check_input = to_device(seeded_batch(scenario, point.batch_size, seed), device)
     model.eval()
     with torch.no_grad():
         reference = scenario.forward(model, check_input)
@@ -216,28 +155,46 @@ def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
     reference = detach_clone(reference)
 
     if point.mode is Mode.TRAIN:
-        model.train()
-    backend = BACKENDS[point.backend]
+        model.train()  # prepare sees the model in the mode it will run in
     with point_phase("compile"):  # NVTX `<label>/compile` under --nvtx: prepare + first call
         start = time.perf_counter()
-        prepared = backend.prepare(model, point, check_input, scenario)
+        prepared = BACKENDS[point.backend].prepare(model, point, check_input, scenario)
         prepare_s = time.perf_counter() - start
 
-        target = prepared.model
-        if isinstance(target, torch.nn.Module):
-            target.eval()
+        if isinstance(prepared.model, torch.nn.Module):
+            prepared.model.eval()
         start = time.perf_counter()
         with torch.no_grad(), autocast_context(point):
-            out = scenario.forward(target, check_input)
+            out = scenario.forward(prepared.model, check_input)
         sync()
         first_call_s = time.perf_counter() - start
-    tolerance = getattr(prepared, "tolerance", None) or tolerance_for(point.amp, scenario.tolerance)
+    tolerance = prepared.tolerance or tolerance_for(point.amp, scenario.tolerance)
     check = check_against_reference(out, reference, tolerance)
+    return Checked(
+        model=model,
+        prepared=prepared,
+        batch=check_input,
+        reference=reference,
+        out=out,
+        check=check,
+        prepare_s=prepare_s,
+        first_call_s=first_call_s,
+        sync=sync,
+    )
 
+
+def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
+    """`prepare_checked`, then the data feed and the step the timer repeats (in train mode: the
+    backend's loss checked, one training step run and counted in cold start)."""
+    checked = prepare_checked(scenario, point, seed)
+    prepared, model, sync = checked.prepared, checked.model, checked.sync
+    target = prepared.model
+    device = torch.device(point.device.value)
     seed_everything(seed + 2)
     feed = make_feed(scenario, point, device)
     # the graph-break probe is our diagnostic, not a cost the user's compile would pay
-    cold_start_s = prepare_s - float(prepared.info.get("graph_break_probe_s") or 0.0) + first_call_s
+    probe_s = float(prepared.info.get("graph_break_probe_s") or 0.0)
+    cold_start_s = checked.prepare_s - probe_s + checked.first_call_s
     if point.mode is Mode.INFER:
         step = _infer_step(scenario, point, target, feed)
     else:
@@ -246,7 +203,7 @@ def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
             target.train()
         loss_fn = prepared.loss_fn or scenario.loss_fn
         if prepared.loss_fn is not None:
-            _check_loss(scenario, prepared.loss_fn, out, check_input, reference, tolerance)
+            _check_loss(scenario, prepared.loss_fn, checked)
         step = _train_step(scenario, point, model, target, feed, device, loss_fn)
         start = time.perf_counter()
         loss = step()
@@ -261,9 +218,9 @@ def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
         feed=feed,
         step=step,
         sync=sync,
-        check=check,
-        prepare_s=prepare_s,
-        first_call_s=first_call_s,
+        check=checked.check,
+        prepare_s=checked.prepare_s,
+        first_call_s=checked.first_call_s,
         cold_start_s=cold_start_s,
         info=prepared.info,  # the same dict: a backend may count things while steps run
     )
@@ -272,18 +229,15 @@ def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
 def _check_loss(
     scenario: Scenario,
     loss_fn: Callable[[Any, Any], torch.Tensor],
-    out: Any,
-    batch: Any,
-    reference: Any,
-    tolerance: float,
+    checked: Checked,
 ) -> None:
     """A backend's replacement loss must agree with the scenario's own on the reference output."""
     assert scenario.loss_fn is not None
     with torch.no_grad():
-        expected = scenario.loss_fn(reference, batch)
-        got = loss_fn(out, batch)
+        expected = scenario.loss_fn(checked.reference, checked.batch)
+        got = loss_fn(checked.out, checked.batch)
     try:
-        check_against_reference(got, expected, tolerance)
+        check_against_reference(got, expected, checked.check.tolerance)
     except MismatchError as err:
         raise MismatchError(f"the backend's loss_fn: {err}") from None
 

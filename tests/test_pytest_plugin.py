@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from perfbench.axes import AxisError
+from perfbench.backends import BACKENDS, Backend, Prepared
+from perfbench.correctness import MismatchError
 from perfbench.pytest_plugin import measure_ratio, prepare_point
 
 TINY = """
@@ -48,6 +50,27 @@ def test_point_that_makes_no_sense_here_is_skipped(tiny: Path) -> None:
 def test_axis_typo_names_valid_values(tiny: Path) -> None:
     with pytest.raises(AxisError, match="eager"):
         prepare_point(tiny, backend="eagr")
+
+
+def test_backend_teardown_runs_on_close_and_on_failure(tiny: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The plugin builds through the sweep's build_workload and cleans up through the backend."""
+    torn: list[str] = []
+
+    def spy(name: str, factor: float) -> Backend:
+        def prepare(model, point, batch, scenario) -> Prepared:  # type: ignore[no-untyped-def]
+            return Prepared(model=lambda x: model(x) * factor)
+
+        return Backend(name, "test only", prepare=prepare, teardown=lambda: torn.append(name))
+
+    monkeypatch.setitem(BACKENDS, "same", spy("same", 1.0))
+    monkeypatch.setitem(BACKENDS, "wrong", spy("wrong", 1.5))
+    prepared = prepare_point(tiny, backend="same", batch_size=4)
+    assert prepared.info["rel_err"] == 0.0 and torn == []
+    prepared.close()
+    assert torn == ["same"]
+    with pytest.raises(MismatchError, match="exceeds tolerance"):
+        prepare_point(tiny, backend="wrong", batch_size=4)
+    assert torn == ["same", "wrong"]
 
 
 def _busy(seconds: float):  # type: ignore[no-untyped-def]

@@ -1,7 +1,8 @@
 """The sanity ladder (`perfbench check`): six rungs that catch a broken scenario in seconds,
 before any compute is spent timing it.
 
-- `rungs`: rungs 1-2 (shapes and train/eval behaviour, loss at initialisation) and the shared context;
+- `context`: what every rung shares (context, result, seeded model and batch, comparisons);
+- `rungs`: rungs 1-2 (shapes and train/eval behaviour, loss at initialisation);
 - `training`: rungs 3-5 (overfit one batch, checkpoint round trip, determinism);
 - `ladder`: rung 6 (every backend agrees with eager) and the orchestration that runs them in order.
 """

@@ -11,13 +11,13 @@ Six rungs, each reporting pass / fail / n/a with the values it measured:
 
 A failure of rung 1 or 6 means timings would be meaningless (`CheckReport.blocks_timing`); the
 harness refuses to time such a scenario under `perfbench run --check`. Library code never prints:
-`run_check` returns a `CheckReport`, and only `check_main` (the CLI entry) writes to the terminal.
+`run_check` returns a `CheckReport` whose `format_text` is the table; the CLI (`perfbench/cli_check.py`)
+prints it.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 import time
 from collections.abc import Callable, Sequence
@@ -25,35 +25,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
 
 from perfbench.axes import Amp, Point
 from perfbench.backends import BACKENDS
-from perfbench.check.rungs import (
-    Ctx,
-    RungResult,
-    build,
-    detach,
-    fixed_batch,
-    rung_init_loss,
-    rung_shapes_and_mode,
-    timed,
-)
+from perfbench.check.context import Ctx, RungResult, build, timed
+from perfbench.check.rungs import rung_init_loss, rung_shapes_and_mode
 from perfbench.check.training import rung_checkpoint, rung_determinism, rung_overfit
-from perfbench.correctness import (
-    MismatchError,
-    check_against_reference,
-    check_finite,
-    tolerance_for,
-)
-from perfbench.scenario import (
-    Scenario,
-    ScenarioError,
-    describe_exception,
-    load_scenario,
-    probe_scenario,
-    user_frame_line,
-)
+from perfbench.correctness import MismatchError, tolerance_for
+from perfbench.scenario import Scenario, ScenarioError, describe_exception, user_frame_line
+from perfbench.workload import prepare_checked, skip_reason
 
 RUNG_NAMES = {
     1: "shapes, dtypes, train/eval mode",
@@ -96,8 +76,16 @@ class CheckReport:
         out["blocks_timing"] = self.blocks_timing
         return json.loads(json.dumps(out, default=str))
 
-    def format_text(self, width: int = 100) -> str:
-        """A terminal table: number, rung, status, then the detail wrapped under it."""
+    def format_text(self, width: int = 100, quiet: bool = False) -> str:
+        """A terminal table: number, rung, status, then the detail wrapped under it. `quiet`: only
+        the failed rungs, one line each, and the result line."""
+        if quiet:
+            failed = [
+                f"rung {r.number} {r.name}: FAIL: {r.detail}"
+                for r in self.rungs
+                if r.status == "fail"
+            ]
+            return "\n".join([*failed, self.format_text(width).splitlines()[-1]])
         lines = [f"perfbench check {self.scenario}  (seed {self.seed}, {self.seconds:.1f} s)"]
         lines.append(f" #  {'rung':<32} {'status':<6} {'time':>6}")
         for r in self.rungs:
@@ -177,77 +165,48 @@ def run_check(
     return report
 
 
-def check_main(scenario_path: str, backends: list[str], quiet: bool = False) -> int:
-    """CLI entry: load, run the ladder, print the table. Exit 0 if no rung failed, 1 if one did,
-    2 if the scenario cannot be loaded (message on stderr)."""
-    try:
-        scenario = load_scenario(scenario_path)
-        probe_scenario(scenario)
-        report = run_check(scenario, backends=backends)
-    except ScenarioError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if quiet:
-        failed = [r for r in report.rungs if r.status == "fail"]
-        for r in failed:
-            print(f"rung {r.number} {r.name}: FAIL: {r.detail}")
-        print(report.format_text().splitlines()[-1])
-    else:
-        print(report.format_text())
-    return 0 if report.ok else 1
-
-
 @timed
 def rung_backends(ctx: Ctx) -> RungResult:
-    """Every backend's output matches eager float32 on the same batch, in eval mode, no autocast."""
+    """Every backend's output matches eager float32 on the same batch, in eval mode, no autocast:
+    checked by `workload.prepare_checked`, the path every point of a sweep takes before timing."""
     name = "backends agree with eager fp32"
-    sc = ctx.scenario
-    batch = fixed_batch(ctx)
-    reference_model = build(ctx).eval()
-    with torch.no_grad():
-        reference = detach(sc.forward(reference_model, batch))
-    check_finite(reference)
-    tolerance = tolerance_for(Amp.OFF, sc.tolerance)
-    per_backend: dict[str, dict[str, Any]] = {}
-    for backend_name in ctx.backends:
-        per_backend[backend_name] = _one_backend(ctx, backend_name, batch, reference, tolerance)
+    per_backend = {backend: _one_backend(ctx, backend) for backend in ctx.backends}
     statuses = {r["status"] for r in per_backend.values()}
     status = "fail" if "fail" in statuses else "pass" if "pass" in statuses else "n/a"
     detail = "; ".join(f"{n}: {r['detail']}" for n, r in per_backend.items()) or "no backends given"
+    tolerance = tolerance_for(Amp.OFF, ctx.scenario.tolerance)
     values = {"tolerance": tolerance, "batch_size": ctx.batch_size, "backends": per_backend}
     return RungResult(6, name, status, detail, values)
 
 
-def _one_backend(
-    ctx: Ctx, name: str, batch: Any, reference: Any, tolerance: float
-) -> dict[str, Any]:
+def _one_backend(ctx: Ctx, name: str) -> dict[str, Any]:
+    """One backend through the sweep's prepare-and-check, at the ladder's batch size and the
+    process's thread count; a fresh model each time, so an in-place rewrite touches nothing else."""
     if name not in BACKENDS:
         return {"status": "fail", "detail": f"unknown backend; known: {', '.join(BACKENDS)}"}
     backend = BACKENDS[name]
-    point = Point(backend=name, batch_size=ctx.batch_size, amp=Amp.OFF)
-    reason = backend.applies(point, ctx.scenario)
+    threads = torch.get_num_threads()
+    point = Point(backend=name, batch_size=ctx.batch_size, threads=threads, amp=Amp.OFF)
+    reason = skip_reason(point, ctx.scenario)
     if reason is not None:
         return {"status": "n/a", "detail": f"skipped: {reason}"}
-    model = build(
-        ctx
-    ).eval()  # fresh: a backend that rewrites the model in place cannot touch the reference
     try:
-        start = time.perf_counter()
-        prepared = backend.prepare(model, point, batch, ctx.scenario)
-        if isinstance(prepared.model, nn.Module):
-            prepared.model.eval()
-        with torch.no_grad():
-            out = ctx.scenario.forward(prepared.model, batch)
-        seconds = time.perf_counter() - start
-        result = check_against_reference(out, reference, tolerance)
+        checked = prepare_checked(ctx.scenario, point, seed=ctx.seed)
+    except ScenarioError:
+        raise
     except MismatchError as err:
         return {"status": "fail", "detail": str(err)}
     except Exception as err:
         return {"status": "fail", "detail": describe_exception(ctx.scenario.path, err)}
+    finally:
+        backend.teardown()
+    prepared, check = checked.prepared, checked.check
     return {
         "status": "pass",
-        "detail": f"rel err {result.rel_err:.2g} <= {tolerance:.2g}",
-        "rel_err": result.rel_err,
-        "prepare_and_first_call_s": round(seconds, 3),
+        "detail": f"rel err {check.rel_err:.2g} <= {check.tolerance:.2g}",
+        "rel_err": check.rel_err,
+        "prepare_and_first_call_s": round(checked.prepare_s + checked.first_call_s, 3),
+        "changes": prepared.changes,
+        "changes_what": prepared.changes_what,
         "info": {k: str(v) for k, v in prepared.info.items()},
     }

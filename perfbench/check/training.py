@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from perfbench.check.rungs import (
+from perfbench.check.context import (
     CHECK_ADAM_LRS,
     Ctx,
     RungResult,
