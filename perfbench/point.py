@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from perfbench.axes import Point
+from perfbench.backends import BACKENDS
 from perfbench.correctness import MismatchError
 from perfbench.profiling.instruments import PointInstruments, ProfileOptions
 from perfbench.scenario import Scenario, ScenarioError, describe_exception
@@ -184,8 +185,7 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
     finally:
         if workload is not None:
             workload.close()
-        if point.backend.startswith("compile"):
-            torch._dynamo.reset()
+        BACKENDS[point.backend].teardown()  # dynamo's caches: nothing leaks into the next point
     row["wall_s"] = time.perf_counter() - started
     return row
 

@@ -22,6 +22,7 @@ from torch import nn
 
 from perfbench import layout
 from perfbench.axes import Point, plain
+from perfbench.backends import BACKENDS
 from perfbench.profiling import nvtx_ranges
 from perfbench.profiling.gpu_sampler import GpuSampler, input_bound_hint
 from perfbench.profiling.nvtx_ranges import range_name
@@ -110,7 +111,7 @@ class PointInstruments:
         """Open the warmup range; add per-module ranges (never on compiled models: hooks added
         after compiling force recompiles and graph breaks, which would change what is timed)."""
         if self.options.nvtx and self.options.nvtx_modules:
-            if backend.startswith("compile"):
+            if BACKENDS[backend].process_wide_state:  # compile backends
                 self._module_note = f"no module ranges: backend {backend} compiles the model"
             elif isinstance(model, nn.Module):
                 self._handles = nvtx_ranges.add_module_ranges(model)
