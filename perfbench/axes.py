@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from perfbench.row import Row
 
 
 class Amp(str, enum.Enum):
@@ -64,19 +69,59 @@ class Point:
         """Plain values (enums as strings), in axis order, for CSV rows and JSON."""
         return {name: plain(getattr(self, name)) for name in AXES}
 
-    def label(self) -> str:
-        """Short human-readable name, also used for NVTX ranges and file names."""
-        d = self.as_dict()
-        parts = [f"{d['backend']}", f"bs{d['batch_size']}", f"t{d['threads']}", f"amp-{d['amp']}"]
-        parts += [f"{d['mode']}", f"{d['device']}"]
-        if self.pin_memory:
-            parts.append("pin")
-        if self.num_workers:
-            parts.append(f"w{self.num_workers}")
-        return "_".join(parts)
+    def label(self, sep: str = "_") -> str:
+        """Short human-readable name, also used for NVTX ranges and file names (see point_label)."""
+        return point_label(self.as_dict(), sep)
+
+    @classmethod
+    def from_row(cls, row: Row) -> Point:
+        """The point a results row measured; every axis must be in the row (an older results.csv
+        may lack some: then it names the first one missing)."""
+        values = {axis: getattr(row, axis) for axis in AXES}
+        missing = [axis for axis, value in values.items() if value is None or value == ""]
+        if missing:
+            raise AxisError(f"results row {row.point_id} has no value for axis {missing[0]!r}")
+        return cls(
+            backend=values["backend"],
+            batch_size=values["batch_size"],
+            threads=values["threads"],
+            amp=_parse_enum(Amp, values["amp"]),  # type: ignore[arg-type]
+            pin_memory=values["pin_memory"],
+            num_workers=values["num_workers"],
+            mode=_parse_enum(Mode, values["mode"]),  # type: ignore[arg-type]
+            device=_parse_enum(Device, values["device"]),  # type: ignore[arg-type]
+        )
 
     def replace(self, **changes: object) -> Point:
         return dataclasses.replace(self, **changes)
+
+
+def point_label(values: Mapping[str, object], sep: str = "_") -> str:
+    """The one short name of a point, from a Point's or a results row's axis values: the axes that
+    usually vary first, pin_memory and num_workers only when not default. A value missing from the
+    row (an older results.csv) is left out; `sep` is "_" in file names, " " in the report."""
+    parts = [_text(values.get("backend")), f"bs{_int_text(values.get('batch_size'))}"]
+    parts.append(f"t{_int_text(values.get('threads'))}")
+    parts.append(f"amp-{_text(values.get('amp'))}")
+    parts += [_text(values.get("mode")), _text(values.get("device"))]
+    if values.get("pin_memory") is True:
+        parts.append("pin")
+    workers = _int_text(values.get("num_workers"))
+    if workers not in ("0", ""):
+        parts.append(f"w{workers}")
+    return sep.join(p for p in parts if p)
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(plain(value))
+
+
+def _int_text(value: object) -> str:
+    """64, 64.0 and "64" all read "64" (a table column with a gap holds floats)."""
+    try:
+        return str(int(float(value)))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return _text(value)
 
 
 def plain(value: object) -> object:

@@ -8,9 +8,10 @@ ends, and nothing in the report is kept only in memory.
 
 from __future__ import annotations
 
-import csv
 import json
+import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,38 +19,7 @@ from typing import Any
 import pandas as pd
 
 from perfbench import layout
-from perfbench.axes import AXES
-
-STATUSES = ("ok", "skipped", "failed", "oom", "timeout")
-
-# Column order of results.csv. Rare or backend-specific facts go into `extra` (a JSON object).
-COLUMNS: tuple[str, ...] = (
-    "point_id",
-    *AXES,
-    "status",
-    "reason",  # why a point was skipped
-    "error",  # why a point failed / oom / timeout: message naming the file and line
-    "median_ms",  # steady-state step time, median over repetitions
-    "iqr_ms",  # interquartile range of the step times
-    "p05_ms",
-    "p95_ms",
-    "reps",  # number of timed repetitions
-    "noise",  # iqr / median
-    "throughput",  # samples/s from the median
-    "tflops",  # achieved TFLOP/s from FLOPS(batch_size) or the flop counter
-    "rel_err",  # ||out - ref|| / ||ref|| against the eager float32 reference
-    "tolerance",  # the bound rel_err was checked against
-    "cold_start_s",  # prepare (e.g. compile) + first call
-    "first_call_s",  # first call alone
-    "peak_mem_bytes",  # CUDA: max_memory_allocated; CPU: growth of process max RSS
-    "data_wait_frac",  # share of step time spent waiting for the DataLoader (make_dataset only)
-    "timer_overhead_us",  # cost of one empty timed call with the same timer
-    "timer",  # "cuda_event" or "perf_counter"
-    "correctness_only",  # true where the timing is not performance (Triton interpreter)
-    "wall_s",  # wall time spent on the point, all phases
-    "command",  # exact command that reruns this one point
-    "extra",  # JSON object: backend facts (graph breaks, rewrites, coverage), profiling paths ...
-)
+from perfbench.row import COLUMNS, KINDS, Row, append_row, read_rows, write_header
 
 
 @dataclass
@@ -91,9 +61,7 @@ class RunDir:
     def create(cls, path: Path) -> RunDir:
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
-        if not run.results_csv.exists():
-            with run.results_csv.open("w", newline="", encoding="utf-8") as fh:
-                csv.writer(fh).writerow(COLUMNS)
+        write_header(run.results_csv)
         return run
 
     def write_meta(self, meta: dict[str, Any]) -> None:
@@ -105,41 +73,19 @@ class RunDir:
     def read_meta(self) -> dict[str, Any]:
         return json.loads(self.run_json.read_text(encoding="utf-8"))
 
-    def append_row(self, row: dict[str, Any]) -> None:
-        """Append one point's row and force it to disk before the next point starts."""
-        unknown = set(row) - set(COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown result columns: {sorted(unknown)}")
-        if row.get("status") not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {row.get('status')!r}")
-        values = []
-        for col in COLUMNS:
-            value = row.get(col)
-            if col == "extra":
-                value = json.dumps(value or {}, default=str, sort_keys=True)
-            values.append("" if value is None else value)
-        with self.results_csv.open("a", newline="", encoding="utf-8") as fh:
-            csv.writer(fh).writerow(values)
-            fh.flush()
-            os.fsync(fh.fileno())
+    def append_row(self, row: Row | Mapping[str, Any]) -> None:
+        """Append one point's row and force it to disk before the next point starts.
+
+        A mapping (a row as it crossed the worker pipe) is checked column by column on the way."""
+        append_row(self.results_csv, row if isinstance(row, Row) else Row.from_dict(row))
+
+    def read_rows(self) -> list[Row]:
+        """results.csv as typed rows; columns an older perfbench did not write keep defaults."""
+        return read_rows(self.results_csv)
 
     def read_results(self) -> pd.DataFrame:
-        """results.csv as a DataFrame; `extra` parsed back into dicts."""
-        df = pd.read_csv(self.results_csv, keep_default_na=False, na_values=[""], dtype=str)
-        numeric = (
-            "batch_size threads num_workers median_ms iqr_ms p05_ms p95_ms reps noise throughput "
-            "tflops rel_err tolerance cold_start_s first_call_s peak_mem_bytes data_wait_frac "
-            "timer_overhead_us wall_s"
-        ).split()
-        for col in numeric:
-            if col in df:
-                df[col] = pd.to_numeric(df[col], errors="coerce")
-        for col in ("pin_memory", "correctness_only"):
-            if col in df:
-                df[col] = df[col].map({"True": True, "False": False})
-        if "extra" in df:
-            df["extra"] = df["extra"].map(lambda s: json.loads(s) if isinstance(s, str) else {})
-        return df
+        """results.csv as a DataFrame, one column per `Row` column (`extra` as dicts)."""
+        return rows_frame(self.read_rows())
 
     def artefact_dir(self, name: str) -> Path:
         """A subfolder for artefacts (layout.ARTEFACT_DIRS: traces/, tb/, gpu/, flamegraphs/),
@@ -147,3 +93,20 @@ class RunDir:
         sub = self.path / name
         sub.mkdir(parents=True, exist_ok=True)
         return sub
+
+
+def rows_frame(rows: Sequence[Row]) -> pd.DataFrame:
+    """Rows as a table. Numbers are float with NaN where a cell is empty (int64 where every cell
+    holds an integer); an empty int or bool cell is None; text is "" where empty."""
+    return pd.DataFrame(
+        {name: _series([getattr(r, name) for r in rows], KINDS[name]) for name in COLUMNS},
+        columns=list(COLUMNS),
+    )
+
+
+def _series(values: list[Any], kind: str) -> pd.Series:
+    if kind == "float":
+        return pd.Series([math.nan if v is None else v for v in values], dtype=float)
+    if kind in ("int", "bool") and all(v is not None for v in values):
+        return pd.Series(values, dtype="int64" if kind == "int" else bool)
+    return pd.Series(values, dtype=object)

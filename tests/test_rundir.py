@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from perfbench.rundir import COLUMNS, RunDir
+from perfbench.row import COLUMNS
+from perfbench.rundir import RunDir
 
 
 def test_round_trip_of_rows_and_meta(tmp_path):

@@ -24,24 +24,9 @@ import jinja2
 import pandas as pd
 
 from perfbench.axes import AXES
-from perfbench.report import charts, data
+from perfbench.report import charts, data, profiling_view
+from perfbench.row import SHOWN
 from perfbench.rundir import RunDir
-
-# Table columns after the axes: (column, header, format). Failed points have these blanked.
-TABLE_COLUMNS = (
-    ("median_ms", "median ms", "{:.4g}"),
-    ("iqr_ms", "IQR ms", "{:.3g}"),
-    ("p05_ms", "p05 ms", "{:.4g}"),
-    ("p95_ms", "p95 ms", "{:.4g}"),
-    ("noise", "IQR/median", "{:.1%}"),
-    ("reps", "reps", "{:.0f}"),
-    ("throughput", "samples/s", "{:,.1f}"),
-    ("tflops", "TFLOP/s", "{:.3g}"),
-    ("rel_err", "rel err", "{:.1e}"),
-    ("cold_start_s", "cold start s", "{:.3g}"),
-    ("peak_mem_bytes", "peak MiB", "mib"),
-    ("data_wait_frac", "data wait", "{:.0%}"),
-)
 
 
 def build_report(run_dir: Path) -> Path:
@@ -57,9 +42,10 @@ def build_report(run_dir: Path) -> Path:
 def render_report(run: RunDir) -> str:
     """The report as a string (what `build_report` writes)."""
     meta = _read_meta(run)
-    df = data.load_results(run) if run.results_csv.exists() else _empty()
+    # no results.csv yet (a run that died before its first point): an empty, typed table
+    df = data.results_table(run.read_rows() if run.results_csv.exists() else [])
     sp = data.speedups(df)
-    prof = data.profiling(df, run.path)
+    prof = profiling_view.profiling(df, run.path)
     ceilings = meta.get("ceilings") if isinstance(meta.get("ceilings"), dict) else None
     chart_list = [
         (
@@ -85,13 +71,13 @@ def render_report(run: RunDir) -> str:
         (
             "GPU utilisation",
             "Sampled with NVML while the point ran.",
-            charts.gpu_chart(data.gpu_timelines(df, run.path)),
+            charts.gpu_chart(profiling_view.gpu_timelines(df, run.path)),
         ),
     ]
     # axes with one value in the whole run are stated once above the table, not in every row
     varying = [a for a in AXES if a == "backend" or (a in df and df[a].astype(str).nunique() > 1)]
     # measurement columns no point filled (data wait without a DataLoader, TFLOP/s unknown) are dropped
-    columns = [c for c in TABLE_COLUMNS if c[0] in df and df[c[0]].notna().any()]
+    columns = [c for c in SHOWN if df[c[0]].notna().any()]
     env = _jinja()
     template = env.get_template("report.html.j2")
     counts = df["status"].value_counts().to_dict() if len(df) else {}
@@ -109,7 +95,7 @@ def render_report(run: RunDir) -> str:
         not_ok=_rows(data.not_ok(df)),
         noisy=data.noisy(df),
         hints=data.hints(df),
-        gpu_stats=data.gpu_stats(df),
+        gpu_stats=profiling_view.gpu_stats(df),
         charts=[(title, note, svg) for title, note, svg in chart_list if svg],
         table=_table(df, columns),
         axes=varying,
@@ -151,16 +137,6 @@ def _read_meta(run: RunDir) -> dict[str, Any]:
     except json.JSONDecodeError as err:
         return {"state": "unknown", "problem": f"run.json is not valid JSON: {err}"}
     return meta if isinstance(meta, dict) else {"problem": "run.json is not a JSON object"}
-
-
-def _empty() -> pd.DataFrame:
-    """No results.csv yet (a run that died before its first point): an empty, typed table."""
-    cols = [*AXES, "status", "reason", "error", "command", "extra", "label"]
-    df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    for col in data.TIME_COLUMNS:
-        df[col] = pd.Series(dtype=float)
-    df["correctness_only"] = pd.Series(dtype=bool)
-    return df
 
 
 def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
