@@ -1,4 +1,4 @@
-"""Measure one point end to end and turn the outcome into a results row.
+"""Measure one point end to end and turn the outcome into a results row (`perfbench.row.Row`).
 
 Runs inside the worker process. Every failure is captured here as a row (status failed / oom)
 with a message that points into the scenario file where the traceback passes through it, so one
@@ -22,8 +22,9 @@ from perfbench.axes import Point
 from perfbench.backends import BACKENDS
 from perfbench.correctness import MismatchError
 from perfbench.profiling.instruments import PointInstruments, ProfileOptions
+from perfbench.row import Row
 from perfbench.scenario import Scenario, ScenarioError, describe_exception
-from perfbench.timing import TimingSettings, measure, timer_overhead_s
+from perfbench.timing import Measurement, TimingSettings, measure, timer_overhead_s
 from perfbench.workload import Workload, build_workload, count_flops
 
 
@@ -76,7 +77,9 @@ def _status_kib(field_name: str) -> int:
     return 0
 
 
-def _error_row(scenario: Scenario | None, path: Path, err: BaseException) -> dict[str, Any]:
+def _error_columns(path: Path, err: BaseException) -> dict[str, Any]:
+    """What a failure leaves in the row: the status, a message naming the scenario's file and line,
+    and for an unexpected exception the end of its traceback (it replaces `extra`)."""
     if isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)):
         return {"status": "oom", "error": f"out of memory: {err}"}
     if isinstance(err, ScenarioError):
@@ -89,10 +92,13 @@ def _error_row(scenario: Scenario | None, path: Path, err: BaseException) -> dic
 
 
 def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
-    """Build, check, warm up and time one point; always returns a row (never raises)."""
+    """Build, check, warm up and time one point; always returns a row (never raises).
+
+    The row is `Row.as_dict()`: a plain dict crosses the worker pipe, the runner merges it into
+    the point's row, and `RunDir.append_row` checks it back into a `Row`."""
     point = task.point
     started = time.perf_counter()
-    row: dict[str, Any] = {"point_id": task.point_id, **point.as_dict()}
+    row = Row.for_point(task.point_id, point)
     workload: Workload | None = None
     cpu_memory = CpuPeakMemory() if point.device.value == "cpu" else None
     inst = PointInstruments(
@@ -101,93 +107,106 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
     try:
         with inst.phase("build"):
             workload = build_workload(scenario, point, seed=task.seed)
-        device = point.device.value
-        if device == "cuda":
+        if point.device.value == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        feed = workload.feed
-
-        def reset_counters() -> None:
-            feed.wait_s = 0.0
-            inst.before_timing()  # NVTX warmup -> measure, GPU sampler on
-
-        inst.start_warmup(workload.prepared.model, point.backend)
-        try:
-            m = measure(
-                inst.wrap_step(workload.step),
-                device=device,
-                settings=task.timing,
-                sync=workload.sync,
-                before_timing=reset_counters,
-            )
-        finally:
-            inst.after_timing()
-        timed_calls = len(m.times_s) * m.number
-        total_step_s = sum(m.times_s) * m.number
-        flops = None
-        try:
-            flops = count_flops(scenario, point, workload)
-        except Exception as err:  # the flop count is a nicety: record why it is missing
-            row.setdefault("extra", {})["flops_error"] = f"{type(err).__name__}: {err}"
-        median = m.median
-        lo, hi = m.median_ci()
-        extra = dict(row.get("extra", {}))
-        extra.update(workload.info)
-        extra.update(
-            {
-                "times_ms": [round(t * 1e3, 6) for t in m.times_s],
-                "median_ci_ms": [lo * 1e3, hi * 1e3],
-                "number": m.number,
-                "warmup_calls": m.warmup_calls,
-                "stop_reason": m.stop_reason,
-                "prepare_s": workload.prepare_s,
-                "flops_per_step": flops,
-                "peak_mem_kind": cpu_memory.kind if cpu_memory else "cuda_max_allocated",
-            }
-        )
-        warning = m.noise_warning()
-        if warning:
-            extra["noise_warning"] = warning
-        backend_correctness_only = _correctness_only(point)
-        row.update(
-            status="ok",
-            median_ms=median * 1e3,
-            iqr_ms=m.iqr * 1e3,
-            p05_ms=m.quantile(0.05) * 1e3,
-            p95_ms=m.quantile(0.95) * 1e3,
-            reps=len(m.times_s),
-            noise=m.noise,
-            throughput=_throughput(point.batch_size, m.times_s, feed.uses_loader),
-            tflops=(flops / median / 1e12) if flops and median > 0 else None,
-            rel_err=workload.check.rel_err,
-            tolerance=workload.check.tolerance,
-            cold_start_s=workload.cold_start_s,
-            first_call_s=workload.first_call_s,
-            peak_mem_bytes=(
-                cpu_memory.peak_bytes() if cpu_memory else torch.cuda.max_memory_allocated()
-            ),
-            data_wait_frac=(
-                feed.wait_s / total_step_s if feed.uses_loader and total_step_s > 0 else None
-            ),
-            timer_overhead_us=timer_overhead_s(device) * 1e6,
-            timer=m.timer,
-            correctness_only=backend_correctness_only,
-            extra=extra,
-        )
-        if feed.uses_loader:
-            extra["timed_calls"] = timed_calls
-            extra["throughput_basis"] = "mean step time: DataLoader prefetch makes steps bimodal"
+        m = _timed(workload, task, inst)
+        _record_ok(row, scenario, point, workload, m, cpu_memory)
         # GPU summary, input-bound hint, NVTX cost, --profile pass; never raises
-        inst.finish(workload, median, extra, row.get("data_wait_frac"))
+        inst.finish(workload, m.median, row.extra, row.data_wait_frac)
     except Exception as err:
-        row.update(_error_row(scenario, scenario.path, err))
+        row.update(**_error_columns(scenario.path, err))
         if device_is_cuda(point):
             torch.cuda.empty_cache()
     finally:
         if workload is not None:
             workload.close()
         BACKENDS[point.backend].teardown()  # dynamo's caches: nothing leaks into the next point
-    row["wall_s"] = time.perf_counter() - started
-    return row
+    row.wall_s = time.perf_counter() - started
+    return row.as_dict()
+
+
+def _timed(workload: Workload, task: PointTask, inst: PointInstruments) -> Measurement:
+    """Warm up, then time the steady state; the instruments switch to their timed phase (NVTX
+    range, GPU sampler) only once warmup is over, and DataLoader waits count from there."""
+    feed = workload.feed
+
+    def reset_counters() -> None:
+        feed.wait_s = 0.0
+        inst.before_timing()  # NVTX warmup -> measure, GPU sampler on
+
+    inst.start_warmup(workload.prepared.model, task.point.backend)
+    try:
+        return measure(
+            inst.wrap_step(workload.step),
+            device=task.point.device.value,
+            settings=task.timing,
+            sync=workload.sync,
+            before_timing=reset_counters,
+        )
+    finally:
+        inst.after_timing()
+
+
+def _record_ok(
+    row: Row,
+    scenario: Scenario,
+    point: Point,
+    workload: Workload,
+    m: Measurement,
+    cpu_memory: CpuPeakMemory | None,
+) -> None:
+    """An ok point's measurement columns, and the timing facts that only `extra` keeps."""
+    feed = workload.feed
+    total_step_s = sum(m.times_s) * m.number
+    flops = None
+    try:
+        flops = count_flops(scenario, point, workload)
+    except Exception as err:  # the flop count is a nicety: record why it is missing
+        row.extra["flops_error"] = f"{type(err).__name__}: {err}"
+    median = m.median
+    lo, hi = m.median_ci()
+    extra = row.extra
+    extra.update(workload.info)
+    extra.update(
+        {
+            "times_ms": [round(t * 1e3, 6) for t in m.times_s],
+            "median_ci_ms": [lo * 1e3, hi * 1e3],
+            "number": m.number,
+            "warmup_calls": m.warmup_calls,
+            "stop_reason": m.stop_reason,
+            "prepare_s": workload.prepare_s,
+            "flops_per_step": flops,
+            "peak_mem_kind": cpu_memory.kind if cpu_memory else "cuda_max_allocated",
+        }
+    )
+    warning = m.noise_warning()
+    if warning:
+        extra["noise_warning"] = warning
+    row.update(
+        status="ok",
+        median_ms=median * 1e3,
+        iqr_ms=m.iqr * 1e3,
+        p05_ms=m.quantile(0.05) * 1e3,
+        p95_ms=m.quantile(0.95) * 1e3,
+        reps=len(m.times_s),
+        noise=m.noise,
+        throughput=_throughput(point.batch_size, m.times_s, feed.uses_loader),
+        tflops=(flops / median / 1e12) if flops and median > 0 else None,
+        rel_err=workload.check.rel_err,
+        tolerance=workload.check.tolerance,
+        cold_start_s=workload.cold_start_s,
+        first_call_s=workload.first_call_s,
+        peak_mem_bytes=cpu_memory.peak_bytes() if cpu_memory else torch.cuda.max_memory_allocated(),
+        data_wait_frac=(
+            feed.wait_s / total_step_s if feed.uses_loader and total_step_s > 0 else None
+        ),
+        timer_overhead_us=timer_overhead_s(point.device.value) * 1e6,
+        timer=m.timer,
+        correctness_only=_correctness_only(point),
+    )
+    if feed.uses_loader:
+        extra["timed_calls"] = len(m.times_s) * m.number
+        extra["throughput_basis"] = "mean step time: DataLoader prefetch makes steps bimodal"
 
 
 def _throughput(batch_size: int, times_s: list[float], uses_loader: bool) -> float | None:
