@@ -21,6 +21,7 @@ from perfbench.plan import PlannedPoint, RunPlan
 from perfbench.point import PointTask
 from perfbench.profiling.instruments import note_row
 from perfbench.profiling.instruments import run_meta as instruments_meta
+from perfbench.row import Row
 from perfbench.rundir import RunDir
 from perfbench.scenario import Scenario
 from perfbench.worker import Worker
@@ -130,7 +131,7 @@ def _run_one(
     planned: PlannedPoint, plan: RunPlan, run_dir: RunDir, worker: Worker
 ) -> dict[str, Any]:
     point = planned.point
-    base: dict[str, Any] = {"point_id": planned.point_id, **point.as_dict()}
+    base = Row.for_point(planned.point_id, point).as_dict()  # every column, at its default
     if planned.skip_reason:
         return {**base, "status": "skipped", "reason": planned.skip_reason}
     task = PointTask(
