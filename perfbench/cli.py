@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return check_main(args.scenario, _split(args.backends), args.quiet)
     if args.command == "compare":
-        from perfbench.compare import compare_command
+        from perfbench.cli_compare import compare_command
 
         return compare_command(args)
     if args.command == "ceilings":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -215,45 +216,46 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", type=Path, metavar="OUT", help="also write the table as HTML")
 
 
-def compare_command(args: argparse.Namespace) -> int:
-    """Print the comparison; 0 = fine, 1 = a regression above --fail-above, 2 = usage error."""
-    for path in (args.run_a, args.run_b):
+class CompareError(ValueError):
+    """The arguments cannot be compared (not a run folder, a negative threshold): exit status 2."""
+
+
+@dataclass
+class Comparison:
+    """What `perfbench compare` found; the CLI prints it (perfbench.cli_compare)."""
+
+    table: pd.DataFrame  # compare_runs: one row per point in either run
+    mismatch: str | None  # why the runs may not be comparable (scenario_mismatch)
+    fail_above: float | None  # the --fail-above gate in percent, None without one
+    regressed: pd.DataFrame  # points beyond the gate (empty without one)
+
+    @property
+    def exit_code(self) -> int:
+        """0 = fine, 1 = a regression above --fail-above."""
+        return 1 if len(self.regressed) else 0
+
+
+def compare(
+    run_a: Path, run_b: Path, fail_above: float | None = None, html: Path | None = None
+) -> Comparison:
+    """Compare two run folders, write the HTML table when asked, and apply the gate."""
+    for path in (run_a, run_b):
         if not RunDir(Path(path)).results_csv.is_file():
-            print(f"perfbench compare: {path} is not a run folder (no results.csv)")
-            return 2
-    if args.fail_above is not None and (math.isnan(args.fail_above) or args.fail_above < 0):
-        print("perfbench compare: --fail-above must be a percentage >= 0")
-        return 2
-    df = compare_runs(args.run_a, args.run_b)
-    print(f"A: {args.run_a}\nB: {args.run_b}\n")
-    note = scenario_mismatch(Path(args.run_a), Path(args.run_b))
-    if note:
-        print(f"warning: {note}\n")
-    print(format_table(df))
-    if args.html:
-        write_compare_html(df, args.html, str(args.run_a), str(args.run_b))
-        print(f"\nwrote {args.html}")
-    if args.fail_above is None:
-        return 0
-    bad = regressions(df, args.fail_above)
-    if bad.empty:
-        print(f"\nno matched point slower by more than {args.fail_above:g}%")
-        return 0
-    print(f"\n{len(bad)} point(s) regressed beyond {args.fail_above:g}%:")
-    print(format_table(bad))
-    return 1
+            raise CompareError(f"{path} is not a run folder (no results.csv)")
+    if fail_above is not None and (math.isnan(fail_above) or fail_above < 0):
+        raise CompareError("--fail-above must be a percentage >= 0")
+    table = compare_runs(run_a, run_b)
+    if html:
+        write_compare_html(table, html, str(run_a), str(run_b))
+    return Comparison(
+        table=table,
+        mismatch=scenario_mismatch(Path(run_a), Path(run_b)),
+        fail_above=fail_above,
+        regressed=table.iloc[0:0] if fail_above is None else regressions(table, fail_above),
+    )
 
 
-def compare_main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m perfbench.compare A B`), same as `perfbench compare`."""
-    parser = argparse.ArgumentParser(prog="perfbench compare", description=__doc__)
-    add_compare_arguments(parser)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors already; keep its code
-        return int(exc.code or 0)
-    return compare_command(args)
+if __name__ == "__main__":  # `python -m perfbench.compare A B`, the same as `perfbench compare`
+    from perfbench.cli_compare import compare_main
 
-
-if __name__ == "__main__":
     raise SystemExit(compare_main())

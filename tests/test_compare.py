@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfbench.compare import compare_main, compare_runs, is_significant, write_compare_html
+from perfbench.cli_compare import compare_main
+from perfbench.compare import compare_runs, is_significant, write_compare_html
 from perfbench.rundir import RunDir
 
 _spec = importlib.util.spec_from_file_location(
@@ -146,3 +147,23 @@ def test_compare_html_is_escaped(tmp_path: Path) -> None:
     html = out.read_text()
     assert "<script>x" not in html and "&lt;script&gt;x" in html
     assert "slower" in html and "+100.0%" in html
+
+
+def test_compare_returns_data_and_prints_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Library code does not print: `compare` returns what the CLI shows."""
+    from perfbench.compare import CompareError, compare
+
+    _one_point_run(tmp_path / "a", 1.0, 0.02)
+    _one_point_run(tmp_path / "b", 2.0, 0.02)
+    found = compare(tmp_path / "a", tmp_path / "b", fail_above=50, html=tmp_path / "c.html")
+    assert list(found.table["verdict"]) == ["slower"] and found.mismatch is None
+    assert len(found.regressed) == 1 and found.exit_code == 1
+    assert compare(tmp_path / "a", tmp_path / "b").exit_code == 0  # no gate
+    assert (tmp_path / "c.html").is_file()
+    with pytest.raises(CompareError, match="not a run folder"):
+        compare(tmp_path / "a", tmp_path / "nope")
+    with pytest.raises(CompareError, match="--fail-above must be a percentage"):
+        compare(tmp_path / "a", tmp_path / "b", fail_above=-1)
+    assert capsys.readouterr() == ("", "")
