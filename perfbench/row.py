@@ -119,6 +119,7 @@ class Row:
         return {name: getattr(self, name) for name in COLUMNS}
 
     def update(self, **columns: Any) -> None:
+        """Set several columns at once; a misspelt name is an error, not a new attribute."""
         unknown = set(columns) - set(COLUMNS)
         if unknown:
             raise ValueError(f"unknown result columns: {sorted(unknown)}")

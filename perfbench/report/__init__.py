@@ -1,6 +1,7 @@
 """The HTML report, rebuilt from a run folder alone (it never re-measures).
 
 - `data`: results.csv and run.json into the tables and summaries the page shows;
+- `profiling_view`: the profiling section and GPU views, from each row's `extra`;
 - `charts`: matplotlib SVG charts, inlined so the page opens offline;
 - `page`: renders `templates/report.html.j2` and writes report.html atomically.
 """
