@@ -158,6 +158,10 @@ def _parse_enum(enum_type: type[enum.Enum], text: object) -> enum.Enum:
         raise AxisError(f"{text!r} is not one of: {valid}") from None
 
 
+_INT_AXES = {"batch_size": False, "threads": False, "num_workers": True}  # True: 0 is valid
+_ENUM_AXES: dict[str, type[enum.Enum]] = {"amp": Amp, "mode": Mode, "device": Device}
+
+
 def parse_axis_value(axis: str, raw: object, valid_backends: tuple[str, ...]) -> object:
     """Turn one raw value (from CLI text, TOML or a scenario's SWEEP) into the axis's typed value."""
     try:
@@ -166,20 +170,12 @@ def parse_axis_value(axis: str, raw: object, valid_backends: tuple[str, ...]) ->
             if name not in valid_backends:
                 raise AxisError(f"{name!r} is not one of: {', '.join(valid_backends)}")
             return name
-        if axis == "batch_size":
-            return _parse_positive_int(raw)  # type: ignore[arg-type]
-        if axis == "threads":
-            return _parse_positive_int(raw)  # type: ignore[arg-type]
-        if axis == "num_workers":
-            return _parse_positive_int(raw, allow_zero=True)  # type: ignore[arg-type]
+        if axis in _INT_AXES:
+            return _parse_positive_int(raw, allow_zero=_INT_AXES[axis])  # type: ignore[arg-type]
         if axis == "pin_memory":
             return raw if isinstance(raw, bool) else _parse_bool(str(raw))
-        if axis == "amp":
-            return _parse_enum(Amp, raw)
-        if axis == "mode":
-            return _parse_enum(Mode, raw)
-        if axis == "device":
-            return _parse_enum(Device, raw)
+        if axis in _ENUM_AXES:
+            return _parse_enum(_ENUM_AXES[axis], raw)
     except AxisError as err:
         raise AxisError(f"axis {axis!r}: {err}") from None
     raise AxisError(f"unknown axis {axis!r}; valid axes: {', '.join(AXES)}")

@@ -47,42 +47,16 @@ def profiling(df: pd.DataFrame, run_path: Path) -> Profiling:
     """Collect top ops, trace links, TensorBoard dir, flame graphs and graph breaks."""
     prof = Profiling()
     for r in df.to_dict("records"):
-        extra: dict[str, Any] = r["extra"]
-        info = extra.get("profile")
-        if isinstance(info, dict):
-            summary = info.get("summary") if isinstance(info.get("summary"), dict) else {}
-            # per side when the harness split them, else the one list it wrote (never both)
-            sides = [(k, info.get(k)) for k in ("top_ops_device", "top_ops_cpu")]
-            sides = [(k, v) for k, v in sides if isinstance(v, list) and v]
-            if not sides:
-                ops = info.get("top_ops") or summary.get("top_ops")
-                sides = [("top_ops", ops)] if isinstance(ops, list) and ops else []
-            for key, ops in sides:
-                side = {"top_ops_device": " (device)", "top_ops_cpu": " (CPU)"}.get(key, "")
-                prof.top_ops.append((f"{r['label']}{side}", *_op_table(ops)))
-            if isinstance(info.get("trace"), str):
-                prof.traces.append((r["label"], _relative(info["trace"], run_path)))
-            tb = info.get("tb_logdir") or info.get("tb_dir")
-            if isinstance(tb, str) and prof.tb_dir is None:
-                prof.tb_dir = _relative(tb, run_path)
-            steps = summary.get("steps") if isinstance(summary.get("steps"), dict) else {}
-            pct = steps.get("breakdown_pct")
-            if isinstance(pct, dict) and pct:
-                prof.breakdown.append((r["label"], {str(k): v for k, v in pct.items()}))
+        label, extra = r["label"], r["extra"]
+        if isinstance(extra.get("profile"), dict):
+            _add_profile(prof, label, extra["profile"], run_path)
         if isinstance(extra.get("nsys_command"), str):
-            prof.nsys.append((r["label"], extra["nsys_command"]))
+            prof.nsys.append((label, extra["nsys_command"]))
         breaks = extra.get("graph_breaks")
         reasons = extra.get("graph_break_reasons") or []
         if breaks not in (None, 0) or reasons:
-            prof.graph_breaks.append((r["label"], breaks, [str(x) for x in reasons]))
-        has_coverage = isinstance(extra.get("coverage"), dict)
-        if has_coverage:
-            prof.coverage.append(coverage_row(r["label"], extra))
-        shown = [k for k in FACT_KEYS if k in extra]
-        skip = HIDDEN_EXTRA | set(FACT_KEYS) | (COVERAGE_KEYS if has_coverage else set())
-        shown += sorted(k for k in extra if k not in skip)
-        for key in shown:
-            prof.facts.append((r["label"], key, _short(extra[key])))
+            prof.graph_breaks.append((label, breaks, [str(x) for x in reasons]))
+        _add_facts(prof, label, extra)
     if prof.tb_dir is None and (run_path / layout.TB).is_dir():
         prof.tb_dir = layout.TB
     fg_dir = run_path / layout.FLAMEGRAPHS
@@ -92,6 +66,41 @@ def profiling(df: pd.DataFrame, run_path: Path) -> Profiling:
                 (f"{layout.FLAMEGRAPHS}/{svg.name}", svg.read_text(errors="replace"))
             )
     return prof
+
+
+def _add_profile(prof: Profiling, label: str, info: dict[str, Any], run_path: Path) -> None:
+    """One point's --profile pass: its top ops, trace link, TensorBoard dir, step breakdown."""
+    summary = info.get("summary") if isinstance(info.get("summary"), dict) else {}
+    # per side when the harness split them, else the one list it wrote (never both)
+    sides = [(k, info.get(k)) for k in ("top_ops_device", "top_ops_cpu")]
+    sides = [(k, v) for k, v in sides if isinstance(v, list) and v]
+    if not sides:
+        ops = info.get("top_ops") or summary.get("top_ops")
+        sides = [("top_ops", ops)] if isinstance(ops, list) and ops else []
+    for key, ops in sides:
+        side = {"top_ops_device": " (device)", "top_ops_cpu": " (CPU)"}.get(key, "")
+        prof.top_ops.append((f"{label}{side}", *_op_table(ops)))
+    if isinstance(info.get("trace"), str):
+        prof.traces.append((label, _relative(info["trace"], run_path)))
+    tb = info.get("tb_logdir") or info.get("tb_dir")
+    if isinstance(tb, str) and prof.tb_dir is None:
+        prof.tb_dir = _relative(tb, run_path)
+    steps = summary.get("steps") if isinstance(summary.get("steps"), dict) else {}
+    pct = steps.get("breakdown_pct")
+    if isinstance(pct, dict) and pct:
+        prof.breakdown.append((label, {str(k): v for k, v in pct.items()}))
+
+
+def _add_facts(prof: Profiling, label: str, extra: dict[str, Any]) -> None:
+    """The Triton coverage table, and the `extra` keys no other section shows, as facts."""
+    has_coverage = isinstance(extra.get("coverage"), dict)
+    if has_coverage:
+        prof.coverage.append(coverage_row(label, extra))
+    shown = [k for k in FACT_KEYS if k in extra]
+    skip = HIDDEN_EXTRA | set(FACT_KEYS) | (COVERAGE_KEYS if has_coverage else set())
+    shown += sorted(k for k in extra if k not in skip)
+    for key in shown:
+        prof.facts.append((label, key, _short(extra[key])))
 
 
 def _counts(counts: Any) -> str:
