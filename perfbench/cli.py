@@ -35,13 +35,17 @@ class Progress:
     def __call__(self, event: str, data: dict[str, Any]) -> None:
         if self.quiet:
             return
-        if event == "start":
-            n, total = data["index"] + 1, data["total"]
+        if event == "group":
+            group = data["group"]
+            backends = ", ".join(group.backends)
             print(
-                f"[{n}/{total}] {data['point'].label()} ({total - n} left after this)", flush=True
+                f"group {data['number']}/{data['groups']}: {group.group_id} [{backends}]",
+                flush=True,
             )
         elif event == "done":
             row = data["row"]
+            n, total = data["index"] + 1, data["total"]
+            print(f"[{n}/{total}] {data['point'].label()}", flush=True)
             status = row["status"]
             if status == "ok":
                 line = (
@@ -83,6 +87,12 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="override one [settings] key (repeatable), e.g. --setting min_reps=20",
+    )
+    p.add_argument(
+        "--no-control",
+        dest="control",
+        action="store_false",
+        help="no A/A control: eager is not timed against a second eager in each comparison group",
     )
     p.add_argument("--check", action="store_true", help="run the sanity ladder first")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -262,6 +272,7 @@ def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
         nvtx_modules=args.nvtx_modules,
         flamegraph=args.flamegraph,
         native=args.native,
+        control=args.control,
         argv=("perfbench", *argv),
     )
 

@@ -60,6 +60,7 @@ class RunRequest:
     nvtx_modules: bool = False
     flamegraph: bool = False
     native: bool = False
+    control: bool = True  # --no-control turns the A/A control (eager against eager) off
     argv: tuple[str, ...] = ()  # the command as typed, for run.json
 
 
@@ -106,6 +107,7 @@ class RunPlan:
     native: bool
     rerun_args: tuple[str, ...]  # appended to every point's rerun command (settings, flags)
     argv: tuple[str, ...]
+    control: bool = True  # each group times eager against a second eager (the A/A control)
 
     def settings_record(self) -> dict[str, Any]:
         """run.json's `settings`: every timing setting and the timeout."""
@@ -141,6 +143,7 @@ def plan_run(
     rerun_args = (
         *settings_args(timing, seed, timeout),
         *_instrument_args(profiling, request.flamegraph, request.native),
+        *([] if request.control else ["--no-control"]),
     )
     path = str(scenario.path)
     points = []
@@ -163,6 +166,7 @@ def plan_run(
         native=request.native,
         rerun_args=rerun_args,
         argv=request.argv,
+        control=request.control,
     )
 
 

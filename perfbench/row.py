@@ -48,6 +48,7 @@ class Row:
     num_workers: int | None = _column("axis")
     mode: str = _column("axis", "")
     device: str = _column("axis", "")
+    group_id: str = _column("comparison group: the values of every axis but backend", "")
     status: str = _column("one of STATUSES", "")
     reason: str = _column("why a point was skipped", "")
     error: str = _column("why a point failed / oom / timeout, naming the file and line", "")
@@ -95,6 +96,17 @@ class Row:
     timer: str = _column('"cuda_event" or "perf_counter"', "")
     correctness_only: bool | None = _column("the timing is not performance (Triton interpreter)")
     wall_s: float | None = _column("wall time spent on the point, all phases")
+    speedup_vs_eager: float | None = _column(
+        "eager time / this backend's time, from the group's paired interleaved rounds",
+        measured=True,
+    )
+    speedup_ci_low: float | None = _column("95% CI of speedup_vs_eager, lower end", measured=True)
+    speedup_ci_high: float | None = _column("95% CI of speedup_vs_eager, upper end", measured=True)
+    verdict: str = _column(
+        "faster / slower / same / inconclusive / no change / too noisy; empty for eager", ""
+    )
+    verdict_reason: str = _column("why the verdict is what it is, in one sentence", "")
+    contended: bool | None = _column("other processes took CPU while this point was timed")
     command: str = _column("exact command that reruns this one point", "")
     extra: dict[str, Any] = field(
         default_factory=dict,

@@ -17,7 +17,8 @@ import torch
 
 from perfbench import __version__
 from perfbench.environment import capture_environment
-from perfbench.plan import PlannedPoint, RunPlan
+from perfbench.group import GroupTask
+from perfbench.plan import ComparisonGroup, PlannedPoint, RunPlan
 from perfbench.point import PointTask
 from perfbench.profiling.instruments import note_row
 from perfbench.profiling.instruments import run_meta as instruments_meta
@@ -87,16 +88,23 @@ def run_sweep(
         from perfbench.profiling.flamegraph import FlameGraphRecorder
 
         recorder = FlameGraphRecorder(os.getpid(), run_dir.path, native=plan.native).start()
+    done = 0
+
+    def record(row: dict[str, Any]) -> None:
+        nonlocal done
+        planned = by_id[row["point_id"]]
+        row["command"] = planned.command
+        note_row(meta, row, planned.point.label(), scenario.name)
+        run_dir.append_row(row)
+        counts[row["status"]] += 1
+        done += 1
+        progress("done", {"index": done - 1, "total": total, "point": planned.point, "row": row})
+
+    by_id = {planned.point_id: planned for planned in plan.points}
     try:
-        for planned in plan.points:
-            index, point = planned.point_id, planned.point
-            progress("start", {"index": index, "total": total, "point": point})
-            row = _run_one(planned, plan, run_dir, worker)
-            row["command"] = planned.command
-            note_row(meta, row, point.label(), scenario.name)
-            run_dir.append_row(row)
-            counts[row["status"]] += 1
-            progress("done", {"index": index, "total": total, "point": point, "row": row})
+        for number, group in enumerate(plan.groups, 1):
+            progress("group", {"number": number, "groups": len(plan.groups), "group": group})
+            _run_group(group, plan, run_dir, worker, record)
         meta["state"] = "complete"
     except KeyboardInterrupt:
         meta["state"] = "interrupted"
@@ -127,14 +135,53 @@ def _ceilings(sweep: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
     }
 
 
-def _run_one(
-    planned: PlannedPoint, plan: RunPlan, run_dir: RunDir, worker: Worker
-) -> dict[str, Any]:
+def _run_group(
+    group: ComparisonGroup,
+    plan: RunPlan,
+    run_dir: RunDir,
+    worker: Worker,
+    record: Callable[[dict[str, Any]], None],
+) -> None:
+    """Skipped points are recorded at once; the rest go to the worker as one task. A point that
+    hangs or takes the worker down is recorded as such, and the group runs again without it."""
+    runnable = []
+    for planned in group.points:
+        if planned.skip_reason:
+            base = Row.for_point(planned.point_id, planned.point, group_id=group.group_id)
+            record({**base.as_dict(), "status": "skipped", "reason": planned.skip_reason})
+        else:
+            runnable.append(_point_task(planned, plan, run_dir))
+    pending = GroupTask(plan.scenario_path, group.group_id, tuple(runnable), plan.control)
+    while pending.points:
+        result = worker.run(pending, plan.timeout_s, on_row=lambda row: record(_full(row, group)))
+        finished = {row["point_id"] for row in result.rows}
+        if result.status == "done":
+            return
+        remaining = [t for t in pending.points if t.point_id not in finished]
+        culprit = result.culprit if result.culprit is not None else remaining[0].point_id
+        status = "timeout" if result.status == "timeout" else "failed"
+        error = f"point stopped: {result.detail}" if status == "timeout" else result.detail
+        culprit_task = next(t for t in remaining if t.point_id == culprit)
+        base = Row.for_point(culprit, culprit_task.point, group_id=group.group_id)
+        record({**base.as_dict(), "status": status, "error": error})
+        pending = GroupTask(
+            pending.scenario_path,
+            pending.group_id,
+            tuple(t for t in remaining if t.point_id != culprit),
+            pending.control,
+        )
+
+
+def _full(row: dict[str, Any], group: ComparisonGroup) -> dict[str, Any]:
+    """A row from the worker with every column present (the defaults under it)."""
+    point = next(p.point for p in group.points if p.point_id == row["point_id"])
+    base = Row.for_point(row["point_id"], point, group_id=group.group_id).as_dict()
+    return {**base, **row}
+
+
+def _point_task(planned: PlannedPoint, plan: RunPlan, run_dir: RunDir) -> PointTask:
     point = planned.point
-    base = Row.for_point(planned.point_id, point).as_dict()  # every column, at its default
-    if planned.skip_reason:
-        return {**base, "status": "skipped", "reason": planned.skip_reason}
-    task = PointTask(
+    return PointTask(
         scenario_path=plan.scenario_path,
         point=point,
         point_id=planned.point_id,
@@ -143,9 +190,3 @@ def _run_one(
         run_dir=str(run_dir.path),
         profiling=plan.profiling.for_point(point),
     )
-    result = worker.run(task, plan.timeout_s)
-    if result.status == "done" and result.row is not None:
-        return {**base, **result.row}
-    if result.status == "timeout":
-        return {**base, "status": "timeout", "error": f"point stopped: {result.detail}"}
-    return {**base, "status": "failed", "error": result.detail}

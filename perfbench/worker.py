@@ -12,23 +12,26 @@ import multiprocessing as mp
 import os
 import signal
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from perfbench.group import Activity, GroupTask
 from perfbench.point import PointTask
 
 
-def _child_main(conn: Connection, env: dict[str, str]) -> None:
+def _child_main(conn: Connection, env: dict[str, str], activity_slots: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(env)
-    from perfbench.point import measure_point
+    from perfbench.group import Activity, measure_group
     from perfbench.scenario import ScenarioError, load_scenario
 
+    activity = Activity(activity_slots)
     scenarios: dict[str, Any] = {}
     while True:
         try:
-            task: PointTask | None = conn.recv()
+            task: GroupTask | None = conn.recv()
         except EOFError:
             return
         if task is None:
@@ -37,32 +40,44 @@ def _child_main(conn: Connection, env: dict[str, str]) -> None:
             scenario = scenarios.get(task.scenario_path)
             if scenario is None:
                 scenario = scenarios[task.scenario_path] = load_scenario(task.scenario_path)
-            row = measure_point(scenario, task)
+            measure_group(scenario, task, lambda row: conn.send(("row", row)), activity)
         except ScenarioError as err:
-            row = {
-                "point_id": task.point_id,
-                **task.point.as_dict(),
-                "status": "failed",
-                "error": str(err),
-            }
-        conn.send(row)
+            for point_task in task.points:
+                conn.send(("row", _load_error_row(point_task, err)))
+        conn.send(("done", None))
+
+
+def _load_error_row(task: PointTask, err: Exception) -> dict[str, Any]:
+    return {
+        "point_id": task.point_id,
+        **task.point.as_dict(),
+        "status": "failed",
+        "error": str(err),
+    }
 
 
 @dataclass
 class WorkerResult:
-    row: dict[str, Any] | None
+    """How a group ended in the worker. `rows` holds every row the worker sent, in order (each
+    was already handed to `on_row`); on a timeout or a death, `culprit` is the point the worker
+    was working on (None if it was between points)."""
+
     status: str  # "done" | "timeout" | "died"
+    rows: list[dict[str, Any]] = field(default_factory=list)
     detail: str = ""
+    culprit: int | None = None
 
 
 class Worker:
-    """A replaceable child process that measures one point at a time."""
+    """A replaceable child process that measures one comparison group at a time."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         self._ctx = mp.get_context("spawn")  # fork after torch threads exist is unsafe
         self._env = dict(env or {})
         self._proc: mp.process.BaseProcess | None = None
         self._conn: Connection | None = None
+        self._slots = self._ctx.Array("d", [Activity.IDLE, 0.0], lock=False)
+        self.activity = Activity(self._slots)
 
     @property
     def pid(self) -> int | None:
@@ -76,7 +91,7 @@ class Worker:
             # not a daemon: a daemonic process may not start children, and a scenario's DataLoader
             # with num_workers > 0 must. If the parent dies, the child's recv() sees EOF and exits.
             target=_child_main,
-            args=(child_conn, self._env),
+            args=(child_conn, self._env, self._slots),
             name="perfbench-worker",
             daemon=False,
         )
@@ -84,33 +99,54 @@ class Worker:
         child_conn.close()
         self._conn = parent_conn
 
-    def run(self, task: PointTask, timeout_s: float | None) -> WorkerResult:
-        """Send one task and wait for its row, at most timeout_s (None: no limit)."""
+    def run(
+        self,
+        task: GroupTask,
+        timeout_s: float | None,
+        on_row: Callable[[dict[str, Any]], None] = lambda row: None,
+    ) -> WorkerResult:
+        """Send one group and collect its rows as they come (each goes to `on_row` at once).
+
+        `timeout_s` bounds the work on any one point (None: no limit): the worker says which
+        point it works on and since when, so a hang is stopped and blamed on that point."""
         self.start()
         assert self._conn is not None and self._proc is not None
+        self.activity.idle()
         self._conn.send(task)
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        result = WorkerResult(status="done")
         while True:
-            wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
             try:
-                if self._conn.poll(wait):
-                    return WorkerResult(row=self._conn.recv(), status="done")
+                if self._conn.poll(0.2):
+                    kind, row = self._conn.recv()
+                    if kind == "done":
+                        return result
+                    result.rows.append(row)
+                    on_row(row)
+                    continue
             except (EOFError, OSError):
                 pass
+            culprit, since = self.activity.current()
             if not self._proc.is_alive():
-                code = self._proc.exitcode
-                self._reset()
-                detail = f"the worker process died (exit code {code})"
-                if code == -signal.SIGKILL:
-                    detail += ": killed with SIGKILL, which is what the kernel's out-of-memory killer sends"
-                elif code is not None and code < 0:
-                    detail += f": killed by signal {signal.Signals(-code).name}"
-                return WorkerResult(row=None, status="died", detail=detail)
-            if deadline is not None and time.monotonic() >= deadline:
-                self.kill()
-                return WorkerResult(
-                    row=None, status="timeout", detail=f"exceeded --timeout {timeout_s:g} s"
-                )
+                result.status, result.culprit = "died", culprit
+                result.detail = self._death_detail()
+                return result
+            if timeout_s is not None and culprit is not None:
+                if time.monotonic() - since >= timeout_s:
+                    self.kill()
+                    result.status, result.culprit = "timeout", culprit
+                    result.detail = f"exceeded --timeout {timeout_s:g} s"
+                    return result
+
+    def _death_detail(self) -> str:
+        assert self._proc is not None
+        code = self._proc.exitcode
+        self._reset()
+        detail = f"the worker process died (exit code {code})"
+        if code == -signal.SIGKILL:
+            detail += ": killed with SIGKILL, which is what the kernel's out-of-memory killer sends"
+        elif code is not None and code < 0:
+            detail += f": killed by signal {signal.Signals(-code).name}"
+        return detail
 
     def kill(self) -> None:
         if self._proc is not None and self._proc.is_alive():

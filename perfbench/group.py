@@ -1,0 +1,79 @@
+"""One comparison group as a unit of work: the points that differ only in backend, measured in one
+process, so that the verdict work can time them interleaved and an executor (the local worker,
+or a Ray task) can ship them as one task.
+
+`measure_group` runs in the measuring process and never raises: every point gets a row. While it
+works on a point it says which one through `Activity`, so the parent that enforces `--timeout`
+(the local worker, or the Ray driver) knows which point hung and can rerun the rest of the group
+without it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from perfbench.point import PointTask, measure_point
+from perfbench.scenario import Scenario
+
+RowSink = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class GroupTask:
+    """What an executor sends a measuring process for one comparison group: its runnable points
+    (skipped points never leave the parent)."""
+
+    scenario_path: str
+    group_id: str
+    points: tuple[PointTask, ...]
+    # eager timed against a second instance of itself in the same rounds (the A/A control)
+    control: bool = True
+
+    def without(self, point_id: int) -> GroupTask:
+        """The same group less one point (the one that hung or crashed the process)."""
+        rest = tuple(p for p in self.points if p.point_id != point_id)
+        return GroupTask(self.scenario_path, self.group_id, rest, self.control)
+
+
+class Activity:
+    """Which point the measuring process works on, and since when (CLOCK_MONOTONIC, which is
+    system-wide on Linux, so the parent can compare it with its own clock).
+
+    Backed by a shared-memory array of two doubles when one is given (the local worker), else a
+    plain list (in-process use, tests, a Ray task whose driver uses its own deadline)."""
+
+    IDLE = -1.0
+
+    def __init__(self, shared: Any | None = None) -> None:
+        self._slots = shared if shared is not None else [self.IDLE, 0.0]
+
+    def begin(self, point_id: int) -> None:
+        self._slots[1] = time.monotonic()
+        self._slots[0] = float(point_id)
+
+    def idle(self) -> None:
+        self._slots[0] = self.IDLE
+
+    def current(self) -> tuple[int | None, float]:
+        """(point id or None when idle, monotonic time it began)."""
+        pid, since = self._slots[0], self._slots[1]
+        return (None if pid == self.IDLE else int(pid)), since
+
+
+def measure_group(
+    scenario: Scenario,
+    task: GroupTask,
+    emit: RowSink,
+    activity: Activity | None = None,
+) -> None:
+    """Measure every point of the group; each row goes to `emit` as soon as it is final."""
+    activity = activity or Activity()
+    for point_task in task.points:
+        activity.begin(point_task.point_id)
+        row = measure_point(scenario, point_task)
+        row["group_id"] = task.group_id
+        activity.idle()
+        emit(row)
