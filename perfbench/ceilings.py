@@ -1,7 +1,7 @@
 """`perfbench ceilings`: what this device can do at best, measured, so the report can say how far
 a point is from it (achieved TFLOP/s against a measured matmul rate, not a datasheet number).
 
-Two ceilings, as in DESIGN.md's reference numbers:
+Two ceilings, as in docs/design.md's reference numbers:
 - copy bandwidth in GB/s, counting bytes read + bytes written (`dst.copy_(src)` moves 2 × nbytes);
 - dense matmul rate in TFLOP/s, 2·n³ FLOPs per n×n×n product, in the dtype the device runs fastest
   (bf16 on CUDA, float32 on CPU where bf16 is often emulated and slower).
@@ -29,7 +29,7 @@ import torch
 # Sizes: large enough to leave every cache and to amortise launch overhead, small enough that
 # the CPU measurement ends in a few seconds on 2 cores (64 MiB copy: 16 ms at the 8.4 GB/s
 # measured here; 1536³ fp32 matmul: 7.2 GFLOP, 0.19 s at the 38 GFLOP/s measured here, 7 calls).
-# On CUDA: 1 GiB copy and 8192³ bf16, the sizes behind DESIGN's H100 numbers.
+# On CUDA: 1 GiB copy and 8192³ bf16, the sizes behind H100 numbers in docs/design.md.
 SIZES = {
     "cpu": {"copy_bytes": 64 << 20, "matmul_n": 1536, "dtype": "float32", "reps": 5},
     "cuda": {"copy_bytes": 1 << 30, "matmul_n": 8192, "dtype": "bfloat16", "reps": 20},

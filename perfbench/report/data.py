@@ -1,4 +1,4 @@
-"""What the report says, computed from the run folder alone (DESIGN rule 7: never re-measure).
+"""What the report says, computed from the run folder alone (docs/design.md rule 7: never re-measure).
 
 Kept apart from the charts and the HTML so the numbers can be tested without rendering, the same
 split torch.utils.benchmark makes between `Measurement` and `Compare`.
@@ -18,7 +18,7 @@ from perfbench.rundir import RunDir
 from perfbench.timing import is_significant
 
 # Columns that hold a measurement: blanked for any row whose status is not ok, so a failed
-# point's time can never be read as a result (DESIGN rule 1).
+# point's time can never be read as a result (docs/design.md rule 1).
 TIME_COLUMNS = (
     "median_ms iqr_ms p05_ms p95_ms reps noise throughput tflops rel_err cold_start_s "
     "first_call_s peak_mem_bytes data_wait_frac"
@@ -95,7 +95,7 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
     """Each ok non-eager point against the ok eager point with the same other axes.
 
     speedup = eager median / backend median (>1 means faster than eager), both from this run
-    (DESIGN rule 8: compare ratios measured in one run).
+    (docs/design.md rule 8: compare ratios measured in one run).
     """
     ok = df[(df["status"] == "ok") & df["median_ms"].notna()]
     eager = {axes_key(r, OTHER_AXES): r for r in ok[ok["backend"] == "eager"].to_dict("records")}

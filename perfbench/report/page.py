@@ -1,7 +1,7 @@
 """`report.html`: one self-contained page per run, built from the run folder alone.
 
 The harness calls `build_report` after every run and `perfbench report RUN_DIR` calls it on any
-folder, including one whose run crashed half way (DESIGN rule 7). Nothing is re-measured.
+folder, including one whose run crashed half way (docs/design.md rule 7). Nothing is re-measured.
 
 Self-contained means the CSS, the table's small script and the charts (inline SVG) are inside the
 file and nothing is fetched: it opens offline, from a CI artefact or an e-mail attachment. All
