@@ -118,7 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="fast sanity ladder for a scenario")
     chk.add_argument("scenario")
     chk.add_argument(
-        "--backends", default="eager,compile", help="comma-separated backends to compare"
+        "--backends",
+        default="eager,compile",
+        help="comma-separated backends that rung 6 compares with eager float32 (default: "
+        "%(default)s; not every backend: name more, e.g. eager,compile,fx, to check them)",
     )
     chk.add_argument("-q", "--quiet", action="store_true")
     _add_optional_commands(sub)
