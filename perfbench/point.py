@@ -20,6 +20,7 @@ import torch
 
 from perfbench.axes import Point
 from perfbench.correctness import MismatchError
+from perfbench.flops import flops_missing
 from perfbench.profiling.instruments import PointInstruments, ProfileOptions
 from perfbench.scenario import Scenario, ScenarioError, describe_exception
 from perfbench.timing import TimingSettings, measure, timer_overhead_s
@@ -126,7 +127,7 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
         try:
             flops = count_flops(scenario, point, workload)
         except Exception as err:  # the flop count is a nicety: record why it is missing
-            row.setdefault("extra", {})["flops_error"] = f"{type(err).__name__}: {err}"
+            row.setdefault("extra", {}).update(flops_missing(err))  # "unknown" says which ops
         median = m.median
         lo, hi = m.median_ci()
         extra = dict(row.get("extra", {}))

@@ -186,7 +186,7 @@ def not_ok(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # plain-words advice the harness attaches to a point (e.g. "input-bound: ..."), shown in the verdict
-HINT_KEYS = ("input_bound_hint",)
+HINT_KEYS = ("input_bound_hint", "flops_unknown")
 
 
 def hints(df: pd.DataFrame) -> list[tuple[str, str]]:
@@ -233,7 +233,7 @@ HIDDEN_EXTRA = {
     "times_ms", "profile", "gpu", "graph_breaks", "graph_break_reasons", "flamegraph",
     "noise_warning", "traceback", "median_ci_ms", "number", "warmup_calls", "stop_reason",
     "prepare_s", "flops_per_step", "peak_mem_kind", "timed_calls", "nsys_command",
-    "input_bound_hint",
+    "input_bound_hint", "flops_unknown",
 }  # fmt: skip
 
 

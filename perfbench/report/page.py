@@ -92,6 +92,8 @@ def render_report(run: RunDir) -> str:
     varying = [a for a in AXES if a == "backend" or (a in df and df[a].astype(str).nunique() > 1)]
     # measurement columns no point filled (data wait without a DataLoader, TFLOP/s unknown) are dropped
     columns = [c for c in TABLE_COLUMNS if c[0] in df and df[c[0]].notna().any()]
+    if any(_flops_unknown(r) for r in df.to_dict("records")) and "tflops" in df:
+        columns = [c for c in TABLE_COLUMNS if c in columns or c[0] == "tflops"]
     env = _jinja()
     template = env.get_template("report.html.j2")
     counts = df["status"].value_counts().to_dict() if len(df) else {}
@@ -193,9 +195,16 @@ def _table(df: pd.DataFrame, columns: list[tuple[str, str, str]]) -> list[dict[s
         for col, _, spec in columns:
             value = r.get(col)
             raw = "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
-            cells.append((_fmt(value, spec), raw))
+            text = _fmt(value, spec)
+            if col == "tflops" and raw == "" and _flops_unknown(r):
+                text = "unknown"  # the counter met ops it cannot count: not 0, not blank
+            cells.append((text, raw))
         rows.append({"r": r, "cells": cells, "note": _note(r)})
     return rows
+
+
+def _flops_unknown(r: dict[str, Any]) -> bool:
+    return r["status"] == "ok" and bool(r["extra"].get("flops_unknown"))
 
 
 def _note(r: dict[str, Any]) -> str:
