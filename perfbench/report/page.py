@@ -24,7 +24,7 @@ import jinja2
 import pandas as pd
 
 from perfbench.axes import AXES
-from perfbench.report import charts, data
+from perfbench.report import ceiling_check, charts, data
 from perfbench.rundir import RunDir
 
 # Table columns after the axes: (column, header, format). Failed points have these blanked.
@@ -60,7 +60,8 @@ def render_report(run: RunDir) -> str:
     df = data.load_results(run) if run.results_csv.exists() else _empty()
     sp = data.speedups(df)
     prof = data.profiling(df, run.path)
-    ceilings = meta.get("ceilings") if isinstance(meta.get("ceilings"), dict) else None
+    per_point = ceiling_check.point_ceilings(df, meta)
+    stale = ceiling_check.stale_note(ceiling_check.above_ceiling(df, per_point))
     chart_list = [
         (
             "Throughput against batch size",
@@ -79,8 +80,9 @@ def render_report(run: RunDir) -> str:
         ),
         (
             "Achieved TFLOP/s against the measured ceiling",
-            "Ceiling from `perfbench ceilings` on this device.",
-            charts.ceiling_chart(df, ceilings) if ceilings else None,
+            "Ceiling from `perfbench ceilings` on this device, at each point's thread count."
+            + (f" {stale}" if stale else ""),
+            charts.ceiling_chart(df, per_point),
         ),
         (
             "GPU utilisation",
@@ -102,7 +104,7 @@ def render_report(run: RunDir) -> str:
         scenario=meta.get("scenario") or {},
         environment=meta.get("environment") or {},
         settings=meta.get("settings") or {},
-        ceilings=ceilings,
+        ceilings=ceiling_check.listed(meta),
         counts=counts,
         n_points=len(df),
         best=_rows(data.best_per_backend(df)),
