@@ -67,9 +67,9 @@ def test_entries_of_the_old_single_shot_method_are_not_used(small: Path) -> None
 
 
 def test_best_of_rounds_and_spread(small: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each measurement is one `timing.measure` median; the ceiling is the best round's."""
+    """Each round is one `timing.measure` (its fastest tenth); the ceiling is the best round's."""
     seconds = iter([2e-3, 1e-3, 1e-3, 1e-3, 1e-3, 4e-3])  # copy, 64, 128; copy, 64, 128
-    monkeypatch.setattr(ceilings, "_median_s", lambda fn, dev, settings: next(seconds))
+    monkeypatch.setattr(ceilings, "_round_s", lambda fn, dev, settings: next(seconds))
     got = _measure(refresh=True)
     chunk = 1 << 20
     assert got["rounds"]["copy_gbps"] == pytest.approx(
