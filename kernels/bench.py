@@ -7,7 +7,7 @@ for every op: checks each implementation against a float32 reference on the same
 (a failed check is reported and not timed), times it with `triton.testing.do_bench` (median), and
 reports achieved GB/s over the op's ideal bytes (each input read once, each output written once)
 and that as a % of the measured copy bandwidth; cross-entropy also reports peak memory. Ratios are
-only meaningful within one run (DESIGN.md rule 8). Writes results.csv (row by row, as measured),
+only meaningful within one run (docs/design.md rule 8). Writes results.csv (row by row, as measured),
 results.md and env.json to DIR and prints the table. Exits 2 without CUDA.
 
 `--tune` adds rows `ours w=K`: our kernel again with K warps per program for K in TUNE_WARPS
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-ROWS, COLS = 16384, 8192  # row-wise ops (DESIGN.md reference shape)
+ROWS, COLS = 16384, 8192  # row-wise ops (docs/design.md reference shape)
 CE_ROWS, CE_VOCAB = 8192, 32768  # cross-entropy logits
 COPY_BYTES = 1 << 30  # 1 GiB source for the copy ceiling: far beyond L2
 MATMUL_N = 8192

@@ -2,7 +2,7 @@
 
 Why a kernel: eager `F.cross_entropy` writes the full (rows, V) log-softmax, reads it again for the
 loss and keeps it for backward: 8% of copy bandwidth on H100 for 8192 x 32768 logits, 52% under
-torch.compile (DESIGN.md), and a (rows, V) tensor of extra memory. Here the forward reads the logits
+torch.compile (docs/design.md), and a (rows, V) tensor of extra memory. Here the forward reads the logits
 once with an online softmax (running max and rescaled sum in float32) and keeps only one float32
 log-sum-exp per row; the backward reads the logits once more and writes the gradient once.
 Not supported: class weights and label smoothing (use `cross_entropy_ref`).

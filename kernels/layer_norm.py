@@ -1,7 +1,7 @@
 """LayerNorm over the last dim, forward and backward (grads for x, weight, bias).
 
 Why a kernel: the op is memory-bound; eager reached 62% of copy bandwidth on H100 and
-torch.compile 98% (DESIGN.md), so the target is to match torch.compile: one read of x and one
+torch.compile 98% (docs/design.md), so the target is to match torch.compile: one read of x and one
 write of y in forward, and in backward one read of x and dy, one write of dx, with the weight and
 bias gradients reduced per program in registers (Triton tutorial 05 / Liger-Kernel layout).
 """

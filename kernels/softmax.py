@@ -1,7 +1,7 @@
 """Row softmax over the last dim, forward only.
 
 Why a kernel: eager `torch.softmax` on bf16 reached 34% of copy bandwidth on H100 and
-torch.compile 57% (DESIGN.md reference numbers); the op is memory-bound, so the floor is one read
+torch.compile 57% (docs/design.md reference numbers); the op is memory-bound, so the floor is one read
 and one write of the tensor. When a row fits in one block (up to 64 KiB of input, e.g. N = 32768
 in bf16) the kernel does exactly that; longer rows take an online max/sum pass and a second read.
 """

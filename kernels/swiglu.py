@@ -1,7 +1,7 @@
 """SwiGLU gate `silu(a) * b`, forward and backward.
 
 Why a kernel: eager runs silu and the multiply as two kernels with a full-size intermediate
-(read 2, write 2, read 1 more): 60% of copy bandwidth on H100 vs 99% for torch.compile (DESIGN.md).
+(read 2, write 2, read 1 more): 60% of copy bandwidth on H100 vs 99% for torch.compile (docs/design.md).
 Fused, forward reads a and b once and writes the product once; backward recomputes silu from a
 instead of saving it (read dc, a, b; write da, db).
 """

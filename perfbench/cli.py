@@ -139,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="fast sanity ladder for a scenario")
     chk.add_argument("scenario")
     chk.add_argument(
-        "--backends", default="eager,compile", help="comma-separated backends to compare"
+        "--backends",
+        default="eager,compile",
+        help="comma-separated backends that rung 6 compares with eager float32 (default: "
+        "%(default)s; not every backend: name more, e.g. eager,compile,fx, to check them)",
     )
     chk.add_argument("-q", "--quiet", action="store_true")
     _add_optional_commands(sub)
@@ -206,7 +209,7 @@ def ceilings_command(args: argparse.Namespace) -> int:
     """Measure (or read from the cache) and print; 2 when the device is not available."""
     import json
 
-    from perfbench.ceilings import cached_ceilings, describe, measure_ceilings
+    from perfbench.ceilings import cache_path, cached_ceilings, describe, measure_ceilings
 
     device = str(args.device)
     if not (device == "cpu" or device.startswith("cuda")):
@@ -214,13 +217,20 @@ def ceilings_command(args: argparse.Namespace) -> int:
             f"perfbench ceilings: device must be cpu or cuda[:N], got {device!r}", file=sys.stderr
         )
         return EXIT_USAGE
-    from_cache = not args.refresh and cached_ceilings(device) is not None
+    from_cache = not args.refresh and cached_ceilings(device, args.threads) is not None
     try:
-        result = measure_ceilings(device, refresh=args.refresh)
-    except RuntimeError as err:
+        result = measure_ceilings(
+            device, args.refresh, threads=args.threads, rounds=args.rounds, budget_s=args.budget
+        )
+    except (RuntimeError, ValueError) as err:
         print(f"perfbench ceilings: {err}", file=sys.stderr)
         return EXIT_USAGE
-    print(json.dumps(result, indent=2) if args.json else describe(result, from_cache))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return EXIT_OK
+    cached = " (from the cache; --refresh measures again)" if from_cache else ""
+    print(describe(result) + cached)
+    print(f"cache: {cache_path()}")
     return EXIT_OK
 
 

@@ -21,6 +21,7 @@ import torch
 from perfbench.axes import Point
 from perfbench.backends import BACKENDS
 from perfbench.correctness import MismatchError
+from perfbench.flops import flops_missing
 from perfbench.profiling.instruments import PointInstruments, ProfileOptions
 from perfbench.row import Row
 from perfbench.scenario import Scenario, ScenarioError, describe_exception
@@ -162,7 +163,7 @@ def _record_ok(
     try:
         flops = count_flops(scenario, point, workload)
     except Exception as err:  # the flop count is a nicety: record why it is missing
-        row.extra["flops_error"] = f"{type(err).__name__}: {err}"
+        row.extra.update(flops_missing(err))  # "unknown" says which ops
     median = m.median
     lo, hi = m.median_ci()
     extra = row.extra

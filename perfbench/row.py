@@ -2,7 +2,7 @@
 
 A column is added here and nowhere else: one field of `Row` with its type, default and meaning.
 The CSV header, the typed read-back, the report's rule that a point which is not ok shows no
-measurement (DESIGN rule 1) and the report's results table all follow from these fields. Rare or
+measurement (docs/design.md rule 1) and the report's results table all follow from these fields. Rare or
 backend-specific facts go into `extra`, a JSON object, not into new columns.
 
 A results.csv written by an older perfbench (fewer columns) reads with the missing columns at their
@@ -172,7 +172,7 @@ def write_header(path: Path) -> None:
 
 
 def append_row(path: Path, row: Row) -> None:
-    """Append one row and force it to disk before the next point starts (DESIGN rule 7).
+    """Append one row and force it to disk before the next point starts (docs/design.md rule 7).
 
     Values go in the order of the file's own header, so a file whose columns were written in
     another order still lines up; a header that lacks a column is refused."""

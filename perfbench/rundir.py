@@ -1,7 +1,7 @@
 """The run folder: `run.json` (what ran and where), `results.csv` (one row per point, appended and
 flushed as each point finishes), and the artefacts the report links to.
 
-Rule 7 of DESIGN.md: a crash, OOM or Ctrl-C loses nothing already measured, and the report can be
+Rule 7 of docs/design.md: a crash, OOM or Ctrl-C loses nothing already measured, and the report can be
 rebuilt from the folder alone. So every row is written, flushed and fsynced the moment its point
 ends, and nothing in the report is kept only in memory.
 """

@@ -13,8 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from perfbench import __version__
 from perfbench.environment import capture_environment
 from perfbench.group import GroupTask
@@ -123,16 +121,10 @@ def run_sweep(
 def _ceilings(sweep: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
     """The device's cached ceilings for the report's roofline chart; they are measured only by
     `perfbench ceilings`, never inside a sweep (it would cost seconds and heat the device)."""
-    from perfbench.ceilings import cached_ceilings
+    from perfbench.ceilings import ceilings_for_run
 
     devices = [getattr(d, "value", d) for d in sweep.get("device", [])]
-    device = "cuda" if "cuda" in devices and torch.cuda.is_available() else "cpu"
-    found = cached_ceilings(device)
-    if found:
-        return {"ceilings": found}
-    return {
-        "ceilings_note": f"no ceilings cached for {device}: run `perfbench ceilings --device {device}` once"
-    }
+    return ceilings_for_run(devices, [int(t) for t in sweep.get("threads", [1])])
 
 
 def _run_group(

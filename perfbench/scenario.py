@@ -1,7 +1,7 @@
 """Loading a scenario file, like pytest collecting a test file.
 
 A scenario is one Python file with `build_model()` and `make_batch(batch_size)`, plus optional
-names (see DESIGN.md). Loading never shows a raw traceback: a syntax error, a missing function, a
+names (see docs/design.md). Loading never shows a raw traceback: a syntax error, a missing function, a
 wrong type or an exception raised while importing becomes a `ScenarioError` that names the file
 and line and says what was wrong.
 """

@@ -299,17 +299,16 @@ def _train_step(
 def count_flops(scenario: Scenario, point: Point, workload: Workload) -> int | None:
     """FLOPs of one step. `FLOPS(batch_size)` (or, without it, torch's flop counter on one eager
     forward) counts the forward; a train step counts 3x that (backward costs about twice the
-    forward), so one scenario function serves both modes."""
+    forward), so one scenario function serves both modes. Raises `perfbench.flops.FlopsUnknown`
+    when the forward runs ops the counter cannot count, rather than return an undercount."""
     factor = 3 if point.mode is Mode.TRAIN else 1
     if scenario.flops is not None:
         return int(scenario.flops(point.batch_size)) * factor
-    from torch.utils.flop_counter import FlopCounterMode
+    from perfbench.flops import forward_flops
 
     batch = workload.feed.next_batch() if not workload.feed.uses_loader else None
     if batch is None:
         return None
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        scenario.forward(workload.model, batch)
-    total = counter.get_total_flops()
-    return int(total) * factor
+    with torch.no_grad():
+        total = forward_flops(lambda: scenario.forward(workload.model, batch))
+    return total * factor

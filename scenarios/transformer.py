@@ -4,7 +4,7 @@ What it teaches: in a transformer layer the matmuls are not the whole story. Bet
 memory-bound ops that eager PyTorch runs one kernel each: bias + GELU, softmax, residual add +
 LayerNorm. Each reads and writes the whole activation, so at short sequences they take a large share
 of the step; torch.compile fuses them (bias + GELU 2.5x, softmax 1.7x, layer_norm 1.6x on an H100,
-see DESIGN.md). Attention is written out (matmul, scale, mask, softmax, matmul) so the fusion is
+see docs/design.md). Attention is written out (matmul, scale, mask, softmax, matmul) so the fusion is
 visible in the profile; swap in F.scaled_dot_product_attention to compare with a fused kernel.
 
 Shapes: batch of (batch, SEQ_LEN, 768) hidden states; post-LayerNorm like BERT. The default SWEEP

@@ -75,7 +75,7 @@ def test_ceilings_measures_and_caches(tmp_path):
     import os
 
     env = {**os.environ, "PERFBENCH_CACHE_DIR": str(tmp_path)}
-    proc = perfbench("ceilings", "--json", env=env)
+    proc = perfbench("ceilings", "--json", "--rounds", "1", "--budget", "0.05", env=env)
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout)
     assert found["copy_gbps"] > 0 and found["matmul_tflops"] > 0

@@ -4,5 +4,5 @@ before any compute is spent timing it.
 - `context`: what every rung shares (context, result, seeded model and batch, comparisons);
 - `rungs`: rungs 1-2 (shapes and train/eval behaviour, loss at initialisation);
 - `training`: rungs 3-5 (overfit one batch, checkpoint round trip, determinism);
-- `ladder`: rung 6 (every backend agrees with eager) and the orchestration that runs them in order.
+- `ladder`: rung 6 (the chosen backends agree with eager) and the orchestration that runs them in order.
 """

@@ -7,7 +7,7 @@ Six rungs, each reporting pass / fail / n/a with the values it measured:
 3. one fixed batch can be overfit (loss falls >= 90%); parameters that never get a gradient
 4. a checkpoint (model + optimizer + RNG) round trip resumes the next step exactly
 5. two runs from the same seed are bitwise identical
-6. every backend agrees with eager float32 within tolerance
+6. the chosen backends (default eager and compile) agree with eager float32 within tolerance
 
 A failure of rung 1 or 6 means timings would be meaningless (`CheckReport.blocks_timing`); the
 harness refuses to time such a scenario under `perfbench run --check`. Library code never prints:

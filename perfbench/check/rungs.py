@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from perfbench.check.classes import classes_consumed
 from perfbench.check.context import (
     Ctx,
     RungResult,
@@ -27,7 +28,7 @@ from perfbench.check.context import (
     timed,
     unregistered_tensors,
 )
-from perfbench.correctness import check_finite, relative_error, tensor_leaves
+from perfbench.correctness import check_finite, relative_error
 from perfbench.scenario import describe_value
 from perfbench.workload import seed_everything
 
@@ -196,23 +197,6 @@ def _dataset_matches_batch(ctx: Ctx, model: nn.Module, batch_spec: list) -> list
 # ---------------------------------------------------------------- rung 2
 
 
-def _classification_pair(out: Any, batch: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(logits, targets): a float output with last dim C > 1 and an integer batch tensor of class
-    indices in [0, C) shaped like the logits without their last dim."""
-    targets = [
-        t for t in tensor_leaves(batch) if not t.is_floating_point() and t.dtype != torch.bool
-    ]
-    for logits in tensor_leaves(out):
-        if not logits.is_floating_point() or logits.dim() < 2 or logits.shape[-1] < 2:
-            continue
-        for t in targets:
-            if t.numel() and t.numel() * logits.shape[-1] == logits.numel():
-                if t.shape == logits.shape[:-1] or t.dim() == 1:
-                    if int(t.min()) >= 0 and int(t.max()) < logits.shape[-1]:
-                        return logits, t
-    return None
-
-
 @timed
 def rung_init_loss(ctx: Ctx) -> RungResult:
     """Classification loss at initialisation should be about ln(C): the model knows nothing yet."""
@@ -225,22 +209,20 @@ def rung_init_loss(ctx: Ctx) -> RungResult:
     model.train()
     with torch.no_grad():
         out = sc.forward(model, batch)
-        loss = sc.loss_fn(out, batch)
+        loss, use = classes_consumed(sc.loss_fn, out, batch)  # classes from what the loss reads
     scalar_loss(loss)
-    pair = _classification_pair(out, batch)
-    if pair is None:
-        return RungResult(
-            2, name, "n/a",
-            "not classification-style (no float output with last dim > 1 matched by an integer "
-            f"target of class indices); loss at init {float(loss):.4g}",
-            {"loss_at_init": float(loss)},
-        )  # fmt: skip
-    classes = pair[0].shape[-1]
+    if use.classes is None or use.value is None:
+        text = f"{use.reason}; loss at init {float(loss):.4g}"
+        return RungResult(2, name, "n/a", text, {"loss_at_init": float(loss)})
+    classes = use.classes
     expected = math.log(classes)
-    value = float(loss)
+    value = use.value
     allowed = max(0.2 * expected, 0.25)
     values = {"loss_at_init": value, "classes": classes, "ln_classes": expected, "allowed": allowed}
     text = f"loss at init {value:.4g} vs ln({classes}) = {expected:.4g} (allowed ±{allowed:.3g})"
+    if float(loss) != value:
+        values["loss_fn_total"] = float(loss)
+        text += f" (the {use.calls[0].name} term; loss_fn's total is {float(loss):.4g})"
     if not math.isfinite(value):
         return RungResult(2, name, "fail", f"{text}: not finite", values)
     if value > expected + allowed:

@@ -192,40 +192,44 @@ def latency_chart(df: pd.DataFrame) -> str | None:
         return _svg(fig, "lat")
 
 
-def ceiling_chart(df: pd.DataFrame, ceilings: dict) -> str | None:
-    """Achieved TFLOP/s per point against the device's measured matmul ceiling.
+def ceiling_chart(df: pd.DataFrame, ceilings: pd.Series) -> str | None:
+    """Achieved TFLOP/s per point against the measured matmul ceiling of its device and threads.
 
     A full roofline needs bytes moved per step, which the run does not record; the matmul ceiling
-    alone already says how far a point is from what the device can do.
+    alone already says how far a point is from what the device can do. `ceilings` is aligned
+    with `df` (NaN: no ceiling for that point). A point above its ceiling is drawn in red: the
+    ceiling is stale, and its percentage is no result.
     """
-    peak = ceilings.get("matmul_tflops") if isinstance(ceilings, dict) else None
-    if "tflops" not in df or not isinstance(peak, (int, float)) or peak <= 0:
+    if "tflops" not in df:
         return None
-    ok = df[(df["status"] == "ok") & df["tflops"].notna() & ~df["correctness_only"]]
+    keep = (df["status"] == "ok") & df["tflops"].notna() & ~df["correctness_only"]
+    keep &= ceilings.notna()
+    ok = df[keep].assign(_ceiling=ceilings[keep])
     total = len(ok)
     ok = ok.head(MAX_BARS)
     if ok.empty:
         return None
     ok = ok.iloc[::-1]
+    above = ok["tflops"] > ok["_ceiling"]
     with matplotlib.rc_context(_RC):
         fig = _figure(7.5, 0.9 + 0.24 * len(ok))
         ax = fig.subplots()
-        ax.barh(range(len(ok)), ok["tflops"], color="#47a")
+        ax.barh(range(len(ok)), ok["tflops"], color=np.where(above, "#c44", "#47a"))
         ax.set_yticks(range(len(ok)), ok["label"], fontsize=8)
-        ax.axvline(
-            peak, color="#c44", lw=1.5, ls="--", label=f"measured matmul ceiling {peak:.3g} TFLOP/s"
-        )
-        for i, t in enumerate(ok["tflops"]):
-            ax.annotate(
-                f"{100 * t / peak:.0f}%",
-                (t, i),
-                xytext=(3, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=7,
-            )
-        ax.set_xlabel("achieved TFLOP/s (label: % of ceiling)")
-        ax.legend(fontsize=8, frameon=False, loc="lower right")
+        peaks = ok["_ceiling"].unique()
+        if len(peaks) == 1:
+            label = f"measured matmul ceiling {peaks[0]:.3g} TFLOP/s"
+            ax.axvline(peaks[0], color="#222", lw=1.5, ls="--", label=label)
+        else:  # one tick per bar: each point against the ceiling of its own thread count
+            ys = np.arange(len(ok))
+            ax.vlines(ok["_ceiling"], ys - 0.45, ys + 0.45, color="#222", lw=2)
+            ax.plot([], [], color="#222", lw=2, label="measured matmul ceiling at its threads")
+        for i, (t, peak, over) in enumerate(zip(ok["tflops"], ok["_ceiling"], above, strict=True)):
+            text = f"{100 * t / peak:.0f}%" + (" > ceiling: stale ceiling" if over else "")
+            ax.annotate(text, (t, i), xytext=(3, 0), textcoords="offset points", va="center",
+                        fontsize=7, color="#c44" if over else "black")  # fmt: skip
+        ax.set_xlabel("achieved TFLOP/s (label: % of ceiling; red: above it, the ceiling is stale)")
+        fig.legend(fontsize=8, frameon=False, loc="outside lower center")  # never over a bar
         _truncated(ax, total)
         return _svg(fig, "ceil")
 

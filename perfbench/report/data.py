@@ -1,4 +1,4 @@
-"""What the report says, computed from the run folder alone (DESIGN rule 7: never re-measure).
+"""What the report says, computed from the run folder alone (docs/design.md rule 7: never re-measure).
 
 Kept apart from the charts and the HTML so the numbers can be tested without rendering, the same
 split torch.utils.benchmark makes between `Measurement` and `Compare`.
@@ -58,7 +58,7 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
     """Each ok non-eager point against the ok eager point with the same other axes.
 
     speedup = eager median / backend median (>1 means faster than eager), both from this run
-    (DESIGN rule 8: compare ratios measured in one run).
+    (docs/design.md rule 8: compare ratios measured in one run).
     """
     ok = df[(df["status"] == "ok") & df["median_ms"].notna()]
     eager = {axes_key(r, OTHER_AXES): r for r in ok[ok["backend"] == "eager"].to_dict("records")}
@@ -149,7 +149,7 @@ def not_ok(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # plain-words advice the harness attaches to a point (e.g. "input-bound: ..."), shown in the verdict
-HINT_KEYS = ("input_bound_hint",)
+HINT_KEYS = ("input_bound_hint", "flops_unknown")
 
 
 def hints(df: pd.DataFrame) -> list[tuple[str, str]]:

@@ -1,7 +1,7 @@
 """`report.html`: one self-contained page per run, built from the run folder alone.
 
 The harness calls `build_report` after every run and `perfbench report RUN_DIR` calls it on any
-folder, including one whose run crashed half way (DESIGN rule 7). Nothing is re-measured.
+folder, including one whose run crashed half way (docs/design.md rule 7). Nothing is re-measured.
 
 Self-contained means the CSS, the table's small script and the charts (inline SVG) are inside the
 file and nothing is fetched: it opens offline, from a CI artefact or an e-mail attachment. All
@@ -24,7 +24,7 @@ import jinja2
 import pandas as pd
 
 from perfbench.axes import AXES
-from perfbench.report import charts, data, profiling_view
+from perfbench.report import ceiling_check, charts, data, profiling_view
 from perfbench.row import SHOWN
 from perfbench.rundir import RunDir
 
@@ -46,7 +46,8 @@ def render_report(run: RunDir) -> str:
     df = data.results_table(run.read_rows() if run.results_csv.exists() else [])
     sp = data.speedups(df)
     prof = profiling_view.profiling(df, run.path)
-    ceilings = meta.get("ceilings") if isinstance(meta.get("ceilings"), dict) else None
+    per_point = ceiling_check.point_ceilings(df, meta)
+    stale = ceiling_check.stale_note(ceiling_check.above_ceiling(df, per_point))
     chart_list = [
         (
             "Throughput against batch size",
@@ -65,8 +66,9 @@ def render_report(run: RunDir) -> str:
         ),
         (
             "Achieved TFLOP/s against the measured ceiling",
-            "Ceiling from `perfbench ceilings` on this device.",
-            charts.ceiling_chart(df, ceilings) if ceilings else None,
+            "Ceiling from `perfbench ceilings` on this device, at each point's thread count."
+            + (f" {stale}" if stale else ""),
+            charts.ceiling_chart(df, per_point),
         ),
         (
             "GPU utilisation",
@@ -78,6 +80,8 @@ def render_report(run: RunDir) -> str:
     varying = [a for a in AXES if a == "backend" or (a in df and df[a].astype(str).nunique() > 1)]
     # measurement columns no point filled (data wait without a DataLoader, TFLOP/s unknown) are dropped
     columns = [c for c in SHOWN if df[c[0]].notna().any()]
+    if any(_flops_unknown(r) for r in df.to_dict("records")):
+        columns = [c for c in SHOWN if c in columns or c[0] == "tflops"]
     env = _jinja()
     template = env.get_template("report.html.j2")
     counts = df["status"].value_counts().to_dict() if len(df) else {}
@@ -86,7 +90,7 @@ def render_report(run: RunDir) -> str:
         scenario=meta.get("scenario") or {},
         environment=meta.get("environment") or {},
         settings=meta.get("settings") or {},
-        ceilings=ceilings,
+        ceilings=ceiling_check.listed(meta),
         counts=counts,
         n_points=len(df),
         best=_rows(data.best_per_backend(df)),
@@ -169,9 +173,16 @@ def _table(df: pd.DataFrame, columns: list[tuple[str, str, str]]) -> list[dict[s
         for col, _, spec in columns:
             value = r.get(col)
             raw = "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
-            cells.append((_fmt(value, spec), raw))
+            text = _fmt(value, spec)
+            if col == "tflops" and raw == "" and _flops_unknown(r):
+                text = "unknown"  # the counter met ops it cannot count: not 0, not blank
+            cells.append((text, raw))
         rows.append({"r": r, "cells": cells, "note": _note(r)})
     return rows
+
+
+def _flops_unknown(r: dict[str, Any]) -> bool:
+    return r["status"] == "ok" and bool((r.get("extra") or {}).get("flops_unknown"))
 
 
 def _note(r: dict[str, Any]) -> str:

@@ -39,7 +39,7 @@ HIDDEN_EXTRA = {
     "times_ms", "profile", "gpu", "graph_breaks", "graph_break_reasons", "flamegraph",
     "noise_warning", "traceback", "median_ci_ms", "number", "warmup_calls", "stop_reason",
     "prepare_s", "flops_per_step", "peak_mem_kind", "timed_calls", "nsys_command",
-    "input_bound_hint",
+    "input_bound_hint", "flops_unknown",
 }  # fmt: skip
 
 

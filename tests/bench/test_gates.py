@@ -1,4 +1,4 @@
-"""Regression gates CI runs: ratios measured side by side in one process (DESIGN rule 8).
+"""Regression gates CI runs: ratios measured side by side in one process (docs/design.md rule 8).
 
 Absolute times move between machines (CI runners differ by 2x), but "compile is not slower than
 eager" or "folded BatchNorm is not slower than unfolded" holds on any machine, and both sides of
@@ -87,7 +87,7 @@ def test_bn_fold_not_slower_than_unfused(one_thread) -> None:  # type: ignore[no
     reason="Triton kernels are timed on CUDA only (on CPU they run the interpreter: correctness, not performance)",
 )
 def test_triton_softmax_not_slower_than_eager() -> None:
-    """Our row-softmax kernel against torch.softmax, bf16 16384x8192 (DESIGN's reference shape).
+    """Our row-softmax kernel against torch.softmax, bf16 16384x8192 (docs/design.md's reference shape).
 
     Limit 1.10 is NOT derived from a measurement: this session had no GPU. CUDA-event timings
     of a memory-bound kernel at this size are usually within a few percent run to run; measure
