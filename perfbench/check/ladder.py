@@ -29,6 +29,7 @@ from torch import nn
 
 from perfbench.axes import Amp, Point
 from perfbench.backends import BACKENDS
+from perfbench.backends.base import BackendNotApplicable
 from perfbench.check.rungs import (
     Ctx,
     RungResult,
@@ -242,6 +243,8 @@ def _one_backend(
         result = check_against_reference(out, reference, tolerance)
     except MismatchError as err:
         return {"status": "fail", "detail": str(err)}
+    except BackendNotApplicable as err:
+        return {"status": "n/a", "detail": f"skipped: {err}"}
     except Exception as err:
         return {"status": "fail", "detail": describe_exception(ctx.scenario.path, err)}
     return {
