@@ -58,7 +58,14 @@ class Progress:
 
 
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="sweep a scenario and write a run folder with an HTML report")
+    from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
+
+    p = sub.add_parser(
+        "run",
+        help="sweep a scenario and write a run folder with an HTML report",
+        epilog=help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("scenario", help="scenario file (build_model + make_batch)")
     p.add_argument("--config", type=Path, help="TOML file with [sweep] axes and [settings]")
     p.add_argument(
@@ -70,7 +77,12 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         help="override one sweep axis (repeatable), e.g. --set batch_size=1,64",
     )
     p.add_argument("--out", type=Path, help="run folder (default: reports/<scenario>-<time>)")
-    p.add_argument("--timeout", type=float, help="stop a point after SECONDS, record it as timeout")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help="stop a point after SECONDS, record it as timeout; also the limit for importing the "
+        f"scenario (default {DEFAULT_LOAD_TIMEOUT_S:g} s for that)",
+    )
     p.add_argument("--budget", type=float, help="seconds of timed work per point (default 2)")
     p.add_argument("--seed", type=int, help="seed for model and batches (default 0)")
     p.add_argument("--check", action="store_true", help="run the sanity ladder first")
@@ -107,9 +119,18 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line. `command` is the subcommand about to run ("" for none): the
+    arguments of `compare` and `ceilings` are then only added when it is theirs, because their
+    modules import pandas and torch (seconds) and `perfbench --help` must answer at once.
+    None builds every subcommand."""
+    from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
+
     parser = argparse.ArgumentParser(
-        prog="perfbench", description="PyTorch performance profiling and kernel-fusion workbench"
+        prog="perfbench",
+        description="PyTorch performance profiling and kernel-fusion workbench",
+        epilog=help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(sub)
@@ -120,25 +141,42 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument(
         "--backends", default="eager,compile", help="comma-separated backends to compare"
     )
+    chk.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_LOAD_TIMEOUT_S,
+        help="seconds allowed for importing the scenario (default %(default)g)",
+    )
     chk.add_argument("-q", "--quiet", action="store_true")
-    _add_optional_commands(sub)
+    _add_optional_commands(sub, command)
     return parser
 
 
-def _add_optional_commands(sub: argparse._SubParsersAction) -> None:
-    from perfbench import ceilings, compare
+def _add_optional_commands(sub: argparse._SubParsersAction, command: str | None) -> None:
+    compare_parser = sub.add_parser(
+        "compare", help="ratio of each matched point's median between two runs"
+    )
+    ceilings_parser = sub.add_parser(
+        "ceilings", help="measure copy bandwidth and matmul rate of this device"
+    )
+    if command in (None, "compare"):
+        from perfbench import compare
 
-    compare.add_compare_arguments(
-        sub.add_parser("compare", help="ratio of each matched point's median between two runs")
-    )
-    ceilings.add_ceilings_arguments(
-        sub.add_parser("ceilings", help="measure copy bandwidth and matmul rate of this device")
-    )
+        compare.add_compare_arguments(compare_parser)
+    if command in (None, "ceilings"):
+        from perfbench import ceilings
+
+        ceilings.add_ceilings_arguments(ceilings_parser)
+
+
+def _command_word(argv: list[str]) -> str:
+    """The subcommand in argv ("" when there is none): the first word that is not an option."""
+    return next((a for a in argv if not a.startswith("-")), "")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(_command_word(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
@@ -150,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from perfbench.check.ladder import check_main
 
-        return check_main(args.scenario, _split(args.backends), args.quiet)
+        if args.timeout <= 0:
+            return _usage_error("--timeout must be > 0 seconds")
+        return check_main(args.scenario, _split(args.backends), args.quiet, args.timeout)
     if args.command == "compare":
         from perfbench.compare import compare_command
 
@@ -185,15 +225,17 @@ def report_command(run_dir: Path) -> int:
 
 def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     from perfbench.backends import backend_names
+    from perfbench.bounded_load import load_for_command
     from perfbench.profiling.instruments import ProfileOptions
     from perfbench.rundir import RunDir
     from perfbench.runner import RunOptions, default_run_dir, run_sweep
-    from perfbench.scenario import ScenarioError, load_scenario, probe_scenario
+    from perfbench.scenario import ScenarioError
     from perfbench.sweep import ConfigError, expand, load_config, parse_set, resolve_sweep
 
+    if args.timeout is not None and args.timeout <= 0:
+        return _usage_error("--timeout must be > 0 seconds")
     try:
-        scenario = load_scenario(args.scenario)
-        probe_scenario(scenario)
+        scenario = load_for_command(args.scenario, *_load_limit(args.timeout))
     except ScenarioError as err:
         print(f"perfbench: scenario error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -267,6 +309,15 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     if meta.get("state") == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_FAILED if any(counts[s] for s in ("failed", "oom", "timeout")) else EXIT_OK
+
+
+def _load_limit(timeout: float | None) -> tuple[float, str]:
+    """Seconds allowed for importing the scenario, and where that number came from."""
+    from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S
+
+    if timeout is not None:
+        return timeout, "--timeout"
+    return DEFAULT_LOAD_TIMEOUT_S, "the default limit; --timeout sets it"
 
 
 def _profile_filters(
