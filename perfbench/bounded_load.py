@@ -87,24 +87,27 @@ def _forget_module(path: Path) -> None:
 HARD_GRACE_S = 5.0  # after the alarm's limit, how long a C-level hang gets before the process ends
 
 
-def load_for_command(path: str | Path, limit_s: float, limit_from: str) -> Scenario:
+def load_for_command(
+    path: str | Path, limit_s: float, limit_from: str, message_fd: int = 2
+) -> Scenario:
     """`load_bounded` under a `hard_deadline` of limit + HARD_GRACE_S: for `perfbench run` and
-    `perfbench check`, which end with status 2 when a scenario cannot be loaded anyway."""
+    `perfbench check`, which end with status 2 when a scenario cannot be loaded anyway.
+    `message_fd` is the terminal's stderr (fd 2 may be captured while the scenario loads)."""
     message = (
         f"perfbench: scenario error: {path}: did not finish importing within {limit_s:g} s "
         f"({limit_from}), and the alarm could not interrupt it for {HARD_GRACE_S:g} s more "
         "(stuck in C code?): stopped"
     )
-    with hard_deadline(limit_s + HARD_GRACE_S, message):
+    with hard_deadline(limit_s + HARD_GRACE_S, message, fd=message_fd):
         return load_bounded(path, limit_s, limit_from)
 
 
 @contextmanager
-def hard_deadline(limit_s: float, message: str, exit_code: int = 2) -> Iterator[None]:
+def hard_deadline(limit_s: float, message: str, exit_code: int = 2, fd: int = 2) -> Iterator[None]:
     """For command-line entries only: if the block is still running after `limit_s`, write
-    `message` to stderr and end the process with `exit_code`. The last resort for a scenario
-    stuck in C code that the alarm in `load_bounded` cannot interrupt; cancelled on exit."""
-    timer = threading.Timer(limit_s, _exit_now, args=(message, exit_code))
+    `message` to `fd` (stderr) and end the process with `exit_code`. The last resort for a
+    scenario stuck in C code that the alarm in `load_bounded` cannot interrupt; cancelled on exit."""
+    timer = threading.Timer(limit_s, _exit_now, args=(message, exit_code, fd))
     timer.daemon = True
     timer.start()
     try:
@@ -113,6 +116,6 @@ def hard_deadline(limit_s: float, message: str, exit_code: int = 2) -> Iterator[
         timer.cancel()
 
 
-def _exit_now(message: str, exit_code: int) -> None:
-    os.write(2, (message.rstrip("\n") + "\n").encode())
+def _exit_now(message: str, exit_code: int, fd: int) -> None:
+    os.write(fd, (message.rstrip("\n") + "\n").encode())
     os._exit(exit_code)

@@ -24,6 +24,7 @@ from perfbench.correctness import MismatchError
 from perfbench.profiling.instruments import PointInstruments, ProfileOptions
 from perfbench.scenario import Scenario, ScenarioError, describe_exception
 from perfbench.timing import TimingSettings, measure, timer_overhead_s
+from perfbench.worker_output import TimedOutput
 from perfbench.workload import Workload, build_workload, count_flops
 
 
@@ -107,10 +108,12 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         feed = workload.feed
+        printed = TimedOutput()  # bytes the step wrote to stdout/stderr while it was timed
 
         def reset_counters() -> None:
             feed.wait_s = 0.0
             inst.before_timing()  # NVTX warmup -> measure, GPU sampler on
+            printed.start()
 
         inst.start_warmup(workload.prepared.model, point.backend)
         try:
@@ -122,6 +125,7 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
                 before_timing=reset_counters,
             )
         finally:
+            printed.stop()
             inst.after_timing()
         timed_calls = len(m.times_s) * m.number
         total_step_s = sum(m.times_s) * m.number
@@ -146,6 +150,7 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
                 "peak_mem_kind": cpu_memory.kind if cpu_memory else "cuda_max_allocated",
             }
         )
+        extra.update(printed.facts())  # the time includes writing that output
         warning = m.noise_warning()
         if warning:
             extra["noise_warning"] = warning

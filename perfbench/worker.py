@@ -17,11 +17,13 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from perfbench.point import PointTask
+from perfbench.worker_output import OutputCapture, output_note
 
 
 def _child_main(conn: Connection, env: dict[str, str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(env)
+    capture = OutputCapture.install()  # fds 1 and 2 -> RUN_DIR/logs/<point_id>.log, per point
     from perfbench.point import measure_point
     from perfbench.scenario import ScenarioError, load_scenario
 
@@ -33,6 +35,7 @@ def _child_main(conn: Connection, env: dict[str, str]) -> None:
             return
         if task is None:
             return
+        capture.begin(task.run_dir, task.point_id)
         try:
             scenario = scenarios.get(task.scenario_path)
             if scenario is None:
@@ -45,6 +48,7 @@ def _child_main(conn: Connection, env: dict[str, str]) -> None:
                 "status": "failed",
                 "error": str(err),
             }
+        capture.end().annotate(row)
         conn.send(row)
 
 
@@ -105,12 +109,13 @@ class Worker:
                     detail += ": killed with SIGKILL, which is what the kernel's out-of-memory killer sends"
                 elif code is not None and code < 0:
                     detail += f": killed by signal {signal.Signals(-code).name}"
+                detail += output_note(task.run_dir, task.point_id)
                 return WorkerResult(row=None, status="died", detail=detail)
             if deadline is not None and time.monotonic() >= deadline:
                 self.kill()
-                return WorkerResult(
-                    row=None, status="timeout", detail=f"exceeded --timeout {timeout_s:g} s"
-                )
+                detail = f"exceeded --timeout {timeout_s:g} s"
+                detail += output_note(task.run_dir, task.point_id)
+                return WorkerResult(row=None, status="timeout", detail=detail)
 
     def kill(self) -> None:
         if self._proc is not None and self._proc.is_alive():

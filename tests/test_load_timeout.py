@@ -82,15 +82,18 @@ def _cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("command", ["run", "check"])
 def test_cli_stops_a_hanging_import_with_timeout(write_scenario, tmp_path, command: str) -> None:
-    path = write_scenario(LOOP_AT_IMPORT)
+    path = write_scenario(
+        LOOP_AT_IMPORT.replace("\nwhile True", "\nprint('about to loop')\nwhile True")
+    )
     extra = ["--out", str(tmp_path / "run")] if command == "run" else []
     proc = _cli(command, str(path), "--timeout", "1", *extra)
     assert proc.returncode == 2, proc.stderr
-    assert (
-        f"{path}:{_line(path, 'while True')}: did not finish importing within 1 s (--timeout)"
-        in (proc.stderr)
-    )
+    line = _line(path, "while True")
+    assert f"{path}:{line}: did not finish importing within 1 s (--timeout)" in proc.stderr
     assert not (tmp_path / "run").exists()  # nothing was started
+    if command == "run":  # the import's output was captured: shown with the error, not lost
+        shown = "what the scenario printed while loading (last 1 of 1 lines):\nabout to loop\n"
+        assert shown in proc.stderr
 
 
 @pytest.mark.slow
@@ -102,7 +105,7 @@ def test_hang_the_alarm_cannot_interrupt_ends_the_process(write_scenario) -> Non
         + "\nimport signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\n"
         "time.sleep(120)\n"
     )
-    proc = _cli("check", str(path), "--timeout", "1")
+    proc = _cli("run", str(path), "--timeout", "1")  # its stderr is captured while loading
     assert proc.returncode == 2
     assert "did not finish importing within 1 s (--timeout)" in proc.stderr
     assert "could not interrupt it" in proc.stderr
