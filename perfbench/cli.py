@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
+from perfbench.cli_capture import load_capturing_output, output_notes
+
 if TYPE_CHECKING:
     from perfbench.profiling.instruments import ProfileFilter
 
@@ -53,40 +56,13 @@ class Progress:
             else:
                 line = f"    {status}: {row.get('error')}"
             print(line, flush=True)
-            for note in _output_notes(row.get("extra") or {}):
+            for note in output_notes(row.get("extra") or {}):
                 print(note, flush=True)
         elif event == "interrupted":
             print(f"interrupted: kept {data['done']} of {data['total']} points", flush=True)
 
 
-def _size(n: int) -> str:
-    return (
-        f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB" if n >= 2**10 else f"{n} B"
-    )
-
-
-def _output_notes(extra: dict[str, Any]) -> list[str]:
-    """What the point's worker wrote to stdout/stderr (kept in RUN_DIR/logs, not shown here)."""
-    notes = []
-    if extra.get("output_bytes"):
-        cut = extra.get("output_cut_bytes")
-        kept = f", {_size(cut)} of it cut from the middle" if cut else ""
-        notes.append(
-            f"    output: {extra['output_lines']:,} line{'' if extra['output_lines'] == 1 else 's'}"
-            f" ({_size(extra['output_bytes'])}{kept})"
-            f" in RUN_DIR/{extra['output_log']}"
-        )
-    if extra.get("printed_during_timing_bytes"):
-        notes.append(
-            f"    warning: the step printed {_size(extra['printed_during_timing_bytes'])} while it"
-            " was timed: its time includes writing that output"
-        )
-    return notes
-
-
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
-    from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
-
     p = sub.add_parser(
         "run",
         help="sweep a scenario and write a run folder with an HTML report",
@@ -147,12 +123,8 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line. `command` is the subcommand about to run ("" for none): the
-    arguments of `compare` and `ceilings` are then only added when it is theirs, because their
-    modules import pandas and torch (seconds) and `perfbench --help` must answer at once.
-    None builds every subcommand."""
-    from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
-
+    """`command`: the subcommand about to run ("" for none; None: all). compare and ceilings
+    import pandas and torch (seconds), so their arguments are only added when they run."""
     parser = argparse.ArgumentParser(
         prog="perfbench",
         description="PyTorch performance profiling and kernel-fusion workbench",
@@ -261,10 +233,11 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     if args.timeout is not None and args.timeout <= 0:
         return _usage_error("--timeout must be > 0 seconds")
     try:
-        scenario, load_output, load_log = _load_capturing_output(args.scenario, args.timeout)
+        loaded = load_capturing_output(args.scenario, args.timeout)  # bounded by --timeout
     except ScenarioError as err:
         print(f"perfbench: scenario error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    scenario = loaded.scenario
     try:
         layers: list[tuple[str, dict[str, list[Any]]]] = [
             (f"{scenario.path} SWEEP", scenario.sweep)
@@ -302,13 +275,10 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
 
     run = RunDir.create(args.out or default_run_dir(scenario))
     progress = Progress(args.quiet)
-    if load_log:
-        (run.path / load_output.log).parent.mkdir(exist_ok=True)
-        (run.path / load_output.log).write_bytes(load_log)
+    notes = loaded.keep(run.path)  # logs/load.log: what the scenario printed while imported
     if not args.quiet:
         print(f"perfbench: {len(points)} points of {scenario.path} -> {run.path}", flush=True)
-        for note in _output_notes(load_output.annotate({}).get("extra", {})):
-            print(note.replace("    output:", "    scenario import output:"), flush=True)
+        print(*notes, sep="\n", end="\n" if notes else "", flush=True)
     rerun_args = []
     if args.budget is not None:
         rerun_args += ["--budget", f"{args.budget:g}"]
@@ -340,51 +310,6 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     if meta.get("state") == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_FAILED if any(counts[s] for s in ("failed", "oom", "timeout")) else EXIT_OK
-
-
-def _load_capturing_output(path: str, timeout: float | None) -> tuple[Any, Any, bytes]:
-    """Load the scenario (bounded) with fds 1 and 2 captured: what it, or a library it imports,
-    prints (torchao's loader, warnings) goes to RUN_DIR/logs/load.log, not the terminal.
-    Returns the scenario, the output's facts and the log's bytes (the run folder does not exist
-    yet). When loading fails, the last lines of that output go to stderr before the error."""
-    import tempfile
-
-    from perfbench.bounded_load import load_for_command
-    from perfbench.scenario import ScenarioError
-    from perfbench.worker_output import OutputCapture, log_path
-
-    with tempfile.TemporaryDirectory(prefix="perfbench-load-") as tmp:
-        capture = OutputCapture.install()
-        capture.begin(tmp, "load")
-        try:
-            limit, limit_from = _load_limit(timeout)
-            scenario = load_for_command(path, limit, limit_from, capture.terminal_fds[1])
-        except ScenarioError:
-            output = capture.end()
-            capture.restore()
-            if output.bytes:
-                lines = log_path(tmp, "load").read_text(errors="replace").splitlines()[-20:]
-                print(
-                    f"perfbench: what the scenario printed while loading (last {len(lines)} of "
-                    f"{output.lines:,} lines):",
-                    *lines,
-                    sep="\n",
-                    file=sys.stderr,
-                )
-            raise
-        output = capture.end()
-        capture.restore()
-        log = log_path(tmp, "load")
-        return scenario, output, log.read_bytes() if log.exists() else b""
-
-
-def _load_limit(timeout: float | None) -> tuple[float, str]:
-    """Seconds allowed for importing the scenario, and where that number came from."""
-    from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S
-
-    if timeout is not None:
-        return timeout, "--timeout"
-    return DEFAULT_LOAD_TIMEOUT_S, "the default limit; --timeout sets it"
 
 
 def _profile_filters(
