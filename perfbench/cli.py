@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
+from perfbench.cli_capture import load_capturing_output, output_notes
+
 if TYPE_CHECKING:
     from collections import Counter
 
@@ -60,12 +63,19 @@ class Progress:
             else:
                 line = f"    {status}: {row.get('error')}"
             print(line, flush=True)
+            for note in output_notes(row.get("extra") or {}):
+                print(note, flush=True)
         elif event == "interrupted":
             print(f"interrupted: kept {data['done']} of {data['total']} points", flush=True)
 
 
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="sweep a scenario and write a run folder with an HTML report")
+    p = sub.add_parser(
+        "run",
+        help="sweep a scenario and write a run folder with an HTML report",
+        epilog=help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("scenario", help="scenario file (build_model + make_batch)")
     p.add_argument("--config", type=Path, help="TOML file with [sweep] axes and [settings]")
     p.add_argument(
@@ -77,7 +87,12 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         help="override one sweep axis (repeatable), e.g. --set batch_size=1,64",
     )
     p.add_argument("--out", type=Path, help="run folder (default: reports/<scenario>-<time>)")
-    p.add_argument("--timeout", type=float, help="stop a point after SECONDS, record it as timeout")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help="stop a point after SECONDS, record it as timeout; also the limit for importing the "
+        f"scenario (default {DEFAULT_LOAD_TIMEOUT_S:g} s for that)",
+    )
     p.add_argument("--budget", type=float, help="seconds of timed work per point (default 2)")
     p.add_argument("--seed", type=int, help="seed for model and batches (default 0)")
     p.add_argument(
@@ -128,9 +143,14 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """`command`: the subcommand about to run ("" for none; None: all). compare and ceilings
+    import pandas and torch (seconds), so their arguments are only added when they run."""
     parser = argparse.ArgumentParser(
-        prog="perfbench", description="PyTorch performance profiling and kernel-fusion workbench"
+        prog="perfbench",
+        description="PyTorch performance profiling and kernel-fusion workbench",
+        epilog=help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(sub)
@@ -144,25 +164,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated backends that rung 6 compares with eager float32 (default: "
         "%(default)s; not every backend: name more, e.g. eager,compile,fx, to check them)",
     )
+    chk.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_LOAD_TIMEOUT_S,
+        help="seconds allowed for importing the scenario (default %(default)g)",
+    )
     chk.add_argument("-q", "--quiet", action="store_true")
-    _add_optional_commands(sub)
+    _add_optional_commands(sub, command)
     return parser
 
 
-def _add_optional_commands(sub: argparse._SubParsersAction) -> None:
-    from perfbench import ceilings, compare
+def _add_optional_commands(sub: argparse._SubParsersAction, command: str | None) -> None:
+    compare_parser = sub.add_parser(
+        "compare", help="ratio of each matched point's median between two runs"
+    )
+    ceilings_parser = sub.add_parser(
+        "ceilings", help="measure copy bandwidth and matmul rate of this device"
+    )
+    if command in (None, "compare"):
+        from perfbench import compare
 
-    compare.add_compare_arguments(
-        sub.add_parser("compare", help="ratio of each matched point's median between two runs")
-    )
-    ceilings.add_ceilings_arguments(
-        sub.add_parser("ceilings", help="measure copy bandwidth and matmul rate of this device")
-    )
+        compare.add_compare_arguments(compare_parser)
+    if command in (None, "ceilings"):
+        from perfbench import ceilings
+
+        ceilings.add_ceilings_arguments(ceilings_parser)
+
+
+def _command_word(argv: list[str]) -> str:
+    """The subcommand in argv ("" when there is none): the first word that is not an option."""
+    return next((a for a in argv if not a.startswith("-")), "")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(_command_word(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
@@ -174,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from perfbench.cli_check import check_main
 
-        return check_main(args.scenario, _split(args.backends), args.quiet)
+        if args.timeout <= 0:
+            return _usage_error("--timeout must be > 0 seconds")
+        return check_main(args.scenario, _split(args.backends), args.quiet, args.timeout)
     if args.command == "compare":
         from perfbench.cli_compare import compare_command
 
@@ -238,15 +277,17 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     from perfbench.plan import plan_run
     from perfbench.rundir import RunDir
     from perfbench.runner import default_run_dir, run_sweep
-    from perfbench.scenario import ScenarioError, load_scenario, probe_scenario
+    from perfbench.scenario import ScenarioError
     from perfbench.sweep import ConfigError
 
+    if args.timeout is not None and args.timeout <= 0:
+        return _usage_error("--timeout must be > 0 seconds")
     try:
-        scenario = load_scenario(args.scenario)
-        probe_scenario(scenario)
+        loaded = load_capturing_output(args.scenario, args.timeout)  # bounded by --timeout
     except ScenarioError as err:
         print(f"perfbench: scenario error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    scenario = loaded.scenario
     try:
         plan = plan_run(scenario, run_request(args, argv))
     except ConfigError as err:
@@ -259,8 +300,10 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         if code is not None:
             return code
     run = RunDir.create(args.out or default_run_dir(scenario))
+    notes = loaded.keep(run.path)  # logs/load.log: what the scenario printed while imported
     if not args.quiet:
         print(f"perfbench: {len(plan.points)} points of {scenario.path} -> {run.path}", flush=True)
+        print(*notes, sep="\n", end="\n" if notes else "", flush=True)
     counts = run_sweep(scenario, plan, run, Progress(args.quiet))
     return _finish_run(run, counts)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from perfbench.point import PointTask, measure_point
 from perfbench.scenario import Scenario
+from perfbench.worker_output import OutputCapture
 
 RowSink = Callable[[dict[str, Any]], None]
 
@@ -68,12 +69,18 @@ def measure_group(
     task: GroupTask,
     emit: RowSink,
     activity: Activity | None = None,
+    output: OutputCapture | None = None,
 ) -> None:
-    """Measure every point of the group; each row goes to `emit` as soon as it is final."""
+    """Measure every point of the group; each row goes to `emit` as soon as it is final.
+    `output` (the worker's captured stdout/stderr) is logged per point when given."""
     activity = activity or Activity()
     for point_task in task.points:
         activity.begin(point_task.point_id)
+        if output is not None:
+            output.begin(point_task.run_dir, point_task.point_id)
         row = measure_point(scenario, point_task)
+        if output is not None:
+            output.end().annotate(row)
         row["group_id"] = task.group_id
         activity.idle()
         emit(row)

@@ -20,12 +20,14 @@ import torch
 
 from perfbench.axes import Point
 from perfbench.backends import BACKENDS
+from perfbench.backends.base import BackendNotApplicable
 from perfbench.correctness import MismatchError
 from perfbench.flops import flops_missing
 from perfbench.profiling.instruments import PointInstruments, ProfileOptions
 from perfbench.row import Row
 from perfbench.scenario import Scenario, ScenarioError, describe_exception
 from perfbench.timing import Measurement, TimingSettings, measure, timer_overhead_s
+from perfbench.worker_output import TimedOutput
 from perfbench.workload import Workload, build_workload, count_flops
 
 
@@ -85,6 +87,8 @@ def _error_columns(path: Path, err: BaseException) -> dict[str, Any]:
         return {"status": "oom", "error": f"out of memory: {err}"}
     if isinstance(err, ScenarioError):
         return {"status": "failed", "error": str(err)}
+    if isinstance(err, BackendNotApplicable):  # cannot handle this model: not a failure
+        return {"status": "skipped", "reason": str(err)}
     if isinstance(err, MismatchError):
         return {"status": "failed", "error": f"correctness check failed: {err}"}
     message = describe_exception(path, err)
@@ -110,8 +114,10 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
             workload = build_workload(scenario, point, seed=task.seed)
         if point.device.value == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        m = _timed(workload, task, inst)
+        printed = TimedOutput()
+        m = _timed(workload, task, inst, printed)
         _record_ok(row, scenario, point, workload, m, cpu_memory)
+        row.extra.update(printed.facts())  # the time includes writing that output
         # GPU summary, input-bound hint, NVTX cost, --profile pass; never raises
         inst.finish(workload, m.median, row.extra, row.data_wait_frac)
     except Exception as err:
@@ -126,7 +132,9 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
     return row.as_dict()
 
 
-def _timed(workload: Workload, task: PointTask, inst: PointInstruments) -> Measurement:
+def _timed(
+    workload: Workload, task: PointTask, inst: PointInstruments, printed: TimedOutput
+) -> Measurement:
     """Warm up, then time the steady state; the instruments switch to their timed phase (NVTX
     range, GPU sampler) only once warmup is over, and DataLoader waits count from there."""
     feed = workload.feed
@@ -134,6 +142,7 @@ def _timed(workload: Workload, task: PointTask, inst: PointInstruments) -> Measu
     def reset_counters() -> None:
         feed.wait_s = 0.0
         inst.before_timing()  # NVTX warmup -> measure, GPU sampler on
+        printed.start()  # bytes the step writes to stdout/stderr while it is timed
 
     inst.start_warmup(workload.prepared.model, task.point.backend)
     try:
@@ -145,6 +154,7 @@ def _timed(workload: Workload, task: PointTask, inst: PointInstruments) -> Measu
             before_timing=reset_counters,
         )
     finally:
+        printed.stop()
         inst.after_timing()
 
 

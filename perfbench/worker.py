@@ -19,11 +19,13 @@ from typing import Any
 
 from perfbench.group import Activity, GroupTask
 from perfbench.point import PointTask
+from perfbench.worker_output import OutputCapture, output_note
 
 
 def _child_main(conn: Connection, env: dict[str, str], activity_slots: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(env)
+    capture = OutputCapture.install()  # fds 1 and 2 -> RUN_DIR/logs/<point_id>.log, per point
     from perfbench.group import Activity, measure_group
     from perfbench.scenario import ScenarioError, load_scenario
 
@@ -40,7 +42,7 @@ def _child_main(conn: Connection, env: dict[str, str], activity_slots: Any) -> N
             scenario = scenarios.get(task.scenario_path)
             if scenario is None:
                 scenario = scenarios[task.scenario_path] = load_scenario(task.scenario_path)
-            measure_group(scenario, task, lambda row: conn.send(("row", row)), activity)
+            measure_group(scenario, task, lambda row: conn.send(("row", row)), activity, capture)
         except ScenarioError as err:
             for point_task in task.points:
                 conn.send(("row", _load_error_row(point_task, err)))
@@ -128,13 +130,13 @@ class Worker:
             culprit, since = self.activity.current()
             if not self._proc.is_alive():
                 result.status, result.culprit = "died", culprit
-                result.detail = self._death_detail()
+                result.detail = self._death_detail() + _note(task, culprit)
                 return result
             if timeout_s is not None and culprit is not None:
                 if time.monotonic() - since >= timeout_s:
                     self.kill()
                     result.status, result.culprit = "timeout", culprit
-                    result.detail = f"exceeded --timeout {timeout_s:g} s"
+                    result.detail = f"exceeded --timeout {timeout_s:g} s" + _note(task, culprit)
                     return result
 
     def _death_detail(self) -> str:
@@ -171,3 +173,10 @@ class Worker:
             self._conn.close()
         self._conn = None
         self._proc = None
+
+
+def _note(task: GroupTask, point_id: int | None) -> str:
+    """Where the point's captured output is, for an error message ("" when no point was active)."""
+    if point_id is None or not task.points:
+        return ""
+    return output_note(task.points[0].run_dir, point_id)

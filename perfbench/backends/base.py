@@ -42,6 +42,12 @@ if TYPE_CHECKING:
     from perfbench.scenario import Scenario
 
 
+class BackendNotApplicable(Exception):
+    """Raised by `prepare` when the backend cannot handle this model at all (fx cannot trace its
+    forward): the point is `skipped` with this message as its reason. `failed` stays for a backend
+    that ran and went wrong. The message names the cause and, where known, the model's file:line."""
+
+
 @dataclass
 class Prepared:
     """What a backend hands the harness: the module to call in place of the eager model."""

@@ -1,8 +1,9 @@
 """`fx`: the model's graph rewritten by our torch.fx passes (BatchNorm folding, Linear + activation).
 
 Shows what graph-level fusion written by hand buys next to torch.compile. `info["rewrites"]` says
-which rewrites fired; a model the fx tracer cannot capture fails the point with the tracer's
-reason instead of silently running eager under this backend's name.
+which rewrites fired; a model the fx tracer cannot capture is skipped (`BackendNotApplicable`)
+with the tracer's reason and the model's line, instead of silently running eager under this
+backend's name.
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ Two rewrites, each returning how many times it fired so the report can say what 
   two elementwise passes over the output.
 
 A model that `torch.fx.symbolic_trace` cannot trace (data-dependent control flow, ...) raises
-`FxTraceError` naming the cause: a backend built on these passes must fail loudly rather than
-silently time the eager model under its name.
+`FxTraceError` naming the cause and the model's line: a backend built on these passes must not
+silently time the eager model under its name. It is a `BackendNotApplicable`, so the harness
+records the point as skipped with that reason (the backend cannot handle this model), not failed.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from __future__ import annotations
 import importlib
 import operator
 import os
+import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
+
+from perfbench.backends.base import BackendNotApplicable
 
 ACTIVATION_MODULES: dict[type[nn.Module], str] = {nn.ReLU: "relu", nn.GELU: "gelu"}
 ACTIVATION_FUNCTIONS: dict[Callable[..., Any], str] = {
@@ -36,8 +40,22 @@ ACTIVATION_FUNCTIONS: dict[Callable[..., Any], str] = {
 ACTIVATION_METHODS: dict[str, str] = {"relu": "relu"}
 
 
-class FxTraceError(RuntimeError):
-    """The model cannot be captured by `torch.fx.symbolic_trace`; the message says why."""
+class FxTraceError(BackendNotApplicable):
+    """The model cannot be captured by `torch.fx.symbolic_trace`; the message says why and where."""
+
+
+_NOT_THE_MODEL = tuple(os.path.dirname(f) + os.sep for f in (torch.__file__, __file__))
+
+
+def model_line(err: BaseException) -> str | None:
+    """`file:line` of the innermost traceback frame outside torch: for a tracer error, the line of
+    the model's forward that the tracer could not follow (a data-dependent `if`). Frames in torch
+    and in perfbench's backends are not the model's."""
+    where = None
+    for frame in traceback.extract_tb(err.__traceback__):
+        if not frame.filename.startswith(_NOT_THE_MODEL):
+            where = f"{frame.filename}:{frame.lineno}"
+    return where
 
 
 def trace(model: nn.Module, backend: str) -> fx.GraphModule:
@@ -50,9 +68,11 @@ def trace(model: nn.Module, backend: str) -> fx.GraphModule:
         gm = fx.symbolic_trace(model)
     except Exception as err:  # the tracer raises TraceError, TypeError, AttributeError, ...
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        where = model_line(err)
         raise FxTraceError(
-            f"{backend} backend: torch.fx.symbolic_trace cannot trace {type(model).__name__} "
-            f"({type(err).__name__}: {first[:300]}). Typical causes: Python control flow on tensor "
+            f"{backend} backend: torch.fx.symbolic_trace cannot trace {type(model).__name__}"
+            f"{f' at {where}' if where else ''} ({type(err).__name__}: {first[:300]}). "
+            "Typical causes: Python control flow on tensor "
             "values, or calls fx cannot proxy. This backend does not fall back to eager; use the "
             "compile backends for this model, or make its forward traceable."
         ) from err

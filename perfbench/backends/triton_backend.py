@@ -1,6 +1,7 @@
 """`triton`: the model's supported patterns swapped for our Triton kernels (`perfbench_kernels`).
 
-Two stages, so that a model fx cannot trace still gets its norm layers replaced:
+Two stages, so that a model fx cannot trace still gets its norm layers replaced (one that cannot
+be traced and has none raises `BackendNotApplicable`: the point is skipped with the tracer's reason):
 
 1. Module replacement on a structural copy that shares every parameter and buffer with the model
    (train mode trains the original weights): nn.LayerNorm, nn.RMSNorm and RMSNorm-like modules
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from perfbench.axes import Device, Mode
-from perfbench.backends.base import Backend, Prepared
+from perfbench.backends.base import Backend, BackendNotApplicable, Prepared
 from perfbench.backends.fx_passes import (
     FusedLinearAct,
     compute_nodes,
@@ -38,6 +39,7 @@ from perfbench.backends.fx_passes import (
     kernel_has_backward,
     kernel_unavailable_reason,
     linear_act_sites,
+    model_line,
     module_of,
     set_submodule,
     triton_unavailable_reason,
@@ -290,7 +292,15 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
     except Exception as err:
         gm = None
         first = (str(err).strip().splitlines() or [""])[0][:200]
-        info["fx"] = f"not traceable ({type(err).__name__}: {first}): only modules replaced"
+        where = model_line(err)
+        why = f"{type(err).__name__}{f' at {where}' if where else ''}: {first}"
+        if not sum(c["replaced"] for c in plan.counts.values()):
+            # nothing replaced and no graph to rewrite: timing it would time eager as "triton"
+            raise BackendNotApplicable(
+                f"triton backend: torch.fx cannot trace {type(work).__name__} ({why}) and it has "
+                "no module our kernels replace (LayerNorm, RMSNorm, Softmax)"
+            ) from err
+        info["fx"] = f"not traceable ({why}): only modules replaced"
     if gm is not None:
         fuse_add_rms_norm(gm, plan)
         for _ in list(linear_act_sites(gm)):

@@ -28,6 +28,7 @@ import torch
 
 from perfbench.axes import Amp, Point
 from perfbench.backends import BACKENDS
+from perfbench.backends.base import BackendNotApplicable
 from perfbench.check.context import Ctx, RungResult, build, timed
 from perfbench.check.rungs import rung_init_loss, rung_shapes_and_mode
 from perfbench.check.training import rung_checkpoint, rung_determinism, rung_overfit
@@ -194,6 +195,8 @@ def _one_backend(ctx: Ctx, name: str) -> dict[str, Any]:
         checked = prepare_checked(ctx.scenario, point, seed=ctx.seed)
     except ScenarioError:
         raise
+    except BackendNotApplicable as err:
+        return {"status": "n/a", "detail": f"skipped: {err}"}
     except MismatchError as err:
         return {"status": "fail", "detail": str(err)}
     except Exception as err:

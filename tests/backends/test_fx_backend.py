@@ -3,6 +3,7 @@ untraceable model fails loudly instead of running eager under the fx name."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +13,7 @@ from torch import nn
 
 from perfbench.axes import Mode, Point
 from perfbench.backends import BACKENDS
+from perfbench.backends.base import BackendNotApplicable
 from perfbench.backends.fx_backend import linear_act_reason
 from perfbench.backends.fx_passes import FusedLinearAct, FxTraceError
 from perfbench.correctness import relative_error
@@ -138,3 +140,17 @@ class DataDependent(nn.Module):
 def test_untraceable_model_fails_loudly() -> None:
     with pytest.raises(FxTraceError, match="symbolic_trace cannot trace DataDependent"):
         _prepare(DataDependent(), torch.randn(2, 4))
+
+
+def test_untraceable_model_is_not_applicable_with_the_model_line() -> None:
+    """The backend cannot handle the model: BackendNotApplicable (the harness skips the point),
+    naming this file and the line of the data-dependent `if`."""
+    if_line = next(
+        n
+        for n, text in enumerate(Path(__file__).read_text().splitlines(), 1)
+        if "y.sum() > 0" in text
+    )
+    with pytest.raises(BackendNotApplicable) as info:
+        _prepare(DataDependent(), torch.randn(2, 4))
+    assert f"{__file__}:{if_line}" in str(info.value)
+    assert "TraceError" in str(info.value)

@@ -22,6 +22,7 @@ from torch import nn
 
 from perfbench.axes import Device, Mode, Point
 from perfbench.backends import BACKENDS
+from perfbench.backends.base import BackendNotApplicable
 from perfbench.backends.fx_passes import kernel_has_backward
 from perfbench.correctness import relative_error
 from perfbench.scenario import default_forward
@@ -170,6 +171,23 @@ def test_untraceable_model_still_gets_module_replacement() -> None:
     assert isinstance(model.ln, nn.LayerNorm)  # the model itself is not modified
     with torch.no_grad():
         assert relative_error(prepared.model(x), model(x)) < TOL
+
+
+class BranchyNoNorm(nn.Module):
+    """fx cannot trace it and it has no module our kernels replace: nothing the backend can do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        return y if y.sum() > 0 else -y
+
+
+def test_untraceable_model_without_replaceable_modules_is_not_applicable() -> None:
+    with pytest.raises(BackendNotApplicable, match=r"cannot trace BranchyNoNorm \(TraceError at "):
+        _prepare(BranchyNoNorm(), torch.randn(4, 8), Mode.INFER)
 
 
 class SoftmaxDims(nn.Module):

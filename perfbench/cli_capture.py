@@ -1,0 +1,97 @@
+"""What the command line shows of output it captured instead of printing: the scenario loaded with
+fds 1 and 2 captured (what it, or a library it imports, prints goes to RUN_DIR/logs/load.log), and
+the notes about a point's captured output (line count, a flag when the step printed while timed).
+Kept apart from cli.py, which owns the commands; nothing here imports torch at import time.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S
+from perfbench.worker_output import OutputCapture, PointOutput, log_path
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A scenario loaded by `load_capturing_output`, with what it printed while loading."""
+
+    scenario: Any
+    output: PointOutput
+    log: bytes  # logs/load.log's content (the run folder did not exist while loading)
+
+    def keep(self, run_dir: Path) -> list[str]:
+        """Write logs/load.log into the run folder; returns the terminal's note about it."""
+        if not self.log:
+            return []
+        path = Path(run_dir) / self.output.log
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.log)
+        notes = output_notes(self.output.annotate({}).get("extra", {}))
+        return [note.replace("    output:", "    scenario import output:") for note in notes]
+
+
+def load_limit(timeout: float | None) -> tuple[float, str]:
+    """Seconds allowed for importing the scenario, and where that number came from."""
+    if timeout is not None:
+        return timeout, "--timeout"
+    return DEFAULT_LOAD_TIMEOUT_S, "the default limit; --timeout sets it"
+
+
+def load_capturing_output(path: str, timeout: float | None) -> LoadedScenario:
+    """Load the scenario within `load_limit(timeout)`, fds 1 and 2 captured. Raises
+    `ScenarioError` as loading does; the last lines of what it printed go to stderr first."""
+    from perfbench.bounded_load import load_for_command
+
+    with tempfile.TemporaryDirectory(prefix="perfbench-load-") as tmp:
+        log = log_path(tmp, "load")
+        capture = OutputCapture.install()
+        capture.begin(tmp, "load")
+        loaded = False
+        try:
+            limit, limit_from = load_limit(timeout)
+            scenario = load_for_command(path, limit, limit_from, capture.terminal_fds[1])
+            loaded = True
+        finally:  # the terminal comes back whatever happened (a ScenarioError, Ctrl-C)
+            output = capture.end()
+            capture.restore()
+            if not loaded and output.bytes:
+                lines = log.read_text(errors="replace").splitlines()[-20:]
+                print(
+                    f"perfbench: what the scenario printed while loading (last {len(lines)} of "
+                    f"{output.lines:,} lines):",
+                    *lines,
+                    sep="\n",
+                    file=sys.stderr,
+                )
+        return LoadedScenario(scenario, output, log.read_bytes() if log.exists() else b"")
+
+
+def _size(n: int) -> str:
+    return (
+        f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB" if n >= 2**10 else f"{n} B"
+    )
+
+
+def output_notes(extra: dict[str, Any]) -> list[str]:
+    """What a point's worker wrote to stdout/stderr (kept in RUN_DIR/logs, not shown), from the
+    row's `extra`; nothing when it wrote nothing."""
+    notes = []
+    if extra.get("output_bytes"):
+        lines = extra["output_lines"]
+        cut = extra.get("output_cut_bytes")
+        kept = f", {_size(cut)} of it cut from the middle" if cut else ""
+        notes.append(
+            f"    output: {lines:,} line{'' if lines == 1 else 's'}"
+            f" ({_size(extra['output_bytes'])}{kept}) in RUN_DIR/{extra['output_log']}"
+        )
+    if extra.get("printed_during_timing_bytes"):
+        notes.append(
+            f"    warning: the step printed {_size(extra['printed_during_timing_bytes'])} while it"
+            " was timed: its time includes writing that output"
+        )
+    return notes
