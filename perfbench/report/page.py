@@ -24,7 +24,7 @@ import jinja2
 import pandas as pd
 
 from perfbench.axes import AXES
-from perfbench.report import charts, data
+from perfbench.report import charts, data, why
 from perfbench.rundir import RunDir
 
 # Table columns after the axes: (column, header, format). Failed points have these blanked.
@@ -125,6 +125,7 @@ def render_report(run: RunDir) -> str:
         correctness_note=data.CORRECTNESS_ONLY_NOTE,
         css=_asset("report.css"),
         js=_asset("report.js"),
+        why=why.why_context(run, df, meta),  # hardware, advisor findings, op diffs (issue 12)
     )
 
 
