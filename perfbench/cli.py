@@ -134,6 +134,9 @@ def _add_optional_commands(sub: argparse._SubParsersAction) -> None:
     ceilings.add_ceilings_arguments(
         sub.add_parser("ceilings", help="measure copy bandwidth and matmul rate of this device")
     )
+    from perfbench.cli_diff import add_diff_parser
+
+    add_diff_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         from perfbench.ceilings import ceilings_command
 
         return ceilings_command(args)
+    if args.command == "diff":
+        from perfbench.cli_diff import diff_command
+
+        return diff_command(args)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 
@@ -262,6 +269,8 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     print(f"perfbench: {summary or 'no points'}", flush=True)
     if (meta.get("flamegraph") or {}).get("error"):
         print(f"perfbench: no flame graph: {meta['flamegraph']['error']}", flush=True)
+    if not args.quiet:
+        _print_findings(run.path)
     if report:
         print(f"report: {report}", flush=True)
     if meta.get("state") == "interrupted":
@@ -333,6 +342,20 @@ def _run_check(scenario: Any, backends: list[str], quiet: bool) -> int | None:
         )
         return EXIT_FAILED
     return None
+
+
+def _print_findings(run_dir: Path, limit: int = 5) -> None:
+    """The advisor's most valuable findings (the report lists them all); an advisor bug is
+    reported on stderr and never changes the exit status."""
+    try:
+        from perfbench.advisor import advise, format_findings
+
+        text = format_findings(advise(run_dir), limit=limit)
+    except Exception as err:
+        print(f"perfbench: advisor failed ({type(err).__name__}: {err})", file=sys.stderr)
+        return
+    if text:
+        print(text, flush=True)
 
 
 def _build_report_safely(run_dir: Path) -> Path | None:

@@ -28,6 +28,8 @@ from perfbench.rundir import RunDir
 from perfbench.timing import is_significant
 
 VERDICT_COLUMNS = ("speedup_vs_eager", "speedup_ci_low", "speedup_ci_high", "verdict")
+# IQR/median above this is the harness's own noise warning (timing.Measurement.noise_warning)
+NOISY = 0.10
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ class RunData:
         """The ok row equal to `row` on every axis except those given, which take these values."""
         want = {a: str(axes.get(a, row.get(a))).lower() for a in AXES}
         for other in self.ok():
-            if all(_plain(other.get(a)) == want[a] for a in AXES):
+            if all(axis_text(other.get(a)) == want[a] for a in AXES):
                 return other
         return None
 
@@ -141,7 +143,7 @@ class RunData:
         """Ok rows that share every axis but `vary`, groups of two or more, sorted along it."""
         found: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for r in self.ok():
-            key = tuple(_plain(r.get(a)) for a in AXES if a != vary)
+            key = tuple(axis_text(r.get(a)) for a in AXES if a != vary)
             found.setdefault(key, []).append(r)
         return [sorted(g, key=lambda r: _num(r.get(vary))) for g in found.values() if len(g) > 1]
 
@@ -176,10 +178,22 @@ class RunData:
         return f"{prefix} {text}" if prefix else text
 
 
-def _plain(value: Any) -> str:
+def axis_text(value: Any) -> str:
+    """An axis value as comparable text: 64, 64.0 and "64" -> "64"; True -> "true"."""
     if isinstance(value, float) and not math.isnan(value) and value.is_integer():
         value = int(value)
     return str(value).lower()
+
+
+def quiet(row: dict[str, Any]) -> bool:
+    """Whether a point's own spread is below NOISY. Rules that compare points timed at different
+    settings (not interleaved: batch sizes, thread counts) use only quiet points, because a busy
+    machine moves whole points by more than their IQR shows."""
+    noise = _num(row.get("noise"))
+    if math.isnan(noise):
+        med, iqr = _num(row.get("median_ms")), _num(row.get("iqr_ms"))
+        noise = iqr / med if med > 0 else math.nan
+    return not math.isnan(noise) and noise <= NOISY
 
 
 def settings(row: dict[str, Any], without: str = "") -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from perfbench.advisor.data import RunData, compare, ms, settings
+from perfbench.advisor.data import RunData, compare, ms, quiet, settings
 from perfbench.advisor.finding import Finding
 
 OVERHEAD_SHARE = 0.5  # fixed cost above half the step at the smallest batch: overhead-bound
@@ -30,6 +30,8 @@ def overhead_bound(data: RunData) -> list[Finding]:
         small, large = group[0], group[-1]
         if float(large["batch_size"]) <= float(small["batch_size"]):
             continue
+        if not (quiet(small) and quiet(large)):  # timed apart: a busy machine moves each alone
+            continue
         fixed, low = _intercept(small, large)
         share, low_share = fixed / small["median_ms"], low / small["median_ms"]
         if low_share <= OVERHEAD_SHARE:
@@ -52,11 +54,11 @@ def overhead_bound(data: RunData) -> list[Finding]:
             command = data.command(small, backend=f"{small['backend']},compile-reduce-overhead")
         else:
             bigger = int(large["batch_size"]) * 2
-            pair = {"eager", "compile", str(small["backend"])}
+            pair = dict.fromkeys(["eager", "compile", str(small["backend"])])
             command = data.command(
                 small,
                 batch_size=f"{int(small['batch_size'])},{bigger}",
-                backend=",".join(sorted(pair)),
+                backend=",".join(pair),
             )
         out.append(
             Finding(
@@ -80,6 +82,8 @@ def thread_scaling(data: RunData) -> list[Finding]:
     for group in data.groups("threads"):
         base = group[0]
         for row in group[1:]:
+            if not (quiet(base) and quiet(row)):  # timed apart, not interleaved: quiet points only
+                continue
             ideal = float(row["threads"]) / float(base["threads"])
             r = compare(base, row)
             best = 1.0 / r.low if r.low > 0 else float("inf")  # most favourable speedup
