@@ -4,6 +4,8 @@ break-even: how many steps its cold start takes to pay back, and whether its cac
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 from perfbench.advisor.data import RunData, compare, ms, settings
@@ -68,22 +70,59 @@ def no_change(data: RunData) -> list[Finding]:
     return out
 
 
+_AT = re.compile(r"\(at (?P<file>[^:()]+):(?P<line>\d+) in (?P<fn>[^)]+)\)")
+# dynamo's explain gives only these words for some breaks; say what they mean
+GENERIC_REASONS = {
+    "step_unsupported": "dynamo could not trace this call (an unsupported module or function, "
+    "e.g. nn.LSTM) and runs it eagerly",
+}
+
+
+def _source_line(data: RunData, reason: str) -> str:
+    """The scenario's source line a break reason points at (`out, _ = self.lstm(h)`), if the
+    reason names the scenario file and the file is still there."""
+    m = _AT.search(reason)
+    scenario = Path(data.scenario)
+    if not scenario.is_absolute():
+        scenario = Path(str(data.meta.get("cwd") or ".")) / scenario
+    if not m or m["file"] != scenario.name or not scenario.is_file():
+        return ""
+    lines = scenario.read_text(encoding="utf-8", errors="replace").splitlines()
+    n = int(m["line"])
+    return lines[n - 1].split("#")[0].strip() if 0 < n <= len(lines) else ""
+
+
+def _explain(data: RunData, reason: str) -> str:
+    head = reason.split(" (at ")[0].strip()
+    meaning = GENERIC_REASONS.get(head, head)
+    m = _AT.search(reason)
+    where = f" at {m['file']}:{m['line']}" if m else ""
+    code = _source_line(data, reason)
+    return f"{meaning}{where}" + (f" (`{code}`)" if code else "")
+
+
 def graph_breaks(data: RunData) -> list[Finding]:
-    """torch.compile split the model: one finding per backend and set of break reasons."""
+    """torch.compile split the model: one finding per backend and set of break reasons. A reason
+    without a count (explain reports 0 breaks when it skipped the rest of a frame) counts too."""
     groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
     for r in data.ok():
-        n = (r.get("extra") or {}).get("graph_breaks")
-        if isinstance(n, (int, float)) and n > 0:
-            reasons = tuple(str(x) for x in (r["extra"].get("graph_break_reasons") or []))
+        extra = r.get("extra") or {}
+        n = extra.get("graph_breaks")
+        reasons = tuple(str(x) for x in (extra.get("graph_break_reasons") or []))
+        reasons = tuple(x for x in reasons if not x.startswith("explain failed"))
+        if (isinstance(n, (int, float)) and n > 0) or reasons:
             groups.setdefault((str(r["backend"]), reasons), []).append(r)
     out = []
     for (backend, reasons), rows in groups.items():
         r = rows[0]
-        n, graphs = int(r["extra"]["graph_breaks"]), r["extra"].get("graphs")
-        first = reasons[0] if reasons else "dynamo recorded no reason"
+        count = r["extra"].get("graph_breaks")
+        n = max(int(count) if isinstance(count, (int, float)) else 0, len(reasons))
+        graphs = r["extra"].get("graphs")
+        first = _explain(data, reasons[0]) if reasons else "dynamo recorded no reason"
         evidence = [
             f"break: {x} [results.csv extra.graph_break_reasons]" for x in reasons[:MAX_REASONS]
         ]
+        evidence.append(f"graphs captured: {graphs}, breaks counted by explain: {count}")
         worst = math.inf
         for row in rows:
             a = data.same_but(row, backend="eager")
@@ -93,8 +132,8 @@ def graph_breaks(data: RunData) -> list[Finding]:
                 evidence.append(f"{row['label']} against eager: {cmp.text()}")
         sentence = (
             f"torch.compile ({backend}) broke the graph {n} time(s)"
-            + (f" into {graphs} graphs" if graphs else "")
-            + f", so the code between them runs eagerly: {first}."
+            + (f" into {graphs} graph(s)" if graphs else "")
+            + f", so the code after the break runs eagerly: {first}."
         )
         command = data.command(r, prefix="TORCH_LOGS=graph_breaks")
         out.append(

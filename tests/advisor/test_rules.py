@@ -3,6 +3,7 @@ difference inside the noise floor."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -83,12 +84,30 @@ def test_graph_breaks_cite_file_and_line(tmp_path: Path) -> None:
     }
     run = write_run(tmp_path / "a", [row(50.0), row(60.0, backend="compile", extra=extra)])
     [f] = rules(run)["graph_breaks"]
-    assert "branchy.py:17" in f.sentence and "into 2 graphs" in f.sentence
+    assert "branchy.py:17" in f.sentence and "into 2 graph(s)" in f.sentence
     assert f.command.startswith("TORCH_LOGS=graph_breaks perfbench run")
     clean = {"compile_mode": "default", "graph_breaks": 0, "graphs": 1}
     assert "graph_breaks" not in rules(
         write_run(tmp_path / "b", [row(50.0), row(40.0, backend="compile", extra=clean)])
     )
+
+
+def test_break_reason_without_count_fires_and_quotes_the_scenario_line(tmp_path: Path) -> None:
+    scenario = tmp_path / "tagger.py"
+    scenario.write_text("import torch\n\n\n    out, _ = self.lstm(h)  # the LSTM\n")
+    extra = {
+        "compile_mode": "default",
+        "graph_breaks": 0,
+        "graphs": 1,
+        "graph_break_reasons": ["step_unsupported (at tagger.py:4 in forward)"],
+    }
+    run = write_run(tmp_path / "run", [row(50.0), row(50.0, backend="compile", extra=extra)])
+    meta = json.loads((run / "run.json").read_text())
+    meta["scenario"]["path"] = str(scenario)
+    (run / "run.json").write_text(json.dumps(meta))
+    [f] = rules(run)["graph_breaks"]
+    assert "could not trace this call" in f.sentence and "tagger.py:4" in f.sentence
+    assert "(`out, _ = self.lstm(h)`)" in f.sentence
 
 
 def test_recompiles(tmp_path: Path) -> None:
