@@ -14,18 +14,41 @@ CAST_OPS = ("aten::_to_copy", "aten::to", "aten::copy_", "aten::_autocast_to_red
 MIN_GPU_GAIN = 1.10  # a GPU autocast point under 1.10x float32 "gains nothing" worth its error
 
 
-def _culprits(data: RunData, a: dict[str, Any], b: dict[str, Any], n: int = 3) -> list[str]:
-    """The ops that added most self time per step from A to B in the op diff, as evidence."""
+def _grown(data: RunData, a: dict[str, Any], b: dict[str, Any], n: int = 3) -> list[dict[str, Any]]:
+    """The ops that added most self time per step from A to B in the op diff (with the CSV)."""
     comp = data.diff(a, b)
     if comp is None:
         return []
     grown = comp.diff[comp.diff["status"].isin(["slower", "appeared"])]
     grown = grown.sort_values("diff_ms_per_step", ascending=False).head(n)
+    return [{**r, "csv": comp.csv} for r in grown.to_dict("records")]
+
+
+def _culprit_evidence(grown: list[dict[str, Any]]) -> list[str]:
     return [
         f"{r['op']}: {ms(r['a_ms_per_step'])} -> {ms(r['b_ms_per_step'])} per profiled step "
-        f"({r['status']}, noise floor {ms(r['noise_floor_ms'])}; {comp.csv})"
-        for r in grown.to_dict("records")
+        f"({r['status']}, noise floor {ms(r['noise_floor_ms'])}"
+        + (f"; inductor made it from aten {r['fused_from']}" if r["fused_from"] else "")
+        + f"; {r['csv']})"
+        for r in grown
     ]
+
+
+def _why(native: bool | None, kind: str, grown: list[dict[str, Any]]) -> str:
+    """The clause after "so": missing hardware, or where the time went (from the op diff)."""
+    if native is False:
+        return f"{kind} math is converted to and from float32 around every op"
+    if grown:
+        top = grown[0]
+        return (
+            f"the time is not lost to missing hardware but in {top['op']} "
+            f"(+{ms(top['diff_ms_per_step'])} per profiled step, {top['status']})"
+        )
+    if native:
+        return (
+            "the time is not lost to missing hardware; rerun with --profile to see which ops grew"
+        )
+    return "whether the CPU runs it natively is unknown"
 
 
 def _hardware_clause(data: RunData, kind: str) -> tuple[bool | None, str]:
@@ -56,20 +79,17 @@ def low_precision_cpu(data: RunData) -> list[Finding]:
         if not (r.significant and r.ratio > 1):
             continue
         native, clause = _hardware_clause(data, kind)
-        why = {
-            False: f"{kind} math is converted to and from float32 around every op",
-            True: "the slowdown is not missing hardware: see which ops grew",
-            None: "whether the CPU runs it natively is unknown",
-        }[native]
+        grown = _grown(data, a, b)
+        why = _why(native, kind, grown)
         sentence = (
-            f"{what} made {b['backend']} {r.ratio:.1f}× slower than float32 at {settings(a)} "
+            f"{what} made {b['backend']} {r.ratio:.1f}× slower than float32 at {settings(b, without='amp')} "
             f"({ms(b['median_ms'])} vs {ms(a['median_ms'])}): {clause}, so {why}."
         )
         evidence = [
             f"step time {ms(a['median_ms'])} ({a['label']}) vs {ms(b['median_ms'])} ({b['label']}): "
             f"speedup {r.text()} [results.csv median_ms, iqr_ms]",
-            f"hardware: {clause} [run.json environment.hardware.cpu.features]",
-            *_culprits(data, a, b),
+            f"hardware: {clause.removeprefix('although ')} [run.json environment.hardware.cpu.features]",
+            *_culprit_evidence(grown),
         ]
         if native is False and kind != "int8" and native_cpu(data.cpu_features, "int8")[0]:
             command = data.command(a, backend="eager,int8", amp="off")
