@@ -113,11 +113,10 @@ def op_name(name: str) -> str:
 
 
 def op_kind(name: str) -> str:
+    """`inductor kernel`, `compiled-graph runtime` (guards, wrappers), `op` or `other`."""
     if _KERNEL.match(name):
         return "inductor kernel"
-    if name.startswith(
-        ("Torch-Compiled Region", "TorchDynamo", "CompiledFxGraph", "AOTDispatcher")
-    ):
+    if name.startswith(_RUNTIME_PREFIXES):
         return "compiled-graph runtime"
     if name.startswith(("aten::", "quantized::", "mkldnn::", "onednn::", "torchao::")):
         return "op"

@@ -13,7 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from perfbench.profiling.op_diff import diff_ops, diff_traces, kernel_ops, op_name, op_steps
+from perfbench.profiling.op_diff import (
+    diff_ops,
+    diff_traces,
+    kernel_ops,
+    op_kind,
+    op_name,
+    op_steps,
+)
 
 
 def _ev(name: str, ts: float, dur: float, cat: str = "cpu_op", **args: Any) -> dict[str, Any]:
@@ -113,6 +120,13 @@ def test_kernel_names_split_into_aten_ops(name: str, ops: list[str] | None) -> N
 def test_op_names_comparable_across_traces() -> None:
     assert op_name("graph_2_cpp_fused_relu_0") == "cpp_fused_relu_0"
     assert op_name("## Call CompiledFxGraph fabc123 ##") == "CompiledFxGraph (call)"
+    assert op_kind("graph_2_cpp_fused_relu_0") == "inductor kernel"
+    assert (
+        op_kind("Pregraph bytecode")
+        == op_kind("TorchDynamo Cache Lookup")
+        == "compiled-graph runtime"
+    )
+    assert op_kind("aten::addmm") == "op"
 
 
 class _MLP(nn.Module):
