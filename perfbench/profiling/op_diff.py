@@ -324,13 +324,18 @@ def _side(steps: OpSteps, op: str) -> tuple[float, float, float]:
 
 
 def _fused_into(op: str, kernels: dict[str, list[str] | None], a: OpSteps, b: OpSteps) -> list[str]:
-    """Kernels of trace B whose inductor origins include this aten op, or an aten op nested in it
-    or around it in trace A (`aten::linear` -> its `aten::addmm` -> `cpp_fused_addmm_relu_0`)."""
+    """Kernels of trace B whose inductor origins include this aten op; if none does, those whose
+    origins include an aten op nested in it or around it in trace A (`aten::linear` -> its
+    `aten::addmm` -> `cpp_fused_addmm_relu_0`; `aten::clamp_min` -> its `aten::relu`)."""
     if not op.startswith("aten::"):
         return []
-    family = {op, *a.related.get(op, ())}
-    short = {name.removeprefix("aten::") for name in family if name.startswith("aten::")}
-    return [k for k, ops in kernels.items() if ops and short & set(ops) and k in b.self_ms.index]
+    in_b = {k: set(ops) for k, ops in kernels.items() if ops and k in b.self_ms.index}
+    short = op.removeprefix("aten::")
+    exact = [k for k, ops in in_b.items() if short in ops]
+    if exact:
+        return exact
+    family = {n.removeprefix("aten::") for n in a.related.get(op, ()) if n.startswith("aten::")}
+    return [k for k, ops in in_b.items() if family & ops]
 
 
 def diff_traces(trace_a: Path, trace_b: Path, side: str = "host") -> pd.DataFrame:
