@@ -133,7 +133,7 @@ class RunData:
 
     def same_but(self, row: dict[str, Any], **axes: Any) -> dict[str, Any] | None:
         """The ok row equal to `row` on every axis except those given, which take these values."""
-        want = {a: str(axes.get(a, row.get(a))).lower() for a in AXES}
+        want = {a: axis_text(axes.get(a, row.get(a))) for a in AXES}
         for other in self.ok():
             if all(axis_text(other.get(a)) == want[a] for a in AXES):
                 return other
