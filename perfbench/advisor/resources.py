@@ -5,44 +5,54 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from perfbench.advisor.data import RunData, compare, mib, ms, settings
+from perfbench.advisor.data import RunData, mib, ms, settings
 from perfbench.advisor.finding import Finding
 
 INPUT_BOUND = 0.30  # a step waiting for data 30% of its time or more
+MIN_STEPS = 5  # the wait fraction is a ratio of sums: over fewer steps it is one stall's luck
 # peak memory: a change counts above both a relative and an absolute floor (CPU RSS growth moves
 # by tens of MiB between identical points as the allocator keeps or returns pages)
 MEM_RATIO = 1.25
 MEM_FLOOR = {"cpu": 64 * 2**20, "cuda": 16 * 2**20}
 
 
+def _step_ms(r: dict[str, Any]) -> float:
+    """Mean step time where the harness measured a DataLoader (its steps are bimodal: a stall,
+    then batches that were ready; the median hides the stalls), else the median."""
+    tput = r.get("throughput")
+    if (r.get("extra") or {}).get("throughput_basis") and tput and not math.isnan(tput):
+        return float(r["batch_size"]) / tput * 1e3
+    return float(r["median_ms"])
+
+
 def input_bound(data: RunData) -> list[Finding]:
-    """Data wait at or above INPUT_BOUND of the step, and larger than the step's own IQR."""
+    """Data wait at or above INPUT_BOUND of the step time, summed over at least MIN_STEPS steps.
+
+    The wait fraction is total wait / total step time over every timed call, not a per-step
+    median, so its noise is that of two sums; the IQR of a loader's bimodal steps says nothing
+    about it."""
     out = []
     cores = data.physical_cores or 2
     for r in data.ok():
         frac = r.get("data_wait_frac")
         if frac is None or math.isnan(frac) or frac < INPUT_BOUND:
             continue
-        wait_ms = frac * r["median_ms"]
-        if wait_ms <= (r.get("iqr_ms") or 0.0):
+        steps = (r.get("extra") or {}).get("timed_calls") or r.get("reps") or 0
+        if steps < MIN_STEPS:
             continue
+        step = _step_ms(r)
+        wait_ms = frac * step
         workers = int(r.get("num_workers") or 0)
         evidence = [
-            f"data wait {frac:.0%} of the step ({ms(wait_ms)} of {ms(r['median_ms'])}) at "
-            f"num_workers={workers} [results.csv data_wait_frac]"
+            f"data wait {frac:.0%} of the step time ({ms(wait_ms)} of a mean {ms(step)} step) over "
+            f"{int(steps)} timed steps at num_workers={workers} [results.csv data_wait_frac, throughput]"
         ]
-        more = [
-            g
-            for g in data.ok()
-            if g is not r and data.same_but(r, num_workers=g.get("num_workers")) is g
-        ]
-        for g in more:
-            cmp = compare(r, g)
-            evidence.append(
-                f"num_workers={int(g['num_workers'])}: data wait {g.get('data_wait_frac') or 0:.0%}, "
-                f"step {ms(g['median_ms'])} ({cmp.speedup:.2f}× vs num_workers={workers}, "
-                f"{'a change' if cmp.significant else 'within noise'})"
-            )
+        for g in data.ok():
+            if g is not r and data.same_but(r, num_workers=g.get("num_workers")) is g:
+                evidence.append(
+                    f"num_workers={int(g['num_workers'])}: data wait {g.get('data_wait_frac') or 0:.0%}, "
+                    f"mean step {ms(_step_ms(g))} ({step / _step_ms(g):.2f}× vs num_workers={workers})"
+                )
         target = max(cores, workers * 2) if workers else cores
         axes: dict[str, Any] = {"num_workers": f"{workers},{target}"}
         if str(r.get("device")) == "cuda":

@@ -179,11 +179,21 @@ def test_threads_above_physical_cores(tmp_path: Path) -> None:
 
 
 def test_input_bound(tmp_path: Path) -> None:
-    rows = [row(40.0, data_wait_frac=0.8), row(12.0, num_workers=2, data_wait_frac=0.1)]
+    loader = {"throughput_basis": "mean step time", "timed_calls": 40}
+    # a loader's steps are bimodal (stall, ready, ready...): a huge IQR must not hide the wait
+    rows = [
+        row(40.0, 5.0, data_wait_frac=0.8, throughput=64 / 0.05, extra=loader),
+        row(12.0, 1.0, num_workers=2, data_wait_frac=0.1, throughput=64 / 0.012, extra=loader),
+    ]
     found = rules(write_run(tmp_path / "a", rows))["input_bound"]
     assert len(found) == 1 and "80% of the time" in found[0].sentence
+    assert "of a mean 50.0 ms step" in found[0].evidence[0]
     assert any("num_workers=2" in e for e in found[0].evidence)
+    assert "num_workers=0,2" in found[0].command
     assert "input_bound" not in rules(write_run(tmp_path / "b", [row(40.0, data_wait_frac=0.05)]))
+    few = {"throughput_basis": "mean step time", "timed_calls": 3}
+    lucky = [row(40.0, data_wait_frac=0.9, reps=3, extra=few)]
+    assert "input_bound" not in rules(write_run(tmp_path / "c", lucky))
 
 
 def test_memory_peak(tmp_path: Path) -> None:
