@@ -219,6 +219,19 @@ def break_even(data: RunData) -> list[Finding]:
             f"step: eager {ms(a['median_ms'])}, {b['backend']} {ms(b['median_ms'])}; speedup {r.text()}",
             cache_evidence,
         ]
+        others = [
+            o["cold_start_s"]
+            for o in data.ok()
+            if o is not b
+            and o.get("backend") == b["backend"]
+            and o.get("cold_start_s")
+            and "compile_mode" in (o.get("extra") or {})
+        ]
+        if others and min(others) < cold / 2:
+            evidence.append(
+                f"other {b['backend']} points of this run started in {min(others):.2f} s: the first "
+                "compile in a worker also pays for importing and setting up inductor"
+            )
         if r.significant and saved > 0:
             steps = cold * 1e3 / saved
             sentence = (
