@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
-from perfbench.cli_capture import load_capturing_output, output_notes
+from perfbench.cli_capture import load_capturing_output
+from perfbench.cli_progress import Progress
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -23,50 +24,6 @@ if TYPE_CHECKING:
     from perfbench.rundir import RunDir
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def _fmt_ms(ms: float) -> str:
-    return f"{ms * 1e3:.1f} µs" if ms < 1 else f"{ms:.3f} ms"
-
-
-class Progress:
-    """Prints a line per point on stderr-free stdout; silent with -q."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-
-    def __call__(self, event: str, data: dict[str, Any]) -> None:
-        if self.quiet:
-            return
-        if event == "group":
-            group = data["group"]
-            backends = ", ".join(group.backends)
-            print(
-                f"group {data['number']}/{data['groups']}: {group.group_id} [{backends}]",
-                flush=True,
-            )
-        elif event == "done":
-            row = data["row"]
-            n, total = data["index"] + 1, data["total"]
-            print(f"[{n}/{total}] {data['point'].label()}", flush=True)
-            status = row["status"]
-            if status == "ok":
-                line = (
-                    f"    ok  median {_fmt_ms(row['median_ms'])}  IQR {_fmt_ms(row['iqr_ms'])}"
-                    f"  {row['throughput']:,.0f} samples/s  rel_err {row['rel_err']:.1e}"
-                    f"  cold start {row['cold_start_s']:.2f} s"
-                )
-                if row.get("correctness_only"):
-                    line += "  (interpreter: not performance)"
-            elif status == "skipped":
-                line = f"    skipped: {row.get('reason')}"
-            else:
-                line = f"    {status}: {row.get('error')}"
-            print(line, flush=True)
-            for note in output_notes(row.get("extra") or {}):
-                print(note, flush=True)
-        elif event == "interrupted":
-            print(f"interrupted: kept {data['done']} of {data['total']} points", flush=True)
 
 
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
@@ -190,6 +147,9 @@ def _add_optional_commands(sub: argparse._SubParsersAction, command: str | None)
         from perfbench import ceilings
 
         ceilings.add_ceilings_arguments(ceilings_parser)
+    from perfbench.cli_diff import add_diff_parser  # argparse only: keeps --help fast
+
+    add_diff_parser(sub)
 
 
 def _command_word(argv: list[str]) -> str:
@@ -220,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         return compare_command(args)
     if args.command == "ceilings":
         return ceilings_command(args)
+    if args.command == "diff":
+        from perfbench.cli_diff import diff_command
+
+        return diff_command(args)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 
@@ -305,7 +269,7 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"perfbench: {len(plan.points)} points of {scenario.path} -> {run.path}", flush=True)
         print(*notes, sep="\n", end="\n" if notes else "", flush=True)
     counts = run_sweep(scenario, plan, run, Progress(args.quiet))
-    return _finish_run(run, counts)
+    return _finish_run(run, counts, args.quiet)
 
 
 def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
@@ -330,7 +294,7 @@ def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
     )
 
 
-def _finish_run(run: RunDir, counts: Counter[str]) -> int:
+def _finish_run(run: RunDir, counts: Counter[str], quiet: bool) -> int:
     """Build the report, print the summary, and turn the statuses into the exit status."""
     report = _build_report_safely(run.path)
     meta = run.read_meta()
@@ -338,6 +302,8 @@ def _finish_run(run: RunDir, counts: Counter[str]) -> int:
     print(f"perfbench: {summary or 'no points'}", flush=True)
     if (meta.get("flamegraph") or {}).get("error"):
         print(f"perfbench: no flame graph: {meta['flamegraph']['error']}", flush=True)
+    if not quiet:
+        _print_findings(run.path)
     if report:
         print(f"report: {report}", flush=True)
     if meta.get("state") == "interrupted":
@@ -359,6 +325,20 @@ def _run_check(scenario: Any, backends: list[str], quiet: bool) -> int | None:
         )
         return EXIT_FAILED
     return None
+
+
+def _print_findings(run_dir: Path, limit: int = 5) -> None:
+    """The advisor's most valuable findings (the report lists them all); an advisor bug is
+    reported on stderr and never changes the exit status."""
+    try:
+        from perfbench.advisor import advise, format_findings
+
+        text = format_findings(advise(run_dir), limit=limit)
+    except Exception as err:
+        print(f"perfbench: advisor failed ({type(err).__name__}: {err})", file=sys.stderr)
+        return
+    if text:
+        print(text, flush=True)
 
 
 def _build_report_safely(run_dir: Path) -> Path | None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from perfbench.hardware import capture_hardware
+
 # Environment variables that change how fast (or how) PyTorch code runs.
 PERF_ENV_PREFIXES = (
     "OMP_",
@@ -128,4 +130,6 @@ def capture_environment(scenario_dir: Path | None = None) -> dict[str, Any]:
             k: v for k, v in sorted(os.environ.items()) if k.startswith(PERF_ENV_PREFIXES)
         },
         "git_commit": _git_commit(scenario_dir) if scenario_dir else None,
+        # instruction set extensions, cores, GPU capability and clocks: what decides a verdict
+        "hardware": capture_hardware(),
     }

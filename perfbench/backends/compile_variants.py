@@ -25,6 +25,7 @@ from torch import nn
 
 from perfbench.axes import Device, Mode
 from perfbench.backends.base import Backend, Prepared
+from perfbench.backends.compile_facts import track_compiles
 from perfbench.backends.graph_breaks import count_graph_breaks
 
 
@@ -41,6 +42,7 @@ def prepare_compiled(
         info["graph_breaks"] = None
         info["graph_break_reasons"] = [f"explain failed: {type(err).__name__}: {str(err)[:200]}"]
     torch._dynamo.reset()  # no state from explain or an earlier backend leaks into this compile
+    track_compiles(info)  # compiles, recompiles, inductor cache hit/miss, as they happen
     graphs = info.get("graphs")  # what the probe captured is what torch.compile will compile
     return Prepared(
         model=torch.compile(model, mode=mode),

@@ -27,6 +27,9 @@ from perfbench.profiling import nvtx_ranges
 from perfbench.profiling.gpu_sampler import GpuSampler, input_bound_hint
 from perfbench.profiling.nvtx_ranges import range_name
 
+# profiled steps per point: the op diff's noise floor is the spread over these (op_diff.py)
+PROFILE_STEPS = 5
+
 # `--profile-only` filters: ((axis, allowed typed values), ...), at most one entry per axis
 ProfileFilter = tuple[tuple[str, tuple[Any, ...]], ...]
 
@@ -175,17 +178,23 @@ class PointInstruments:
         return nvtx_ranges.measure_nvtx_overhead(workload.step, workload.sync, reps, model=model)
 
     def _profile(self, workload: Any) -> dict[str, Any]:
+        from perfbench.profiling.kernel_profile import kernel_profiling
         from perfbench.profiling.torch_trace import profile_workload
 
         self.phase_name = "profile"
-        with self.phase("profile"):
-            return profile_workload(
-                self.wrap_step(workload.step),
+        # inductor's CPU kernels are recompiled with record-functions for this pass only
+        with self.phase("profile"), kernel_profiling(workload) as (step, kernel_facts):
+            result = profile_workload(
+                self.wrap_step(step),
                 workload.sync,
                 self.run_dir,
                 f"{self.point_id:03d}-{self.label}",
                 self.device,
+                active=PROFILE_STEPS,
             )
+        if kernel_facts:
+            result["kernel_profile"] = kernel_facts
+        return result
 
 
 def _nvml_index() -> int:

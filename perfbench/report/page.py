@@ -24,7 +24,7 @@ import jinja2
 import pandas as pd
 
 from perfbench.axes import AXES
-from perfbench.report import ceiling_check, charts, data, profiling_view
+from perfbench.report import ceiling_check, charts, data, profiling_view, why
 from perfbench.row import SHOWN
 from perfbench.rundir import RunDir
 
@@ -115,6 +115,7 @@ def render_report(run: RunDir) -> str:
         correctness_note=data.CORRECTNESS_ONLY_NOTE,
         css=_asset("report.css"),
         js=_asset("report.js"),
+        why=why.why_context(run, df, meta),  # hardware, advisor findings, op diffs (issue 12)
     )
 
 
