@@ -31,6 +31,21 @@ class Device(str, enum.Enum):
     CUDA = "cuda"
 
 
+class MemoryFormat(str, enum.Enum):
+    """Layout of the model's 4-D tensors (weights and inputs); eager runs in the same layout."""
+
+    CONTIGUOUS = "contiguous"
+    CHANNELS_LAST = "channels_last"
+
+
+class Shapes(str, enum.Enum):
+    """`static`: compile backends specialise on the point's shapes; `dynamic`: they compile with
+    symbolic shapes (torch.compile dynamic=True), so the cost of dynamic shapes is measured."""
+
+    STATIC = "static"
+    DYNAMIC = "dynamic"
+
+
 class AxisError(ValueError):
     """A sweep value that is not valid for its axis (a usage error: exit status 2)."""
 
@@ -44,6 +59,8 @@ AXES: tuple[str, ...] = (
     "num_workers",
     "mode",
     "device",
+    "memory_format",
+    "shapes",
 )
 
 
@@ -59,6 +76,8 @@ class Point:
     num_workers: int = 0
     mode: Mode = Mode.INFER
     device: Device = Device.CPU
+    memory_format: MemoryFormat = MemoryFormat.CONTIGUOUS
+    shapes: Shapes = Shapes.STATIC
 
     def as_dict(self) -> dict[str, object]:
         """Plain values (enums as strings), in axis order, for CSV rows and JSON."""
@@ -73,6 +92,10 @@ class Point:
             parts.append("pin")
         if self.num_workers:
             parts.append(f"w{self.num_workers}")
+        if self.memory_format is not MemoryFormat.CONTIGUOUS:
+            parts.append("cl")
+        if self.shapes is not Shapes.STATIC:
+            parts.append("dyn")
         return "_".join(parts)
 
     def replace(self, **changes: object) -> Point:
@@ -135,6 +158,10 @@ def parse_axis_value(axis: str, raw: object, valid_backends: tuple[str, ...]) ->
             return _parse_enum(Mode, raw)
         if axis == "device":
             return _parse_enum(Device, raw)
+        if axis == "memory_format":
+            return _parse_enum(MemoryFormat, raw)
+        if axis == "shapes":
+            return _parse_enum(Shapes, raw)
     except AxisError as err:
         raise AxisError(f"axis {axis!r}: {err}") from None
     raise AxisError(f"unknown axis {axis!r}; valid axes: {', '.join(AXES)}")

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from perfbench.axes import Point
+from perfbench.backends.base import BackendNotApplicable
 from perfbench.correctness import MismatchError
 from perfbench.profiling.instruments import PointInstruments, ProfileOptions
 from perfbench.scenario import Scenario, ScenarioError, describe_exception
@@ -80,6 +81,8 @@ def _error_row(scenario: Scenario | None, path: Path, err: BaseException) -> dic
         return {"status": "oom", "error": f"out of memory: {err}"}
     if isinstance(err, ScenarioError):
         return {"status": "failed", "error": str(err)}
+    if isinstance(err, BackendNotApplicable):  # found out only by trying (torch.export)
+        return {"status": "skipped", "reason": str(err)}
     if isinstance(err, MismatchError):
         return {"status": "failed", "error": f"correctness check failed: {err}"}
     message = describe_exception(path, err)

@@ -32,6 +32,12 @@ from perfbench.correctness import (
     check_finite,
     tolerance_for,
 )
+from perfbench.knobs import (
+    batch_to_memory_format,
+    feed_in_memory_format,
+    knob_skip_reason,
+    model_to_memory_format,
+)
 from perfbench.profiling.nvtx_ranges import point_phase
 from perfbench.scenario import Scenario, ScenarioError, check_batch
 
@@ -176,7 +182,7 @@ def skip_reason(point: Point, scenario: Scenario) -> str | None:
     if point.mode is Mode.TRAIN and not scenario.can_train:
         return "mode=train needs loss_fn in the scenario"
     backend = BACKENDS[point.backend]
-    return backend.applies(point, scenario)
+    return knob_skip_reason(point, scenario, backend) or backend.applies(point, scenario)
 
 
 def _checked_model(scenario: Scenario) -> torch.nn.Module:
@@ -214,6 +220,9 @@ def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
         reference = scenario.forward(model, check_input)
     check_finite(reference)
     reference = detach_clone(reference)
+    # channels_last: eager and the backend both run in the layout; the reference stays contiguous
+    model = model_to_memory_format(model, point)
+    check_input = batch_to_memory_format(check_input, point)
 
     if point.mode is Mode.TRAIN:
         model.train()
@@ -236,6 +245,7 @@ def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
 
     seed_everything(seed + 2)
     feed = make_feed(scenario, point, device)
+    feed.next_batch = feed_in_memory_format(feed.next_batch, feed.uses_loader, point)
     # the graph-break probe is our diagnostic, not a cost the user's compile would pay
     cold_start_s = prepare_s - float(prepared.info.get("graph_break_probe_s") or 0.0) + first_call_s
     if point.mode is Mode.INFER:

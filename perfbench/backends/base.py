@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from perfbench.scenario import Scenario
 
 
+class BackendNotApplicable(Exception):
+    """Raised by `prepare` when the backend cannot run this model, and that can only be found out
+    by trying (torch.export refusing data-dependent control flow). The point becomes `skipped`
+    with this message as its reason, like an `applies` refusal, not `failed`."""
+
+
 @dataclass
 class Prepared:
     """What a backend hands the harness: the module to call in place of the eager model."""
@@ -63,3 +69,7 @@ class Backend:
     # inductor config): arms sharing one worker must then be prepared before any is timed, and
     # `teardown` must run once the group is done.
     process_wide_state: bool = False
+    # True when the backend honours the `shapes` axis (the torch.compile backends compile with
+    # dynamic=True at shapes=dynamic) or is the baseline measured against it (eager); every other
+    # backend skips shapes=dynamic with a reason.
+    shapes_axis: bool = False

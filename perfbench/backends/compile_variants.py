@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from perfbench.axes import Device, Mode
+from perfbench.axes import Device, Mode, Shapes
 from perfbench.backends.base import Backend, Prepared
 from perfbench.backends.graph_breaks import count_graph_breaks
 
@@ -39,7 +39,10 @@ def prepare_compiled(
         info["graph_breaks"] = None
         info["graph_break_reasons"] = [f"explain failed: {type(err).__name__}: {str(err)[:200]}"]
     torch._dynamo.reset()  # no state from explain or an earlier backend leaks into this compile
-    return Prepared(model=torch.compile(model, mode=mode), info=info)
+    # shapes=static: specialise on this point's shapes, never turn dynamic behind the user's back
+    dynamic = point.shapes == Shapes.DYNAMIC
+    info["dynamic_shapes"] = dynamic
+    return Prepared(model=torch.compile(model, mode=mode, dynamic=dynamic), info=info)
 
 
 def _prepare_with(mode: str | None) -> Callable[[nn.Module, Any, Any, Any], Prepared]:
@@ -60,10 +63,12 @@ REDUCE_OVERHEAD = Backend(
     description="torch.compile mode=reduce-overhead (CUDA graphs: cuts launch overhead)",
     prepare=_prepare_with("reduce-overhead"),
     applies=_needs_cuda,
+    shapes_axis=True,
 )
 
 MAX_AUTOTUNE = Backend(
     name="compile-max-autotune",
     description="torch.compile mode=max-autotune-no-cudagraphs (autotuned kernels, long compile)",
     prepare=_prepare_with("max-autotune-no-cudagraphs"),
+    shapes_axis=True,
 )

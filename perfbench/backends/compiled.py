@@ -20,4 +20,5 @@ BACKEND = Backend(
     name="compile",
     description="torch.compile (inductor, default mode)",
     prepare=_prepare,
+    shapes_axis=True,
 )

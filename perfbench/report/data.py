@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from perfbench.axes import AXES
+from perfbench.axes import AXES, Point
 from perfbench.rundir import RunDir
 from perfbench.timing import is_significant
 
@@ -33,9 +33,10 @@ CORRECTNESS_ONLY_NOTE = "interpreter timing, not performance"
 def load_results(run: RunDir) -> pd.DataFrame:
     """results.csv with failed points' numbers removed and a readable `label` per point."""
     df = run.read_results()
+    defaults = Point().as_dict()
     for col in AXES:
-        if col not in df:
-            df[col] = ""
+        if col not in df:  # an axis added after this run was written: it ran at the default
+            df[col] = defaults[col] if col in ("memory_format", "shapes") else ""
     for col in ("status", "reason", "error", "command"):
         if col not in df:
             df[col] = ""
@@ -68,6 +69,10 @@ def point_label(row: dict[str, Any]) -> str:
     workers = _int(row.get("num_workers"))
     if workers not in ("0", ""):
         parts.append(f"w{workers}")
+    if row.get("memory_format") == "channels_last":
+        parts.append("cl")
+    if row.get("shapes") == "dynamic":
+        parts.append("dyn")
     return " ".join(p for p in parts if p)
 
 
