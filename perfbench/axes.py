@@ -36,6 +36,21 @@ class Device(str, enum.Enum):
     CUDA = "cuda"
 
 
+class MemoryFormat(str, enum.Enum):
+    """Layout of the model's 4-D tensors (weights and inputs); eager runs in the same layout."""
+
+    CONTIGUOUS = "contiguous"
+    CHANNELS_LAST = "channels_last"
+
+
+class Shapes(str, enum.Enum):
+    """`static`: compile backends specialise on the point's shapes; `dynamic`: they compile with
+    symbolic shapes (torch.compile dynamic=True), so the cost of dynamic shapes is measured."""
+
+    STATIC = "static"
+    DYNAMIC = "dynamic"
+
+
 class AxisError(ValueError):
     """A sweep value that is not valid for its axis (a usage error: exit status 2)."""
 
@@ -49,6 +64,8 @@ AXES: tuple[str, ...] = (
     "num_workers",
     "mode",
     "device",
+    "memory_format",
+    "shapes",
 )
 
 
@@ -64,6 +81,8 @@ class Point:
     num_workers: int = 0
     mode: Mode = Mode.INFER
     device: Device = Device.CPU
+    memory_format: MemoryFormat = MemoryFormat.CONTIGUOUS
+    shapes: Shapes = Shapes.STATIC
 
     def as_dict(self) -> dict[str, object]:
         """Plain values (enums as strings), in axis order, for CSV rows and JSON."""
@@ -90,6 +109,8 @@ class Point:
             num_workers=values["num_workers"],
             mode=_parse_enum(Mode, values["mode"]),  # type: ignore[arg-type]
             device=_parse_enum(Device, values["device"]),  # type: ignore[arg-type]
+            memory_format=_parse_enum(MemoryFormat, values["memory_format"]),  # type: ignore[arg-type]
+            shapes=_parse_enum(Shapes, values["shapes"]),  # type: ignore[arg-type]
         )
 
     def replace(self, **changes: object) -> Point:
@@ -109,6 +130,10 @@ def point_label(values: Mapping[str, object], sep: str = "_") -> str:
     workers = _int_text(values.get("num_workers"))
     if workers not in ("0", ""):
         parts.append(f"w{workers}")
+    if _text(values.get("memory_format")) == "channels_last":
+        parts.append("cl")
+    if _text(values.get("shapes")) == "dynamic":
+        parts.append("dyn")
     return sep.join(p for p in parts if p)
 
 
@@ -159,7 +184,13 @@ def _parse_enum(enum_type: type[enum.Enum], text: object) -> enum.Enum:
 
 
 _INT_AXES = {"batch_size": False, "threads": False, "num_workers": True}  # True: 0 is valid
-_ENUM_AXES: dict[str, type[enum.Enum]] = {"amp": Amp, "mode": Mode, "device": Device}
+_ENUM_AXES: dict[str, type[enum.Enum]] = {
+    "amp": Amp,
+    "mode": Mode,
+    "device": Device,
+    "memory_format": MemoryFormat,
+    "shapes": Shapes,
+}
 
 
 def parse_axis_value(axis: str, raw: object, valid_backends: tuple[str, ...]) -> object:

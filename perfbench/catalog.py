@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import textwrap
 
-from perfbench.axes import Amp, Device, Mode
+from perfbench.axes import Amp, Device, MemoryFormat, Mode, Shapes
 
 # name -> Backend.description, in registry order
 BACKENDS: dict[str, str] = {
@@ -26,6 +26,11 @@ BACKENDS: dict[str, str] = {
     "triton": "supported patterns swapped for perfbench_kernels Triton kernels",
     "int8": "dynamic int8 quantisation of nn.Linear (torchao, else torch.ao), CPU inference",
     "int8-ao": "dynamic int8 quantisation of nn.Linear with torch.ao (deprecated), CPU inference",
+    "compile-freezing": (
+        "torch.compile with inductor freezing (weights as constants: folding, prepacking)"
+    ),
+    "onnxruntime": "torch.onnx.export (torch.export-based) run by ONNX Runtime, threads matched",
+    "aoti": "torch.export + AOTInductor package (aoti_compile_and_package), inference",
 }
 
 
@@ -43,6 +48,8 @@ AXES: dict[str, str] = {
     "num_workers": "DataLoader worker processes, integers >= 0 (> 0 needs make_dataset)",
     "mode": f"{_values(Mode)} (train needs loss_fn)",
     "device": _values(Device),
+    "memory_format": f"{_values(MemoryFormat)} (4-D inputs; eager runs in the same layout)",
+    "shapes": f"{_values(Shapes)} (compile backends; eager is the baseline of both)",
 }
 
 # Importing a scenario (and its first make_batch) is bounded by --timeout when given, else this.

@@ -78,6 +78,7 @@ def prepare_point(scenario_path: Path, seed: int = 0, **axes: Any) -> PreparedPo
     from perfbench.backends import BACKENDS
     from perfbench.scenario import load_scenario
     from perfbench.timing import TimingSettings, warm_up
+    from perfbench.backends.base import BackendNotApplicable
     from perfbench.workload import build_workload, skip_reason
 
     scenario = load_scenario(scenario_path)
@@ -91,6 +92,9 @@ def prepare_point(scenario_path: Path, seed: int = 0, **axes: Any) -> PreparedPo
     try:  # the sweep's own build and check: raises MismatchError on a wrong result
         workload = build_workload(scenario, point, seed=seed)
         warm_up(workload.step, workload.sync, TimingSettings())
+    except BackendNotApplicable as err:  # found out only by trying (tracing, torch.export)
+        backend.teardown()
+        pytest.skip(f"{point.label()}: {err}")
     except BaseException:
         backend.teardown()
         raise

@@ -48,6 +48,9 @@ class Row:
     num_workers: int | None = _column("axis")
     mode: str = _column("axis", "")
     device: str = _column("axis", "")
+    # axes added later: an older results.csv ran them at these defaults
+    memory_format: str = _column("axis", "contiguous")
+    shapes: str = _column("axis", "static")
     group_id: str = _column("comparison group: the values of every axis but backend", "")
     status: str = _column("one of STATUSES", "")
     reason: str = _column("why a point was skipped", "")

@@ -1,9 +1,10 @@
 """Loading a scenario file, like pytest collecting a test file.
 
 A scenario is one Python file with `build_model()` and `make_batch(batch_size)`, plus optional
-names (see docs/design.md). Loading never shows a raw traceback: a syntax error, a missing function, a
-wrong type or an exception raised while importing becomes a `ScenarioError` that names the file
-and line and says what was wrong.
+names (see docs/design.md); a KernelBench problem file is adapted into that contract (kernelbench.py).
+Loading never shows a raw traceback: a syntax error, a missing function, a wrong type or an
+exception raised while importing becomes a `ScenarioError` that names the file and line and says
+what was wrong.
 """
 
 from __future__ import annotations
@@ -115,6 +116,10 @@ def load_scenario(path: str | Path) -> Scenario:
         ) from None
 
     ns = module.__dict__
+    from perfbench.kernelbench import adapt_kernelbench, looks_like_kernelbench
+
+    if looks_like_kernelbench(ns):  # Model + get_inputs + get_init_inputs + batch_size
+        ns = adapt_kernelbench(path, ns)
     missing = [name for name in REQUIRED if name not in ns]
     if missing:
         raise ScenarioError(
@@ -140,7 +145,7 @@ def load_scenario(path: str | Path) -> Scenario:
     ):
         raise ScenarioError(path, f"TOLERANCE must be a positive number, got {tolerance!r}")
 
-    doc = (module.__doc__ or "").strip()
+    doc = (ns.get("__doc__") or "").strip()
     return Scenario(
         path=path,
         name=path.stem,

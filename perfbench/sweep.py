@@ -37,6 +37,8 @@ def default_sweep() -> dict[str, list[Any]]:
         "num_workers": [0],
         "mode": ["infer"],
         "device": ["cuda" if torch.cuda.is_available() else "cpu"],
+        "memory_format": ["contiguous"],
+        "shapes": ["static"],
     }
 
 

@@ -33,6 +33,12 @@ from perfbench.correctness import (
     tolerance_for,
 )
 from perfbench.feed import DataFeed, make_feed, to_device
+from perfbench.knobs import (
+    batch_to_memory_format,
+    feed_in_memory_format,
+    knob_skip_reason,
+    model_to_memory_format,
+)
 from perfbench.profiling.nvtx_ranges import point_phase
 from perfbench.scenario import Scenario, ScenarioError, check_batch
 
@@ -94,7 +100,7 @@ def skip_reason(point: Point, scenario: Scenario) -> str | None:
     if point.mode is Mode.TRAIN and not scenario.can_train:
         return "mode=train needs loss_fn in the scenario"
     backend = BACKENDS[point.backend]
-    return backend.applies(point, scenario)
+    return knob_skip_reason(point, scenario, backend) or backend.applies(point, scenario)
 
 
 def checked_model(scenario: Scenario, seed: int) -> torch.nn.Module:
@@ -153,6 +159,9 @@ def prepare_checked(scenario: Scenario, point: Point, seed: int = 0) -> Checked:
         reference = scenario.forward(model, check_input)
     check_finite(reference)
     reference = detach_clone(reference)
+    # channels_last: eager and the backend both run in the layout; the reference stays contiguous
+    model = model_to_memory_format(model, point)
+    check_input = batch_to_memory_format(check_input, point)
 
     if point.mode is Mode.TRAIN:
         model.train()  # prepare sees the model in the mode it will run in
@@ -192,6 +201,7 @@ def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
     device = torch.device(point.device.value)
     seed_everything(seed + 2)
     feed = make_feed(scenario, point, device)
+    feed.next_batch = feed_in_memory_format(feed.next_batch, feed.uses_loader, point)
     # the graph-break probe is our diagnostic, not a cost the user's compile would pay
     probe_s = float(prepared.info.get("graph_break_probe_s") or 0.0)
     cold_start_s = checked.prepare_s - probe_s + checked.first_call_s

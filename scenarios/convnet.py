@@ -4,7 +4,14 @@ What it teaches:
 - BatchNorm after every conv is free to remove at inference: in eval mode BN is an affine map, so it
   folds into the conv's weight and bias, and RepVGG's parallel 3x3, 1x1 and identity branches fold
   into one 3x3 conv. Until a backend does that, eager runs three convs, three BNs and an add per block.
-- channels_last memory format is what the fast conv kernels want (oneDNN on CPU, cuDNN on GPU).
+- ONNX Runtime does that folding on its own: its optimized graph of this model has 15 Conv and
+  no BatchNormalization, Add or Relu left (the exported ONNX graph: 12 Conv, 3 BatchNormalization,
+  9 Add, 6 Relu), the adds and ReLUs fused into the convs, in its own blocked (NCHWc) layout.
+  Interleaved with eager at batch 32 on the 2-core dev CPU (shared, noisy), DataLoader included:
+  2.05x faster per step at 1 thread (1.98 vs 4.10 ms, 840 pairs, pair-ratio IQR 59%; eager against
+  itself in the same way: 1.00, IQR 15%), 1.68x at 2 threads (199 pairs, IQR 13%).
+- channels_last memory format is what the fast conv kernels want (oneDNN on CPU, cuDNN on GPU):
+  `--set memory_format=contiguous,channels_last` runs eager and each backend in both layouts.
 - Input pipeline settings: batches come from `make_dataset` through a DataLoader, so the sweep's
   `num_workers` and `pin_memory` axes take effect and the report can show data-wait time. On a CPU
   device pin_memory=true is skipped with a reason (it only speeds host-to-device copies).

@@ -3,8 +3,18 @@ defines `BACKEND = Backend(...)`, listed below."""
 
 from __future__ import annotations
 
-from perfbench.backends import compile_variants, compiled, eager, fx_backend, int8, triton_backend
-from perfbench.backends.base import Backend, Prepared
+from perfbench.backends import (
+    aoti,
+    compile_freezing,
+    compile_variants,
+    compiled,
+    eager,
+    fx_backend,
+    int8,
+    onnxruntime_backend,
+    triton_backend,
+)
+from perfbench.backends.base import Backend, BackendNotApplicable, Prepared
 
 BACKENDS: dict[str, Backend] = {
     b.name: b
@@ -17,6 +27,9 @@ BACKENDS: dict[str, Backend] = {
         triton_backend.BACKEND,
         int8.BACKEND,
         int8.BACKEND_TORCH_AO,
+        compile_freezing.BACKEND,
+        onnxruntime_backend.BACKEND,
+        aoti.BACKEND,
     )
 }
 
@@ -25,4 +38,4 @@ def backend_names() -> tuple[str, ...]:
     return tuple(BACKENDS)
 
 
-__all__ = ["BACKENDS", "Backend", "Prepared", "backend_names"]
+__all__ = ["BACKENDS", "Backend", "BackendNotApplicable", "Prepared", "backend_names"]

@@ -43,9 +43,11 @@ if TYPE_CHECKING:
 
 
 class BackendNotApplicable(Exception):
-    """Raised by `prepare` when the backend cannot handle this model at all (fx cannot trace its
-    forward): the point is `skipped` with this message as its reason. `failed` stays for a backend
-    that ran and went wrong. The message names the cause and, where known, the model's file:line."""
+    """Raised by `prepare` when the backend cannot handle this model at all, which can only be
+    found out by trying (fx cannot trace its forward; torch.export refuses data-dependent control
+    flow): the point is `skipped` with this message as its reason, like an `applies` refusal.
+    `failed` stays for a backend that ran and went wrong. The message names the cause and, where
+    known, the model's file:line."""
 
 
 @dataclass
@@ -89,3 +91,7 @@ class Backend:
     # inductor config): arms sharing one worker must then be prepared before any is timed, and
     # `teardown` must run once the group is done.
     process_wide_state: bool = False
+    # True when the backend honours the `shapes` axis (the torch.compile backends compile with
+    # dynamic=True at shapes=dynamic) or is the baseline measured against it (eager); every other
+    # backend skips shapes=dynamic with a reason.
+    shapes_axis: bool = False

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from perfbench.axes import Device, Mode
+from perfbench.axes import Device, Mode, Shapes
 from perfbench.backends.base import Backend, Prepared
 from perfbench.backends.compile_facts import track_compiles
 from perfbench.backends.graph_breaks import count_graph_breaks
@@ -42,10 +42,13 @@ def prepare_compiled(
         info["graph_breaks"] = None
         info["graph_break_reasons"] = [f"explain failed: {type(err).__name__}: {str(err)[:200]}"]
     torch._dynamo.reset()  # no state from explain or an earlier backend leaks into this compile
+    # shapes=static: specialise on this point's shapes, never turn dynamic behind the user's back
+    dynamic = point.shapes == Shapes.DYNAMIC
+    info["dynamic_shapes"] = dynamic
     track_compiles(info)  # compiles, recompiles, inductor cache hit/miss, as they happen
     graphs = info.get("graphs")  # what the probe captured is what torch.compile will compile
     return Prepared(
-        model=torch.compile(model, mode=mode),
+        model=torch.compile(model, mode=mode, dynamic=dynamic),
         info=info,
         changes=int(graphs) if graphs is not None else None,
         changes_what="graphs captured",
@@ -77,6 +80,7 @@ REDUCE_OVERHEAD = Backend(
     applies=_needs_cuda,
     teardown=reset_dynamo,
     process_wide_state=True,
+    shapes_axis=True,
 )
 
 MAX_AUTOTUNE = Backend(
@@ -85,4 +89,5 @@ MAX_AUTOTUNE = Backend(
     prepare=_prepare_with("max-autotune-no-cudagraphs"),
     teardown=reset_dynamo,
     process_wide_state=True,
+    shapes_axis=True,
 )

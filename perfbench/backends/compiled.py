@@ -22,4 +22,5 @@ BACKEND = Backend(
     prepare=_prepare,
     teardown=reset_dynamo,
     process_wide_state=True,
+    shapes_axis=True,
 )

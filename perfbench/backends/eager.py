@@ -9,4 +9,7 @@ def _prepare(model, point, example_batch, scenario) -> Prepared:
     return Prepared(model=model)
 
 
-BACKEND = Backend(name="eager", description="plain PyTorch eager mode", prepare=_prepare)
+# shapes_axis: eager runs the same at shapes=static and dynamic, the baseline of both
+BACKEND = Backend(
+    name="eager", description="plain PyTorch eager mode", prepare=_prepare, shapes_axis=True
+)

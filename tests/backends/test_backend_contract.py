@@ -27,7 +27,7 @@ from perfbench.scenario import default_forward, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SCENARIO = SimpleNamespace(forward=default_forward, loss_fn=None)
-COMPILE = ("compile", "compile-reduce-overhead", "compile-max-autotune")
+COMPILE = ("compile", "compile-reduce-overhead", "compile-max-autotune", "compile-freezing")
 # what each backend counts; eager has nothing to count
 CHANGES_WHAT = {
     "compile": "graphs captured",

@@ -74,4 +74,5 @@ def test_compile_backend_records_breaks_and_matches_eager() -> None:
 
 def test_registry_lists_every_backend() -> None:
     names = ("eager", "compile", "compile-reduce-overhead", "compile-max-autotune", "fx")
-    assert tuple(BACKENDS) == (*names, "triton", "int8", "int8-ao")
+    new = ("compile-freezing", "onnxruntime", "aoti")
+    assert tuple(BACKENDS) == (*names, "triton", "int8", "int8-ao", *new)
