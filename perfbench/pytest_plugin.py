@@ -76,9 +76,9 @@ def prepare_point(scenario_path: Path, seed: int = 0, **axes: Any) -> PreparedPo
     and when the backend's timings on this device are not performance (Triton interpreter).
     """
     from perfbench.backends import BACKENDS
+    from perfbench.backends.base import BackendNotApplicable
     from perfbench.scenario import load_scenario
     from perfbench.timing import TimingSettings, warm_up
-    from perfbench.backends.base import BackendNotApplicable
     from perfbench.workload import build_workload, skip_reason
 
     scenario = load_scenario(scenario_path)
