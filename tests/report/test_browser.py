@@ -10,6 +10,8 @@ fetch from the network into such a message, so this test also proves the report 
 
 from __future__ import annotations
 
+import html as html_module
+import json
 import re
 import shutil
 import subprocess
@@ -86,7 +88,8 @@ def test_compare_page_in_headless_chromium(fake_run: RunDir, tmp_path: Path) -> 
     dom = _chromium(out.resolve().as_uri(), "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert _console(dom.stderr) == []
-    assert dom.stdout.count("same (within noise)") == 13
+    assert dom.stdout.count('">same (within noise)</td>') == 13
+    assert "No gate" in dom.stdout
 
 
 PROBE = """<script>
@@ -118,3 +121,49 @@ def test_table_sorts_and_filters(fake_run: RunDir, tmp_path: Path) -> None:
     assert numbers == sorted(numbers) and len(numbers) == 13
     assert values[len(numbers) :] == [""] * 4  # points without a result sort last
     assert 'data-shown="1"' in dom.stdout
+
+
+def _probe(page: Path, tmp_path: Path, probe: str) -> dict:
+    """Load `page` with `probe` appended (and its CSP dropped, so the probe may run)."""
+    html = page.read_text(encoding="utf-8")
+    html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
+    probed = tmp_path / f"probe-{page.name}"
+    probed.write_text(html.replace("</body>", probe + "</body>"), encoding="utf-8")
+    dom = _chromium(probed.resolve().as_uri(), "--dump-dom")
+    assert _console(dom.stderr) == [], _console(dom.stderr)
+    found = re.search(r'data-probe="([^"]*)"', dom.stdout)
+    assert found, dom.stdout[-1000:]
+    return json.loads(html_module.unescape(found.group(1)))
+
+
+COMPARE_PROBE = """<script>
+(function () {
+  const heads = Array.from(document.querySelectorAll("th"));
+  const verdict = heads.find(function (h) { return h.textContent.trim() === "verdict"; });
+  const table = document.querySelector("table").getBoundingClientRect();
+  const first = document.querySelector("h1").nextElementSibling;
+  document.body.setAttribute("data-probe", JSON.stringify({
+    window: window.innerWidth,
+    verdict_right: verdict.getBoundingClientRect().right,
+    first_text: first.textContent.trim(),
+    first_above_table: first.getBoundingClientRect().bottom <= table.top,
+  }));
+})();
+</script>"""
+
+
+def test_compare_page_at_1400px(tmp_path: Path) -> None:
+    """Issue 15 item 9: the pass/fail outcome is the page's first line, and the verdict column is
+    on screen at 1400 px."""
+    from make_run import make_run
+
+    from perfbench.compare import compare
+
+    base = make_run(tmp_path / "base", with_flamegraph=False)
+    slow = make_run(tmp_path / "slow", scale=1.25, seed=2, with_flamegraph=False)
+    page = tmp_path / "compare.html"
+    compare(base.path, slow.path, fail_above=10, html=page)
+    seen = _probe(page, tmp_path, COMPARE_PROBE)
+    assert seen["verdict_right"] <= seen["window"]
+    assert seen["first_text"].startswith("FAIL: 13 of 17 point(s) regressed beyond 10%")
+    assert seen["first_above_table"]
