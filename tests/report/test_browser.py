@@ -123,6 +123,52 @@ def test_table_sorts_and_filters(fake_run: RunDir, tmp_path: Path) -> None:
     assert 'data-shown="1"' in dom.stdout
 
 
+# test probe: what a reader sees at 1400 px, measured in the laid-out page and written into the
+# DOM for --dump-dom. Independent of the report's markup: chart <svg> widths, every badge's right
+# edge against whatever clips it, and each `--set k=v` / `--setting k=v` of a command: its first
+# and last character on the same line.
+LAYOUT_PROBE = """<script>
+(function () {
+  const out = {window: window.innerWidth};
+  out.charts = Array.from(document.querySelectorAll("#charts svg")).map(function (s) {
+    return s.getBoundingClientRect().width;
+  });
+  out.clipped = Array.from(document.querySelectorAll(".badge")).filter(function (b) {
+    const r = b.getBoundingClientRect();
+    if (r.width === 0) return false;  // inside a closed <details>
+    let right = document.documentElement.clientWidth;
+    for (let el = b.parentElement; el; el = el.parentElement) {
+      if (getComputedStyle(el).overflowX !== "visible") right = Math.min(right, el.getBoundingClientRect().right);
+    }
+    return r.right > right + 0.5;
+  }).map(function (b) { return b.textContent; });
+  function top(node, i) {
+    const r = document.createRange();
+    r.setStart(node, i); r.setEnd(node, i + 1);
+    const rects = r.getClientRects();
+    return rects.length ? Math.round(rects[0].top) : null;
+  }
+  out.broken = []; out.wrapped = 0; out.units = 0;
+  document.querySelectorAll("#repro pre, #repro code").forEach(function (el) {
+    const chars = [];
+    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      for (let i = 0; i < n.data.length; i++) chars.push([n, i]);
+    }
+    const text = chars.map(function (c) { return c[0].data[c[1]]; }).join("");
+    if (chars.length && top(chars[0][0], chars[0][1]) !== top(chars[chars.length - 1][0], chars[chars.length - 1][1])) out.wrapped += 1;
+    const re = /--set(ting)? \\S+/g;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      out.units += 1;
+      const a = chars[m.index], b = chars[m.index + m[0].length - 1];
+      if (top(a[0], a[1]) !== top(b[0], b[1])) out.broken.push(m[0]);
+    }
+  });
+  document.body.setAttribute("data-probe", JSON.stringify(out));
+})();
+</script>"""
+
+
 def _probe(page: Path, tmp_path: Path, probe: str) -> dict:
     """Load `page` with `probe` appended (and its CSP dropped, so the probe may run)."""
     html = page.read_text(encoding="utf-8")
@@ -134,6 +180,18 @@ def _probe(page: Path, tmp_path: Path, probe: str) -> dict:
     found = re.search(r'data-probe="([^"]*)"', dom.stdout)
     assert found, dom.stdout[-1000:]
     return json.loads(html_module.unescape(found.group(1)))
+
+
+def test_report_layout_at_1400px(fake_run: RunDir, tmp_path: Path) -> None:
+    """Issue 15 item 6: charts use at least 90% of the page width, no badge runs off the right
+    edge, and reproduce commands wrap only between arguments."""
+    seen = _probe(build_report(fake_run.path), tmp_path, LAYOUT_PROBE)
+    assert seen["window"] == 1400
+    assert len(seen["charts"]) >= 5
+    assert min(seen["charts"]) >= 0.9 * seen["window"], seen["charts"]
+    assert seen["clipped"] == []
+    assert seen["wrapped"] >= 5 and seen["units"] > 50  # long commands that do wrap ...
+    assert seen["broken"] == []  # ... but never inside `--set k=v`
 
 
 COMPARE_PROBE = """<script>
