@@ -163,7 +163,8 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="PCT",
         default=None,
-        help="exit 1 when a matched point is slower by more than PCT percent (or lost its result)",
+        help="exit 1 when a matched point is slower by more than PCT percent and not within the "
+        "noise (or lost its result)",
     )
     parser.add_argument("--html", type=Path, metavar="OUT", help="also write the table as HTML")
 
