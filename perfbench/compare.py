@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 
 from perfbench.axes import AXES
+from perfbench.report.compare_page import cell_text, shown_axes, write_compare_html
 from perfbench.report.data import axes_key, load_results
 from perfbench.rundir import RunDir
 from perfbench.timing import is_significant
 
+# a verdict that says the change is inside the noise: never a regression, whatever its size
+WITHIN_NOISE = "same (within noise)"
 COLUMNS = [
     *AXES,
     "status_a",
@@ -100,87 +102,37 @@ def _verdict(
     if math.isnan(noise_a) or math.isnan(noise_b):
         return "noise unknown"
     if not sig:
-        return "same (within noise)"
+        return WITHIN_NOISE
     return "slower" if ratio > 1 else "faster"
 
 
 def regressions(df: pd.DataFrame, fail_above_pct: float) -> pd.DataFrame:
     """Matched points slower by more than the threshold, and points ok in A that lost their result
-    in B (a point that starts failing is the largest slowdown there is)."""
-    slower = df["change_pct"] > fail_above_pct
+    in B (a point that starts failing is the largest slowdown there is).
+
+    A point whose own verdict is "same (within noise)" is no regression however large its
+    change: the change is inside the spread of one of the runs. A point whose noise is unknown
+    (an older run without IQRs) is judged by its change alone, so a gate never goes quiet for
+    want of a spread."""
+    slower = (df["change_pct"] > fail_above_pct) & (df["verdict"] != WITHIN_NOISE)
     lost = (df["status_a"] == "ok") & df["status_b"].isin(["failed", "oom", "timeout"])
     return df[slower | lost]
 
 
-def format_table(df: pd.DataFrame) -> str:
-    """The comparison as plain text for the terminal."""
+TEXT_COLUMNS = ["median_a_ms", "median_b_ms", "change_pct", "noise_a", "noise_b", "verdict"]
+
+
+def format_table(df: pd.DataFrame, axes: list[str] | None = None) -> str:
+    """The comparison as plain text for the terminal. `axes`: the columns that name a point
+    (default `shown_axes(df)`); pass the full comparison's so a subset (the regressions) shows
+    the same ones, backend included."""
     if df.empty:
         return "no points in either run"
-    varying = [a for a in AXES if df[a].astype(str).nunique() > 1] or ["backend"]
-    show = df[
-        [*varying, "median_a_ms", "median_b_ms", "change_pct", "noise_a", "noise_b", "verdict"]
-    ]
-    fmt = {
-        "median_a_ms": lambda v: "" if math.isnan(v) else f"{v:.4g}",
-        "median_b_ms": lambda v: "" if math.isnan(v) else f"{v:.4g}",
-        "change_pct": lambda v: "" if math.isnan(v) else f"{v:+.1f}%",
-        "noise_a": lambda v: "" if math.isnan(v) else f"{v:.1%}",
-        "noise_b": lambda v: "" if math.isnan(v) else f"{v:.1%}",
-    }
-    return show.to_string(index=False, formatters=fmt)
-
-
-_HTML = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>perfbench compare</title>
-<style>
-body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #1d2330; }
-table { border-collapse: collapse; } th, td { padding: 3px 8px; border-bottom: 1px solid #dde1e8; }
-th { background: #f6f7f9; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.slower, .regressed { color: #b3261e; font-weight: 600; } .faster, .fixed { color: #1f7a4d; font-weight: 600; }
-</style></head><body>
-<h1>perfbench compare</h1>
-<p>A: <code>{{ run_a }}</code><br>B: <code>{{ run_b }}</code></p>
-<p>ratio = median B / median A. A change is significant only when |B/A − 1| exceeds the IQR/median
-of both runs.</p>
-<table><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
-{% for r in rows %}<tr>{% for c in columns %}
-<td class="{{ 'num' if c in numeric else '' }} {{ r['verdict'].split(':')[0].split(' ')[0] if c == 'verdict' else '' }}">{{ fmt(c, r[c]) }}</td>
-{% endfor %}</tr>{% endfor %}
-</tbody></table></body></html>
-"""
-
-
-def write_compare_html(
-    df: pd.DataFrame, out_path: Path, run_a: str = "A", run_b: str = "B"
-) -> Path:
-    """The comparison as a small self-contained HTML page (autoescaped)."""
-    numeric = {"median_a_ms", "median_b_ms", "noise_a", "noise_b", "ratio", "change_pct"}
-
-    def fmt(col: str, value: Any) -> str:
-        if isinstance(value, float):
-            if math.isnan(value):
-                return ""
-            if col in ("noise_a", "noise_b"):
-                return f"{value:.1%}"
-            if col == "change_pct":
-                return f"{value:+.1f}%"
-            return f"{value:.4g}"
-        return str(value)
-
-    env = jinja2.Environment(autoescape=True)
-    html = env.from_string(_HTML).render(
-        columns=COLUMNS,
-        rows=df.to_dict("records"),
-        numeric=numeric,
-        fmt=fmt,
-        run_a=run_a,
-        run_b=run_b,
+    axes = axes or shown_axes(df)
+    cells = pd.DataFrame(
+        {c: [cell_text(c, v) for v in df[c]] for c in [*axes, *TEXT_COLUMNS]}, index=df.index
     )
-    out_path = Path(out_path)
-    out_path.write_text(html, encoding="utf-8")
-    return out_path
+    return cells.to_string(index=False)
 
 
 def scenario_mismatch(run_a: Path, run_b: Path) -> str | None:
@@ -211,7 +163,8 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="PCT",
         default=None,
-        help="exit 1 when a matched point is slower by more than PCT percent (or lost its result)",
+        help="exit 1 when a matched point is slower by more than PCT percent and not within the "
+        "noise (or lost its result)",
     )
     parser.add_argument("--html", type=Path, metavar="OUT", help="also write the table as HTML")
 
@@ -230,6 +183,11 @@ class Comparison:
     regressed: pd.DataFrame  # points beyond the gate (empty without one)
 
     @property
+    def axes(self) -> list[str]:
+        """The axes that name a point in any table of this comparison (backend always)."""
+        return shown_axes(self.table) if len(self.table) else ["backend"]
+
+    @property
     def exit_code(self) -> int:
         """0 = fine, 1 = a regression above --fail-above."""
         return 1 if len(self.regressed) else 0
@@ -245,14 +203,17 @@ def compare(
     if fail_above is not None and (math.isnan(fail_above) or fail_above < 0):
         raise CompareError("--fail-above must be a percentage >= 0")
     table = compare_runs(run_a, run_b)
-    if html:
-        write_compare_html(table, html, str(run_a), str(run_b))
-    return Comparison(
+    found = Comparison(
         table=table,
         mismatch=scenario_mismatch(Path(run_a), Path(run_b)),
         fail_above=fail_above,
         regressed=table.iloc[0:0] if fail_above is None else regressions(table, fail_above),
     )
+    if html:
+        write_compare_html(
+            table, html, str(run_a), str(run_b), fail_above, found.regressed, found.mismatch
+        )
+    return found
 
 
 if __name__ == "__main__":  # `python -m perfbench.compare A B`, the same as `perfbench compare`

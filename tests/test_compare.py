@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 import tempfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfbench.cli_compare import compare_main
-from perfbench.compare import compare_runs, is_significant, write_compare_html
+from perfbench.compare import compare, compare_runs, is_significant, write_compare_html
 from perfbench.rundir import RunDir
 
 _spec = importlib.util.spec_from_file_location(
@@ -167,3 +168,83 @@ def test_compare_returns_data_and_prints_nothing(
     with pytest.raises(CompareError, match="--fail-above must be a percentage"):
         compare(tmp_path / "a", tmp_path / "b", fail_above=-1)
     assert capsys.readouterr() == ("", "")
+
+
+def _run(path: Path, points: list[tuple[str, int, float, float]]) -> Path:
+    """A run folder of ok points (backend, batch_size, median ms, IQR/median)."""
+    run = RunDir.create(path)
+    run.write_meta({"state": "complete"})
+    for i, (backend, bs, median, rel_iqr) in enumerate(points):
+        run.append_row(
+            {
+                "point_id": i,
+                "backend": backend,
+                "batch_size": bs,
+                "status": "ok",
+                "median_ms": median,
+                "iqr_ms": median * rel_iqr,
+            }
+        )
+    return path
+
+
+def test_regression_list_names_the_backend(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15 item 9: only compile regressed, at two batch sizes; the list still says which
+    backend (the regressed rows share it, so "columns that vary in the list" would drop it)."""
+    grid = [(b, bs) for b in ("eager", "compile") for bs in (8, 64)]
+    a = _run(tmp_path / "a", [(b, bs, 1.0, 0.01) for b, bs in grid])
+    b = _run(tmp_path / "b", [(b, bs, 1.5 if b == "compile" else 1.0, 0.01) for b, bs in grid])
+    assert compare_main([str(a), str(b), "--fail-above", "10"]) == 1
+    listed = capsys.readouterr().out.split("regressed beyond 10%:")[1].strip().splitlines()
+    assert listed[0].split()[:2] == ["backend", "batch_size"]
+    assert [line.split()[:2] for line in listed[1:]] == [["compile", "8"], ["compile", "64"]]
+
+
+def test_change_within_noise_is_no_regression(tmp_path: Path) -> None:
+    """A +20% change inside a 30% IQR is "same (within noise)": not a regression at 10%."""
+    a = _run(tmp_path / "a", [("eager", 8, 1.0, 0.3), ("compile", 8, 1.0, 0.01)])
+    b = _run(tmp_path / "b", [("eager", 8, 1.2, 0.3), ("compile", 8, 1.2, 0.01)])
+    found = compare(a, b, fail_above=10)
+    verdicts = dict(zip(found.table["backend"], found.table["verdict"], strict=True))
+    assert verdicts == {"eager": "same (within noise)", "compile": "slower"}
+    assert list(found.regressed["backend"]) == ["compile"]
+    b2 = _run(tmp_path / "b2", [("eager", 8, 1.2, 0.3), ("compile", 8, 1.0, 0.01)])
+    assert compare_main([str(a), str(b2), "--fail-above", "10"]) == 0
+
+
+def test_missing_values_print_blank_not_nan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = _run(tmp_path / "a", [("eager", 8, 1.0, 0.01), ("compile", 8, 0.8, 0.01)])
+    b = _run(tmp_path / "b", [("eager", 8, 1.0, 0.01), ("fx", 8, 0.9, 0.01)])
+    assert compare_main([str(a), str(b), "--html", str(tmp_path / "c.html")]) == 0
+    out = capsys.readouterr().out
+    assert "only in A" in out and "only in B" in out
+    assert "nan" not in out.lower()
+    assert "nan" not in (tmp_path / "c.html").read_text(encoding="utf-8").lower()
+
+
+@pytest.mark.parametrize(
+    ("fail_above", "first"),
+    [
+        (None, "No gate"),
+        (60.0, "PASS: no matched point is slower by more than 60%"),
+        (10.0, "FAIL: 1 of 2 point(s) regressed beyond 10%"),
+    ],
+)
+def test_compare_page_opens_with_the_gate(
+    tmp_path: Path, fail_above: float | None, first: str
+) -> None:
+    """The page's first line after the title is the gate's outcome; the verdict column comes right
+    after the axes that name a point (backend, and those that vary)."""
+    a = _run(tmp_path / "a", [("eager", 8, 1.0, 0.01), ("compile", 8, 1.0, 0.01)])
+    b = _run(tmp_path / "b", [("eager", 8, 1.0, 0.01), ("compile", 8, 1.5, 0.01)])
+    compare(a, b, fail_above=fail_above, html=tmp_path / "c.html")
+    html = (tmp_path / "c.html").read_text(encoding="utf-8")
+    after_title = html.split("</h1>", 1)[1].lstrip()
+    assert after_title.startswith('<p id="gate"')
+    assert after_title.split(">", 1)[1].startswith(first)
+    headers = re.findall(r"<th>([^<]*)</th>", html)
+    assert headers[:3] == ["backend", "verdict", "change B/A"]

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
 from perfbench.report.data import OTHER_AXES
+from perfbench.report.verdict_view import COLOURS
 
 # Same look in every run and no timestamps in the file: a rebuilt report diffs cleanly.
 _RC = {
@@ -32,6 +33,10 @@ _RC = {
     "grid.alpha": 0.3,
 }
 MAX_BARS = 40  # beyond this a bar chart stops being readable; the table has every point
+# Figure width in inches: the page's content column at 1400 px is 1352 px, and an SVG inch is
+# 96 px, so a 14 in figure is drawn at about its own size (text at 9 pt, not scaled) and the CSS
+# stretches it to the column (width: 100%) at any window size.
+WIDTH_IN = 14.0
 
 
 def _svg(fig: Figure, name: str) -> str:
@@ -71,16 +76,21 @@ def _varying(df: pd.DataFrame, axes: tuple[str, ...]) -> list[str]:
 
 
 def throughput_chart(df: pd.DataFrame) -> str | None:
-    """Throughput against batch size, one line per backend × amp, one panel per other setting."""
+    """Throughput against batch size, one line per backend × amp, one panel per other setting.
+
+    With a single batch size a line chart is lone dots in an empty panel: then it is a bar per
+    point instead (`throughput_bars`)."""
     ok = df[(df["status"] == "ok") & df["throughput"].notna() & df["batch_size"].notna()]
     if ok.empty:
         return None
+    if ok["batch_size"].nunique() < 2:
+        return throughput_bars(ok)
     group_axes = tuple(a for a in OTHER_AXES if a not in ("batch_size", "amp"))
     facets = _varying(ok, group_axes)
     groups = list(ok.groupby(facets, sort=True)) if facets else [((), ok)]
     groups = groups[:6]
     with matplotlib.rc_context(_RC):
-        fig = _figure(7.5, 3.2 * len(groups))
+        fig = _figure(WIDTH_IN, 3.6 * len(groups))
         axs = fig.subplots(len(groups), 1, squeeze=False)[:, 0]
         for ax, (key, sub) in zip(axs, groups, strict=True):
             for (backend, amp), line in sub.groupby(["backend", "amp"], sort=True):
@@ -110,45 +120,86 @@ def throughput_chart(df: pd.DataFrame) -> str | None:
         return _svg(fig, "tp")
 
 
+def throughput_bars(ok: pd.DataFrame) -> str | None:
+    """Samples/s per ok point as horizontal bars (one batch size: nothing to draw a line over).
+
+    Interpreter timings are grey and labelled so: they are not performance."""
+    total = len(ok)
+    ok = ok.head(MAX_BARS).iloc[::-1]
+    interp = ok["correctness_only"].to_numpy(dtype=bool)
+    with matplotlib.rc_context(_RC):
+        fig = _figure(WIDTH_IN, 0.9 + 0.26 * len(ok))
+        ax = fig.subplots()
+        ax.barh(range(len(ok)), ok["throughput"], color=np.where(interp, "#999", "#47a"))
+        ax.set_yticks(range(len(ok)), ok["label"], fontsize=8)
+        for i, (t, grey) in enumerate(zip(ok["throughput"], interp, strict=True)):
+            text = f"{t:,.4g}" + (" (interpreter timing)" if grey else "")
+            ax.annotate(text, (t, i), xytext=(3, 0), textcoords="offset points", va="center",
+                        fontsize=7)  # fmt: skip
+        ax.set_xlim(0, float(ok["throughput"].max()) * 1.2)
+        ax.set_xlabel("samples / s (grey: interpreter timing, not performance)")
+        _truncated(ax, total)
+        return _svg(fig, "tp")
+
+
 def speedup_chart(sp: pd.DataFrame) -> str | None:
-    """Horizontal bars of eager median / backend median; the 1× line is eager itself."""
+    """Horizontal bars of the speedup over eager; the 1× line is eager itself.
+
+    A bar's colour is its verdict's (`data.speedups` column `tone`, the rule the tables use):
+    green only for faster, red only for slower, grey for everything else. Where the run recorded
+    a confidence interval it is drawn as a whisker on the bar."""
     if sp.empty:
         return None
     total = len(sp)
     sp = sp.head(MAX_BARS).iloc[::-1]
     with matplotlib.rc_context(_RC):
-        fig = _figure(7.5, 0.8 + 0.24 * len(sp))
+        fig = _figure(WIDTH_IN, 0.9 + 0.26 * len(sp))
         ax = fig.subplots()
-        colors = [
-            "#999" if c else ("#2a7" if s >= 1 else "#c44")
-            for s, c in zip(sp["speedup"], sp["correctness_only"], strict=True)
-        ]
+        colors = [COLOURS[t] for t in sp["tone"]]
         # bars grow from the 1× line: right is faster than eager, left is slower
         ax.barh(range(len(sp)), sp["speedup"] - 1.0, left=1.0, color=colors)
+        has_ci = sp["ci_low"].notna() & sp["ci_high"].notna()
+        if has_ci.any():
+            ys = np.arange(len(sp))[has_ci.to_numpy()]
+            ci = sp[has_ci]
+            err = [ci["speedup"] - ci["ci_low"], ci["ci_high"] - ci["speedup"]]
+            ax.errorbar(ci["speedup"], ys, xerr=err, fmt="none", ecolor="#222", elinewidth=1,
+                        capsize=3)  # fmt: skip
         ax.set_yticks(range(len(sp)), sp["label"], fontsize=8)
         ax.axvline(1.0, color="#333", lw=1)
         ax.set_xscale("log")
-        lo = min(float(sp["speedup"].min()), 1.0) / 1.15
-        hi = max(float(sp["speedup"].max()), 1.0) * 1.3
+        values = pd.concat([sp["speedup"], sp["ci_low"].dropna(), sp["ci_high"].dropna()])
+        lo = min(float(values.min()), 1.0) / 1.15
+        hi = max(float(values.max()), 1.0) * 1.3
         ax.set_xlim(lo, hi)
-        nice = (0.1, 0.2, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 50, 100)
-        ax.xaxis.set_major_locator(FixedLocator([t for t in nice if lo <= t <= hi]))
+        ax.xaxis.set_major_locator(FixedLocator(_speedup_ticks(lo, hi)))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
         ax.set_xlabel(
-            "speedup over eager at equal settings (log scale, >1 is faster; grey: interpreter)"
+            "speedup over eager at equal settings (log scale, >1 is faster; green: faster, "
+            "red: slower, grey: no call or interpreter timing"
+            + ("; whisker: confidence interval)" if has_ci.any() else ")")
         )
-        for i, s in enumerate(sp["speedup"]):
-            ax.annotate(
-                f"{s:.2f}×",
-                (s, i),
-                xytext=(3, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=7,
-            )
+        # the label sits right of whatever reaches furthest right: the bar, its whisker, the 1× line
+        right = np.fmax(np.fmax(sp["speedup"], sp["ci_high"].fillna(1.0)), 1.0)
+        for i, (s, verdict, x) in enumerate(zip(sp["speedup"], sp["verdict"], right, strict=True)):
+            ax.annotate(f"{s:.2f}× {verdict}", (x, i), xytext=(4, 0), textcoords="offset points",
+                        va="center", fontsize=7)  # fmt: skip
         _truncated(ax, total)
         return _svg(fig, "sp")
+
+
+def _speedup_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks of a log speedup axis: 1× always, then 1-2-5 values, then finer ones (0.9×, 1.1×,
+    1.5× ...), each only when it is at least a tenth of the axis away from every tick taken."""
+    major = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 2, 5, 10, 20, 50, 100)
+    minor = (0.25, 0.75, 0.9, 1.1, 1.25, 1.5, 3)
+    gap = math.log(hi / lo) / 10
+    ticks = [1.0]
+    for t in (*major, *minor):
+        if lo <= t <= hi and all(abs(math.log(t / x)) >= gap for x in ticks):
+            ticks.append(t)
+    return sorted(ticks)
 
 
 def latency_chart(df: pd.DataFrame) -> str | None:
@@ -181,7 +232,7 @@ def latency_chart(df: pd.DataFrame) -> str | None:
         stats.append(stat)
     stats = stats[::-1]
     with matplotlib.rc_context(_RC):
-        fig = _figure(7.5, 0.8 + 0.24 * len(stats))
+        fig = _figure(WIDTH_IN, 0.8 + 0.24 * len(stats))
         ax = fig.subplots()
         ax.bxp(stats, orientation="horizontal", showfliers=False, widths=0.6)
         ax.set_xscale("log")
@@ -212,7 +263,7 @@ def ceiling_chart(df: pd.DataFrame, ceilings: pd.Series) -> str | None:
     ok = ok.iloc[::-1]
     above = ok["tflops"] > ok["_ceiling"]
     with matplotlib.rc_context(_RC):
-        fig = _figure(7.5, 0.9 + 0.24 * len(ok))
+        fig = _figure(WIDTH_IN, 0.9 + 0.24 * len(ok))
         ax = fig.subplots()
         ax.barh(range(len(ok)), ok["tflops"], color=np.where(above, "#c44", "#47a"))
         ax.set_yticks(range(len(ok)), ok["label"], fontsize=8)
@@ -239,7 +290,7 @@ def gpu_chart(timelines: list[tuple[str, list[float], list[float]]]) -> str | No
     if not timelines:
         return None
     with matplotlib.rc_context(_RC):
-        fig = _figure(7.5, 2.8)
+        fig = _figure(WIDTH_IN, 2.8)
         ax = fig.subplots()
         for label, ts, us in timelines[:8]:
             ax.plot(ts, us, lw=1.2, label=label)

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from perfbench.axes import AXES, point_label
+from perfbench.report import verdict_view
 from perfbench.row import MEASURED, Row
 from perfbench.rundir import RunDir, rows_frame
 from perfbench.timing import is_significant
@@ -54,11 +55,30 @@ def axes_key(row: dict[str, Any], axes: tuple[str, ...] = AXES) -> tuple[str, ..
     return tuple(out)
 
 
-def speedups(df: pd.DataFrame) -> pd.DataFrame:
+SPEEDUP_COLUMNS = [
+    "label",
+    "backend",
+    "settings",
+    "eager_ms",
+    "median_ms",
+    "speedup",
+    "ci_low",
+    "ci_high",
+    "significant",
+    "correctness_only",
+    "verdict",
+    "verdict_text",
+    "tone",
+]
+
+
+def speedups(df: pd.DataFrame, margin: float = verdict_view.DEFAULT_MARGIN) -> pd.DataFrame:
     """Each ok non-eager point against the ok eager point with the same other axes.
 
-    speedup = eager median / backend median (>1 means faster than eager), both from this run
-    (docs/design.md rule 8: compare ratios measured in one run).
+    With the verdict columns (paired interleaved rounds) the speedup, its interval and the
+    verdict are the row's own; without them (older runs) speedup = eager median / backend median
+    (>1 means faster than eager), both from this run (docs/design.md rule 8), called a change only
+    beyond the IQR/median of both points. `tone` is the one colour rule of table and chart.
     """
     ok = df[(df["status"] == "ok") & df["median_ms"].notna()]
     eager = {axes_key(r, OTHER_AXES): r for r in ok[ok["backend"] == "eager"].to_dict("records")}
@@ -67,32 +87,46 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
         base = eager.get(axes_key(r, OTHER_AXES))
         if base is None:
             continue
-        rows.append(
-            {
-                "label": r["label"],
-                "backend": r["backend"],
-                "settings": point_label({**r, "backend": ""}, " "),
-                "eager_ms": base["median_ms"],
-                "median_ms": r["median_ms"],
-                "speedup": base["median_ms"] / r["median_ms"],
-                # rule 8: a difference counts only when it exceeds the noise of both points
-                "significant": is_significant(
-                    r["median_ms"] / base["median_ms"], _noise(base), _noise(r)
-                ),
-                "correctness_only": bool(r["correctness_only"]),
-            }
-        )
-    cols = [
-        "label",
-        "backend",
-        "settings",
-        "eager_ms",
-        "median_ms",
-        "speedup",
-        "significant",
-        "correctness_only",
-    ]
-    return pd.DataFrame(rows, columns=cols)
+        rows.append(_speedup_row(r, base, margin))
+    return pd.DataFrame(rows, columns=SPEEDUP_COLUMNS)
+
+
+def _speedup_row(r: dict[str, Any], base: dict[str, Any], margin: float) -> dict[str, Any]:
+    """One comparison: the row's own verdict columns where filled, else the IQR rule."""
+    paired = verdict_view.has_verdict(r) and not math.isnan(_float(r.get("speedup_vs_eager")))
+    if paired:
+        speedup = _float(r["speedup_vs_eager"])
+        low, high = _float(r.get("speedup_ci_low")), _float(r.get("speedup_ci_high"))
+        significant = str(r["verdict"]).strip() in (verdict_view.FASTER, verdict_view.SLOWER)
+    else:
+        speedup = base["median_ms"] / r["median_ms"]
+        low = high = math.nan
+        # rule 8: a difference counts only when it exceeds the noise of both points
+        significant = is_significant(r["median_ms"] / base["median_ms"], _noise(base), _noise(r))
+    verdict = verdict_view.verdict_of(r, significant, speedup)
+    correctness_only = bool(r["correctness_only"])
+    return {
+        "label": r["label"],
+        "backend": r["backend"],
+        "settings": point_label({**r, "backend": ""}, " "),
+        "eager_ms": base["median_ms"],
+        "median_ms": r["median_ms"],
+        "speedup": speedup,
+        "ci_low": low,
+        "ci_high": high,
+        "significant": significant,
+        "correctness_only": correctness_only,
+        "verdict": verdict,
+        "verdict_text": verdict_view.verdict_text(r, verdict, speedup, margin),
+        "tone": verdict_view.tone(verdict, correctness_only),
+    }
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _noise(row: dict[str, Any]) -> float:
@@ -105,18 +139,34 @@ def _noise(row: dict[str, Any]) -> float:
 
 
 def speedup_summary(sp: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per backend: how many settings were compared, geometric-mean speedup, worst and best.
+    """Per backend: how many settings were compared, geometric-mean speedup, worst and best, and
+    how many settings each verdict got.
 
-    The geometric mean, because speedups are ratios: 2x faster and 2x slower average to 1x."""
+    The geometric mean, because speedups are ratios: 2x faster and 2x slower average to 1x. It is
+    green only when every setting (interpreter timings aside) is called faster, red only when
+    every one is slower: a mean over "same", "inconclusive" or mixed verdicts is no call."""
     out = []
     for backend, g in sp.groupby("backend", sort=False):
         worst = g.loc[g["speedup"].idxmin()]
         best = g.loc[g["speedup"].idxmax()]
+        counted = g[~g["correctness_only"]]["verdict"].value_counts()
+        n_faster = int(counted.get(verdict_view.FASTER, 0))
+        n_slower = int(counted.get(verdict_view.SLOWER, 0))
+        n_counted = int(counted.sum())
+        tone = "muted"
+        if n_counted and n_faster == n_counted:
+            tone = "good"
+        elif n_counted and n_slower == n_counted:
+            tone = "bad"
         out.append(
             {
                 "backend": backend,
                 "n": len(g),
                 "n_significant": int(g["significant"].sum()),
+                "n_faster": n_faster,
+                "n_slower": n_slower,
+                "verdicts": verdict_view.count_text(g["verdict"].tolist()),
+                "tone": tone,
                 "geomean": float(math.exp(g["speedup"].map(math.log).mean())),
                 "worst": float(worst["speedup"]),
                 "worst_at": worst["settings"],

@@ -16,15 +16,18 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
+import shlex
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import pandas as pd
+from markupsafe import Markup
 
 from perfbench.axes import AXES
-from perfbench.report import ceiling_check, charts, data, profiling_view, why
+from perfbench.report import ceiling_check, charts, data, profiling_view, verdict_view, why
 from perfbench.row import SHOWN
 from perfbench.rundir import RunDir
 
@@ -44,19 +47,18 @@ def render_report(run: RunDir) -> str:
     meta = _read_meta(run)
     # no results.csv yet (a run that died before its first point): an empty, typed table
     df = data.results_table(run.read_rows() if run.results_csv.exists() else [])
-    sp = data.speedups(df)
+    sp = data.speedups(df, verdict_view.margin_of(meta))
     prof = profiling_view.profiling(df, run.path)
     per_point = ceiling_check.point_ceilings(df, meta)
     stale = ceiling_check.stale_note(ceiling_check.above_ceiling(df, per_point))
     chart_list = [
-        (
-            "Throughput against batch size",
-            "A line per backend × amp; dashed: interpreter timing.",
-            charts.throughput_chart(df),
-        ),
+        (*_throughput_caption(df), charts.throughput_chart(df)),
         (
             "Speedup over eager",
-            "Eager median / backend median at equal other settings, same run.",
+            "Eager time / backend time at equal other settings, from paired interleaved rounds, "
+            "with the verdict's confidence interval."
+            if sp["ci_low"].notna().any()
+            else "Eager median / backend median at equal other settings, same run.",
             charts.speedup_chart(sp),
         ),
         (
@@ -112,6 +114,7 @@ def render_report(run: RunDir) -> str:
             (path, _data_url(svg), "inverted = true" not in svg) for path, svg in prof.flamegraphs
         ],
         commands=[(r["label"], r["status"], r["command"]) for r in df.to_dict("records")],
+        tensorboard=_tensorboard(run, prof.tb_dir),
         correctness_note=data.CORRECTNESS_ONLY_NOTE,
         css=_asset("report.css"),
         js=_asset("report.js"),
@@ -124,6 +127,7 @@ def _jinja() -> jinja2.Environment:
     env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _fmt
     env.filters["pretty"] = _pretty
+    env.filters["args"] = command_html
     return env
 
 
@@ -197,3 +201,47 @@ def _note(r: dict[str, Any]) -> str:
 
 def _data_url(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def _throughput_caption(df: pd.DataFrame) -> tuple[str, str]:
+    """Title and note of the throughput chart: a line chart over batch sizes, or bars for one."""
+    ok = df[(df["status"] == "ok") & df["throughput"].notna() & df["batch_size"].notna()]
+    sizes = sorted({int(b) for b in ok["batch_size"]})
+    if len(sizes) == 1:
+        return f"Throughput at batch size {sizes[0]}", "Samples/s of every ok point."
+    return "Throughput against batch size", "A line per backend × amp; dashed: interpreter timing."
+
+
+def _tensorboard(run: RunDir, tb_dir: str | None) -> str | None:
+    """The TensorBoard command with this run folder's own path (where the report was built)."""
+    if not tb_dir:
+        return None
+    return f"tensorboard --logdir {shlex.quote(str(run.path.resolve() / tb_dir))}"
+
+
+# one shell word: unquoted text and quoted strings, glued together
+_WORD = re.compile(r"""(?:[^\s'"]+|'[^']*'|"(?:\\.|[^"\\])*")+""")
+
+
+def command_args(command: str) -> list[str]:
+    """A command line as the units it may wrap between: each option with its value
+    (`--set batch_size=8`, `--budget 0.2`), every other word alone. Joined by single spaces they
+    are the command again, so a copy of the wrapped text still runs."""
+    words = _WORD.findall(command)
+    if " ".join(words) != " ".join(command.split()):  # unbalanced quote: plain words
+        words = command.split()
+    units: list[str] = []
+    for word in words:
+        if units and units[-1].startswith("-") and " " not in units[-1] and "=" not in units[-1]:
+            if not word.startswith("-"):
+                units[-1] += " " + word
+                continue
+        units.append(word)
+    return units
+
+
+def command_html(command: str) -> Markup:
+    """A command as `<span class="arg">` units (escaped) that the CSS keeps on one line each."""
+    return Markup(" ").join(
+        Markup('<span class="arg">{}</span>').format(a) for a in command_args(str(command or ""))
+    )

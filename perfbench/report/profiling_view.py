@@ -26,6 +26,7 @@ class Profiling:
     graph_breaks: list[tuple[str, Any, list[str]]] = field(default_factory=list)
     facts: list[tuple[str, str, str]] = field(default_factory=list)  # (point, key, value)
     breakdown: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # step time, %
+    breakdown_columns: list[str] = field(default_factory=list)  # categories any point shows
     nsys: list[tuple[str, str]] = field(default_factory=list)  # (point, nsys command)
     coverage: list[dict[str, str]] = field(default_factory=list)  # triton backend, per point
 
@@ -43,20 +44,35 @@ HIDDEN_EXTRA = {
 }  # fmt: skip
 
 
+# step-breakdown categories that only a GPU has (kernels, copies, the CUDA runtime/driver API):
+# a CPU point's 0.0% there is no finding, so its row leaves them out
+GPU_CATEGORIES = ("device_compute", "device_memcpy", "device_memset", "runtime")
+
+
+def is_gpu(row: dict[str, Any]) -> bool:
+    """The point ran on a GPU (its `device` axis is cuda or cuda:N)."""
+    return str(row.get("device") or "").startswith("cuda")
+
+
 def profiling(df: pd.DataFrame, run_path: Path) -> Profiling:
-    """Collect top ops, trace links, TensorBoard dir, flame graphs and graph breaks."""
+    """Collect top ops, trace links, TensorBoard dir, flame graphs and graph breaks.
+
+    GPU-only content (Nsight Systems commands, the device columns of the step breakdown) is
+    kept for GPU points only: on a CPU point `nsys --trace=cuda` records nothing."""
     prof = Profiling()
     for r in df.to_dict("records"):
         label, extra = r["label"], r["extra"]
         if isinstance(extra.get("profile"), dict):
-            _add_profile(prof, label, extra["profile"], run_path)
-        if isinstance(extra.get("nsys_command"), str):
+            _add_profile(prof, label, extra["profile"], run_path, is_gpu(r))
+        if isinstance(extra.get("nsys_command"), str) and is_gpu(r):
             prof.nsys.append((label, extra["nsys_command"]))
         breaks = extra.get("graph_breaks")
         reasons = extra.get("graph_break_reasons") or []
         if breaks not in (None, 0) or reasons:
             prof.graph_breaks.append((label, breaks, [str(x) for x in reasons]))
         _add_facts(prof, label, extra)
+    for _, pct in prof.breakdown:
+        prof.breakdown_columns += [k for k in pct if k not in prof.breakdown_columns]
     if prof.tb_dir is None and (run_path / layout.TB).is_dir():
         prof.tb_dir = layout.TB
     fg_dir = run_path / layout.FLAMEGRAPHS
@@ -68,7 +84,9 @@ def profiling(df: pd.DataFrame, run_path: Path) -> Profiling:
     return prof
 
 
-def _add_profile(prof: Profiling, label: str, info: dict[str, Any], run_path: Path) -> None:
+def _add_profile(
+    prof: Profiling, label: str, info: dict[str, Any], run_path: Path, gpu: bool
+) -> None:
     """One point's --profile pass: its top ops, trace link, TensorBoard dir, step breakdown."""
     summary = info.get("summary") if isinstance(info.get("summary"), dict) else {}
     # per side when the harness split them, else the one list it wrote (never both)
@@ -88,7 +106,8 @@ def _add_profile(prof: Profiling, label: str, info: dict[str, Any], run_path: Pa
     steps = summary.get("steps") if isinstance(summary.get("steps"), dict) else {}
     pct = steps.get("breakdown_pct")
     if isinstance(pct, dict) and pct:
-        prof.breakdown.append((label, {str(k): v for k, v in pct.items()}))
+        keep = {str(k): v for k, v in pct.items() if gpu or str(k) not in GPU_CATEGORIES}
+        prof.breakdown.append((label, keep))
 
 
 def _add_facts(prof: Profiling, label: str, extra: dict[str, Any]) -> None:

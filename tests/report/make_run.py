@@ -50,8 +50,12 @@ def _ok_row(
 
 
 def _command(axes: dict[str, Any]) -> str:
+    """A rerun command as long as the harness writes them (every axis, every setting)."""
     sets = " ".join(f"--set {k}={v}" for k, v in axes.items())
-    return f"perfbench run scenarios/mlp.py {sets}"
+    settings = " ".join(
+        f"--setting {k}" for k in ("warmup_s=0.3", "min_reps=10", "max_reps=1000", "target_ci=0.01")
+    )
+    return f"perfbench run scenarios/mlp.py {sets} --budget 1.0 {settings} --seed 0"
 
 
 def _axes(backend: str, batch_size: int, amp: str = "off", **more: Any) -> dict[str, Any]:

@@ -10,6 +10,8 @@ fetch from the network into such a message, so this test also proves the report 
 
 from __future__ import annotations
 
+import html as html_module
+import json
 import re
 import shutil
 import subprocess
@@ -86,7 +88,8 @@ def test_compare_page_in_headless_chromium(fake_run: RunDir, tmp_path: Path) -> 
     dom = _chromium(out.resolve().as_uri(), "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert _console(dom.stderr) == []
-    assert dom.stdout.count("same (within noise)") == 13
+    assert dom.stdout.count('">same (within noise)</td>') == 13
+    assert "No gate" in dom.stdout
 
 
 PROBE = """<script>
@@ -118,3 +121,107 @@ def test_table_sorts_and_filters(fake_run: RunDir, tmp_path: Path) -> None:
     assert numbers == sorted(numbers) and len(numbers) == 13
     assert values[len(numbers) :] == [""] * 4  # points without a result sort last
     assert 'data-shown="1"' in dom.stdout
+
+
+# test probe: what a reader sees at 1400 px, measured in the laid-out page and written into the
+# DOM for --dump-dom. Independent of the report's markup: chart <svg> widths, every badge's right
+# edge against whatever clips it, and each `--set k=v` / `--setting k=v` of a command: its first
+# and last character on the same line.
+LAYOUT_PROBE = """<script>
+(function () {
+  const out = {window: window.innerWidth};
+  out.charts = Array.from(document.querySelectorAll("#charts svg")).map(function (s) {
+    return s.getBoundingClientRect().width;
+  });
+  out.clipped = Array.from(document.querySelectorAll(".badge")).filter(function (b) {
+    const r = b.getBoundingClientRect();
+    if (r.width === 0) return false;  // inside a closed <details>
+    let right = document.documentElement.clientWidth;
+    for (let el = b.parentElement; el; el = el.parentElement) {
+      if (getComputedStyle(el).overflowX !== "visible") right = Math.min(right, el.getBoundingClientRect().right);
+    }
+    return r.right > right + 0.5;
+  }).map(function (b) { return b.textContent; });
+  function top(node, i) {
+    const r = document.createRange();
+    r.setStart(node, i); r.setEnd(node, i + 1);
+    const rects = r.getClientRects();
+    return rects.length ? Math.round(rects[0].top) : null;
+  }
+  out.broken = []; out.wrapped = 0; out.units = 0;
+  document.querySelectorAll("#repro pre, #repro code").forEach(function (el) {
+    const chars = [];
+    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      for (let i = 0; i < n.data.length; i++) chars.push([n, i]);
+    }
+    const text = chars.map(function (c) { return c[0].data[c[1]]; }).join("");
+    if (chars.length && top(chars[0][0], chars[0][1]) !== top(chars[chars.length - 1][0], chars[chars.length - 1][1])) out.wrapped += 1;
+    const re = /--set(ting)? \\S+/g;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      out.units += 1;
+      const a = chars[m.index], b = chars[m.index + m[0].length - 1];
+      if (top(a[0], a[1]) !== top(b[0], b[1])) out.broken.push(m[0]);
+    }
+  });
+  document.body.setAttribute("data-probe", JSON.stringify(out));
+})();
+</script>"""
+
+
+def _probe(page: Path, tmp_path: Path, probe: str) -> dict:
+    """Load `page` with `probe` appended (and its CSP dropped, so the probe may run)."""
+    html = page.read_text(encoding="utf-8")
+    html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
+    probed = tmp_path / f"probe-{page.name}"
+    probed.write_text(html.replace("</body>", probe + "</body>"), encoding="utf-8")
+    dom = _chromium(probed.resolve().as_uri(), "--dump-dom")
+    assert _console(dom.stderr) == [], _console(dom.stderr)
+    found = re.search(r'data-probe="([^"]*)"', dom.stdout)
+    assert found, dom.stdout[-1000:]
+    return json.loads(html_module.unescape(found.group(1)))
+
+
+def test_report_layout_at_1400px(fake_run: RunDir, tmp_path: Path) -> None:
+    """Issue 15 item 6: charts use at least 90% of the page width, no badge runs off the right
+    edge, and reproduce commands wrap only between arguments."""
+    seen = _probe(build_report(fake_run.path), tmp_path, LAYOUT_PROBE)
+    assert seen["window"] == 1400
+    assert len(seen["charts"]) >= 5
+    assert min(seen["charts"]) >= 0.9 * seen["window"], seen["charts"]
+    assert seen["clipped"] == []
+    assert seen["wrapped"] >= 5 and seen["units"] > 50  # long commands that do wrap ...
+    assert seen["broken"] == []  # ... but never inside `--set k=v`
+
+
+COMPARE_PROBE = """<script>
+(function () {
+  const heads = Array.from(document.querySelectorAll("th"));
+  const verdict = heads.find(function (h) { return h.textContent.trim() === "verdict"; });
+  const table = document.querySelector("table").getBoundingClientRect();
+  const first = document.querySelector("h1").nextElementSibling;
+  document.body.setAttribute("data-probe", JSON.stringify({
+    window: window.innerWidth,
+    verdict_right: verdict.getBoundingClientRect().right,
+    first_text: first.textContent.trim(),
+    first_above_table: first.getBoundingClientRect().bottom <= table.top,
+  }));
+})();
+</script>"""
+
+
+def test_compare_page_at_1400px(tmp_path: Path) -> None:
+    """Issue 15 item 9: the pass/fail outcome is the page's first line, and the verdict column is
+    on screen at 1400 px."""
+    from make_run import make_run
+
+    from perfbench.compare import compare
+
+    base = make_run(tmp_path / "base", with_flamegraph=False)
+    slow = make_run(tmp_path / "slow", scale=1.25, seed=2, with_flamegraph=False)
+    page = tmp_path / "compare.html"
+    compare(base.path, slow.path, fail_above=10, html=page)
+    seen = _probe(page, tmp_path, COMPARE_PROBE)
+    assert seen["verdict_right"] <= seen["window"]
+    assert seen["first_text"].startswith("FAIL: 13 of 17 point(s) regressed beyond 10%")
+    assert seen["first_above_table"]

@@ -37,6 +37,10 @@ def test_report_of_a_real_run(tmp_path: Path) -> None:
     assert "<b>bold?</b>" not in first and "&lt;b&gt;bold?&lt;/b&gt;" in first
     assert first.count('data-status="ok"') == 2
     assert "<svg" in first and "Top operators" in first
-    assert "tensorboard --logdir RUN_DIR/tb" in first
+    # issue 15 item 7: the run's own TensorBoard path, and no GPU-only content on a CPU run
+    assert f'<span class="arg">--logdir {out.resolve()}/tb</span>' in first
+    assert "RUN_DIR" not in first
+    assert "Where a profiled step's time goes" in first and "cpu_host" in first
+    assert "device_compute" not in first and "Nsight" not in first and "--trace=cuda" not in first
     (out / "report.html").unlink()
     assert build_report(out).read_text(encoding="utf-8") == first  # rebuilt from the folder alone

@@ -1,0 +1,138 @@
+"""The HTML page of `perfbench compare --html`: the gate's outcome first, then one row per point.
+
+A reader opens the page to learn one thing: did B regress? So the top says PASS or FAIL against
+`--fail-above` (or that no gate was set) and counts the verdicts; the table names each point by
+the axes that vary (backend always) and puts the verdict right after them, so it is on screen at
+1400 px whatever else the table holds. Missing values are blank, never NaN. Self-contained and
+autoescaped, like the report.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from perfbench.axes import AXES
+
+# (column, header) after the axes, in page order: the verdict first
+PAGE_COLUMNS = (
+    ("verdict", "verdict"),
+    ("change_pct", "change B/A"),
+    ("median_a_ms", "A median ms"),
+    ("median_b_ms", "B median ms"),
+    ("noise_a", "A IQR/median"),
+    ("noise_b", "B IQR/median"),
+    ("status_a", "A status"),
+    ("status_b", "B status"),
+)
+NUMERIC = {"median_a_ms", "median_b_ms", "noise_a", "noise_b", "change_pct"}
+
+
+def shown_axes(df: pd.DataFrame) -> list[str]:
+    """The axes a comparison table shows: backend always, and every axis that varies in it."""
+    return ["backend"] + [a for a in AXES if a != "backend" and df[a].astype(str).nunique() > 1]
+
+
+def cell_text(column: str, value: Any) -> str:
+    """One cell for humans: blank for a missing value (never NaN), percentages as such."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if column in ("noise_a", "noise_b"):
+        return f"{value:.1%}"
+    if column == "change_pct":
+        return f"{value:+.1f}%"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def verdict_counts(df: pd.DataFrame) -> str:
+    """ "13 slower, 4 no result (...)": how many points got each verdict, most common first."""
+    counts = df["verdict"].value_counts()
+    return ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def gate_summary(
+    df: pd.DataFrame, fail_above: float | None, regressed: pd.DataFrame | None
+) -> tuple[str, str]:
+    """(css class, sentence) of the page's first line: the gate's outcome."""
+    if fail_above is None:
+        return "none", "No gate: --fail-above was not given, so nothing passes or fails."
+    n = 0 if regressed is None else len(regressed)
+    if n == 0:
+        return "pass", f"PASS: no matched point is slower by more than {fail_above:g}%."
+    return "fail", (
+        f"FAIL: {n} of {len(df)} point(s) regressed beyond {fail_above:g}% "
+        "(slower by more than that and not within the noise, or lost their result in B)."
+    )
+
+
+_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>perfbench compare</title>
+<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #1d2330; }
+table { border-collapse: collapse; } th, td { padding: 3px 8px; border-bottom: 1px solid #dde1e8; }
+th { background: #f6f7f9; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.slower, .regressed { color: #b3261e; font-weight: 600; } .faster, .fixed { color: #1f7a4d; font-weight: 600; }
+tr.gated td { background: #fff7f6; }
+.gate { padding: 10px 14px; border-radius: 4px; font-size: 16px; font-weight: 600; }
+.gate.pass { background: #dff3e8; color: #1f7a4d; } .gate.fail { background: #fde7e5; color: #b3261e; }
+.gate.none { background: #eceef2; color: #445; } .warn { background: #fff4d6; color: #8a5a00; padding: 6px 12px; }
+</style></head><body>
+<h1>perfbench compare</h1>
+<p id="gate" class="gate {{ gate[0] }}">{{ gate[1] }}</p>
+<p>{{ counts }}</p>
+{% if mismatch %}<p class="warn">warning: {{ mismatch }}</p>{% endif %}
+<p>A: <code>{{ run_a }}</code><br>B: <code>{{ run_b }}</code></p>
+<p>change = median B / median A − 1. A change is significant only when it exceeds the IQR/median
+of both runs; a regression is a significant slowdown beyond the threshold, or a point that lost
+its result.</p>
+<table id="compare-table"><thead><tr>{% for c, header in columns %}<th>{{ header }}</th>{% endfor %}</tr></thead><tbody>
+{% for r in rows %}<tr{% if r.gated %} class="gated"{% endif %}>{% for c, header in columns %}
+<td class="{{ 'num' if c in numeric else '' }} {{ r.verdict_class if c == 'verdict' else '' }}">{{ r.cells[c] }}</td>
+{% endfor %}</tr>{% endfor %}
+</tbody></table></body></html>
+"""
+
+
+def write_compare_html(
+    df: pd.DataFrame,
+    out_path: Path,
+    run_a: str = "A",
+    run_b: str = "B",
+    fail_above: float | None = None,
+    regressed: pd.DataFrame | None = None,
+    mismatch: str | None = None,
+) -> Path:
+    """The comparison as a small self-contained HTML page (autoescaped)."""
+    axes = shown_axes(df) if len(df) else ["backend"]
+    columns = [(a, a) for a in axes] + list(PAGE_COLUMNS)
+    gated = set() if regressed is None else set(regressed.index)
+    rows = [
+        {
+            "cells": {c: cell_text(c, r[c]) for c, _ in columns},
+            "verdict_class": str(r["verdict"]).split(":")[0].split(" ")[0],
+            "gated": index in gated,
+        }
+        for index, r in df.iterrows()
+    ]
+    env = jinja2.Environment(autoescape=True)
+    html = env.from_string(_HTML).render(
+        columns=columns,
+        rows=rows,
+        numeric=NUMERIC,
+        gate=gate_summary(df, fail_above, regressed),
+        counts=verdict_counts(df) if len(df) else "no points in either run",
+        mismatch=mismatch,
+        run_a=run_a,
+        run_b=run_b,
+    )
+    out_path = Path(out_path)
+    out_path.write_text(html, encoding="utf-8")
+    return out_path
