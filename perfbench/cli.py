@@ -38,10 +38,13 @@ class Progress:
         if event == "group":
             group = data["group"]
             backends = ", ".join(group.backends)
+            where = f" on {data['host']}" if data.get("host") else ""
             print(
-                f"group {data['number']}/{data['groups']}: {group.group_id} [{backends}]",
+                f"group {data['number']}/{data['groups']}: {group.group_id} [{backends}]{where}",
                 flush=True,
             )
+        elif event == "warning":
+            print(f"perfbench: warning: {data['message']}", flush=True)
         elif event == "done":
             row = data["row"]
             n, total = data["index"] + 1, data["total"]
@@ -93,6 +96,18 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         dest="control",
         action="store_false",
         help="no A/A control: eager is not timed against a second eager in each comparison group",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where the comparison groups are measured: local worker (default) or one Ray task "
+        "per group (pip install -e '.[ray]'); rerun commands always rerun a point locally",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="with --executor ray: join this cluster (auto, or host:port); default: start Ray here",
     )
     p.add_argument("--check", action="store_true", help="run the sanity ladder first")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -235,9 +250,10 @@ def ceilings_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace, argv: list[str]) -> int:
+    from perfbench.executor import ExecutorError
     from perfbench.plan import plan_run
     from perfbench.rundir import RunDir
-    from perfbench.runner import default_run_dir, run_sweep
+    from perfbench.runner import default_run_dir, make_executor, run_sweep
     from perfbench.scenario import ScenarioError, load_scenario, probe_scenario
     from perfbench.sweep import ConfigError
 
@@ -258,10 +274,15 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         code = _run_check(scenario, list(plan.sweep["backend"]), args.quiet)
         if code is not None:
             return code
-    run = RunDir.create(args.out or default_run_dir(scenario))
+    out = args.out or default_run_dir(scenario)
+    try:  # before the run folder is made: a cluster that cannot be joined is a usage error
+        executor = make_executor(plan, out)
+    except ExecutorError as err:
+        return _usage_error(str(err))
+    run = RunDir.create(out)
     if not args.quiet:
         print(f"perfbench: {len(plan.points)} points of {scenario.path} -> {run.path}", flush=True)
-    counts = run_sweep(scenario, plan, run, Progress(args.quiet))
+    counts = run_sweep(scenario, plan, run, Progress(args.quiet), executor)
     return _finish_run(run, counts)
 
 
@@ -283,6 +304,8 @@ def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
         flamegraph=args.flamegraph,
         native=args.native,
         control=args.control,
+        executor=args.executor,
+        ray_address=args.ray_address,
         argv=("perfbench", *argv),
     )
 

@@ -49,6 +49,11 @@ class Row:
     mode: str = _column("axis", "")
     device: str = _column("axis", "")
     group_id: str = _column("comparison group: the values of every axis but backend", "")
+    host: str = _column(
+        "host name of the machine that measured the point (empty: skipped); the worker's"
+        " versions, GPU and cores are in extra.worker under --executor ray",
+        "",
+    )
     status: str = _column("one of STATUSES", "")
     reason: str = _column("why a point was skipped", "")
     error: str = _column("why a point failed / oom / timeout, naming the file and line", "")
