@@ -61,17 +61,19 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
     (docs/design.md rule 8: compare ratios measured in one run).
     """
     ok = df[(df["status"] == "ok") & df["median_ms"].notna()]
-    eager = {axes_key(r, OTHER_AXES): r for r in ok[ok["backend"] == "eager"].to_dict("records")}
+    eager = {_key(r): r for r in ok[ok["backend"] == "eager"].to_dict("records")}
+    several_hosts = len({h for h in ok["host"] if h}) > 1
     rows = []
     for r in ok[ok["backend"] != "eager"].to_dict("records"):
-        base = eager.get(axes_key(r, OTHER_AXES))
+        base = eager.get(_key(r))
         if base is None:
             continue
         rows.append(
             {
                 "label": r["label"],
                 "backend": r["backend"],
-                "settings": point_label({**r, "backend": ""}, " "),
+                "settings": point_label({**r, "backend": ""}, " ")
+                + (f" on {r['host']}" if several_hosts else ""),
                 "eager_ms": base["median_ms"],
                 "median_ms": r["median_ms"],
                 "speedup": base["median_ms"] / r["median_ms"],
@@ -93,6 +95,12 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
         "correctness_only",
     ]
     return pd.DataFrame(rows, columns=cols)
+
+
+def _key(row: dict[str, Any]) -> tuple[str, ...]:
+    """Equal settings on the same machine: a time is only compared with one from its own host
+    (points of one run may be measured on different machines under --executor ray)."""
+    return (*axes_key(row, OTHER_AXES), str(row.get("host") or ""))
 
 
 def _noise(row: dict[str, Any]) -> float:
