@@ -228,6 +228,24 @@ def test_a_worker_with_other_versions_is_refused(cluster, tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
+def test_without_timing_slots_groups_run_one_at_a_time_with_a_warning(
+    cluster, tmp_path, monkeypatch
+):
+    import perfbench.ray_executor
+
+    # the cluster's nodes declare perfbench_timing_slot; ask for a slot nobody declares
+    monkeypatch.setattr(perfbench.ray_executor, "SLOT", "perfbench_slot_nobody_declares")
+    path = write_scenario(tmp_path / "sc", die_at=(), hang_at=(), batch_size=[1, 3, 4])
+    run, counts = ray_run(cluster, plan_for(path, executor="ray"), tmp_path / "ray")
+    assert counts == {"ok": 3}
+    meta = json.loads((tmp_path / "ray" / "run.json").read_text())
+    assert "one group at a time" in meta["executor"]["timing"]
+    assert "declares the perfbench_slot_nobody_declares resource" in meta["executor"]["warnings"][0]
+    facts = [r.extra["worker"] for r in run.read_rows()]
+    assert_no_overlap_per_node([{**f, "node_id": "the whole cluster"} for f in facts])
+
+
+@pytest.mark.slow
 def test_ctrl_c_cancels_outstanding_tasks_and_keeps_rows(cluster, tmp_path):
     import ray
 
@@ -274,3 +292,48 @@ def test_ctrl_c_cancels_outstanding_tasks_and_keeps_rows(cluster, tmp_path):
 def _data_rows(out: Path) -> int:
     csv = out / "results.csv"
     return max(len(csv.read_text().splitlines()) - 1, 0) if csv.exists() else 0
+
+
+# --- placement and refusal, without a cluster ------------------------------------------------
+
+
+def _node(node_id: str, cpus: float, slot: float = 1, gpus: float = 0, alive: bool = True) -> dict:
+    resources = {"CPU": cpus, SLOT: slot, "GPU": gpus}
+    return {
+        "NodeID": node_id,
+        "Alive": alive,
+        "NodeManagerHostname": node_id,
+        "Resources": resources,
+    }
+
+
+def test_a_group_no_node_can_take_fails_at_once_instead_of_waiting_forever():
+    from perfbench.ray_driver import _unplaceable
+
+    nodes = [_node("a", 2), _node("b", 8, slot=0), _node("c", 16, alive=False)]
+    assert _unplaceable(nodes, 2, False, slot=True) is None
+    why = _unplaceable(nodes, 4, False, slot=True)
+    assert why and "4 CPU(s) and one perfbench_timing_slot" in why and "b: CPU=8" in why
+    assert "c:" not in why  # dead nodes are not offered
+    assert _unplaceable(nodes, 4, False, slot=False) is None  # serial mode: no slot needed
+    assert "a GPU" in (_unplaceable(nodes, 1, True, slot=True) or "")
+
+
+def test_a_retry_goes_to_another_node_that_fits():
+    from perfbench.ray_driver import _other_node
+
+    nodes = [_node("a", 2), _node("b", 1), _node("c", 2, alive=False), _node("d", 2)]
+    assert _other_node(nodes, "a", 2, False, True) == "d"  # b too small, c dead
+    assert _other_node(nodes[:2], "a", 2, False, True) is None  # none: Ray places it anywhere
+
+
+def test_version_refusal_names_what_differs():
+    from perfbench.ray_task import version_refusal, versions
+
+    mine = versions()
+    here = {"host": "gpu7", "node_id": "abcdef123456", **mine}
+    assert version_refusal(mine, here) is None
+    why = version_refusal({**mine, "torch": "9.9"}, here)
+    assert why and "host gpu7 (node abcdef12)" in why
+    assert f"torch {mine['torch']} here but 9.9 on the driver" in why
+    assert f"perfbench {mine['perfbench']}" not in why  # only what differs is named
