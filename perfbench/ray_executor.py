@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,6 +107,7 @@ class RayExecutor:
             )
             self._owned = True
         else:
+            check_reachable(self.address)
             try:
                 ray.init(address=self.address, **quiet)
             except (ConnectionError, RuntimeError, ValueError) as err:
@@ -178,3 +180,20 @@ def runtime_env(plan: RunPlan, run_path: Path | None) -> dict[str, Any]:
     if run_path is not None and Path(run_path).resolve().is_relative_to(folder):
         excludes.append(Path(run_path).resolve().relative_to(folder).as_posix())
     return {"working_dir": str(folder), "excludes": excludes, "env_vars": dict(plan.worker_env)}
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse a HOST:PORT where nothing listens: ray.init retries such an address for minutes
+    (measured here: still retrying after 6 minutes). `auto` and `ray://` addresses are Ray's."""
+    if address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"--ray-address must be auto or HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise ExecutorError(
+            f"nothing answers at --ray-address {address} ({err}); give the head node's GCS "
+            "address (HOST:6379 by default, printed by `ray start --head`) or auto"
+        ) from None

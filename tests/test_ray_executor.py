@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -337,3 +338,20 @@ def test_version_refusal_names_what_differs():
     assert why and "host gpu7 (node abcdef12)" in why
     assert f"torch {mine['torch']} here but 9.9 on the driver" in why
     assert f"perfbench {mine['perfbench']}" not in why  # only what differs is named
+
+
+def test_an_address_where_nothing_listens_is_a_usage_error_at_once(tmp_path, capsys):
+    from perfbench.cli import main
+
+    path = write_scenario(tmp_path / "sc")
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.monotonic()
+    args = ["run", str(path), "--executor", "ray", "--ray-address", f"127.0.0.1:{port}"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 2
+    assert time.monotonic() - started < 30  # ray.init alone retries for minutes
+    assert f"nothing answers at --ray-address 127.0.0.1:{port}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    assert main([*args[:-1], "not-an-address", "--out", str(tmp_path / "run")]) == 2
+    assert "must be auto or HOST:PORT" in capsys.readouterr().err
