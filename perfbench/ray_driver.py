@@ -211,18 +211,28 @@ class GroupDriver:
         elif kind == "active":
             attempt.active = message[1]
             attempt.since = time.monotonic() - message[2]
+        elif kind == "files":
+            self._write_files(message[1])
         elif kind == "row":
-            row, files = message[1], message[2]
-            for relative, data in files.items():  # artefacts first: the row links to them
-                path = Path(self.run_dir.path) / relative
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
+            row = message[1]
+            self._write_files(message[2])  # artefacts first: the row links to them
             row["extra"]["worker"]["attempt"] = attempt.number
             deaths = self.deaths.by_point.get(row["point_id"])
             if deaths:
                 row["extra"]["worker"]["earlier_deaths"] = list(deaths)
             attempt.task = attempt.task.without(row["point_id"])
             self.record(_full(row, attempt.group))
+
+    def _write_files(self, files: dict[str, bytes]) -> None:
+        """Artefacts from the worker, at the same relative paths as a local run writes them."""
+        for relative, data in files.items():
+            if Path(relative).is_absolute() or ".." in Path(relative).parts:
+                raise ValueError(
+                    f"a Ray worker sent an artefact outside the run folder: {relative}"
+                )
+            path = Path(self.run_dir.path) / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
 
     def _finish(self, attempt: _Attempt) -> None:
         self.attempts.remove(attempt)

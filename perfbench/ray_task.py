@@ -8,6 +8,7 @@ final and enforces `--timeout` per point, as the local worker does:
     ("active", point_id, secs)   the point being measured (None: between points) and for how long
     ("row", row, files)          one point's final row, and the artefacts written for it
                                  (relative path -> bytes: the driver's run folder is elsewhere)
+    ("files", files)             artefacts written after the last row, if any
 
 The group is measured by `perfbench.group.measure_group`, the same unit the local worker runs, in
 a thread of this process; the task's own thread forwards what it emits. Activity is forwarded at
@@ -242,6 +243,9 @@ def _stream(scenario: Any, task: GroupTask, out_dir: Path) -> Iterator[tuple[Any
         if item is None:
             continue
         if item[0] == "end":
+            leftovers = _new_files(out_dir, shipped)  # written after the last row: still kept
+            if leftovers:
+                yield ("files", leftovers)
             break
         if item[0] == "error":
             raise RuntimeError(f"measuring group {task.group_id} failed: {item[1]}")

@@ -247,6 +247,19 @@ def test_without_timing_slots_groups_run_one_at_a_time_with_a_warning(
 
 
 @pytest.mark.slow
+def test_artefacts_written_on_a_worker_land_in_the_run_folder(cluster, tmp_path):
+    path = write_scenario(tmp_path / "sc", die_at=(), hang_at=(), batch_size=[1])
+    run, counts = ray_run(cluster, plan_for(path, executor="ray", profile=True), tmp_path / "ray")
+    assert counts == {"ok": 1}
+    (row,) = run.read_rows()
+    trace = row.extra["profile"]["trace"]  # relative to the run folder, as in a local run
+    assert (run.path / trace).is_file() and (run.path / trace).stat().st_size > 0
+    from perfbench.report.page import render_report
+
+    assert f'href="{trace}"' in render_report(run)  # the report links it
+
+
+@pytest.mark.slow
 def test_ctrl_c_cancels_outstanding_tasks_and_keeps_rows(cluster, tmp_path):
     import ray
 
