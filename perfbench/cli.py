@@ -66,6 +66,18 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         action="store_false",
         help="no A/A control: eager is not timed against a second eager in each comparison group",
     )
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where the comparison groups are measured: local worker (default) or one Ray task "
+        "per group (pip install -e '.[ray]'); rerun commands always rerun a point locally",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="with --executor ray: join this cluster (auto, or host:port); default: start Ray here",
+    )
     p.add_argument("--check", action="store_true", help="run the sanity ladder first")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     prof = p.add_argument_group(
@@ -238,9 +250,10 @@ def ceilings_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace, argv: list[str]) -> int:
+    from perfbench.executor import ExecutorError
     from perfbench.plan import plan_run
     from perfbench.rundir import RunDir
-    from perfbench.runner import default_run_dir, run_sweep
+    from perfbench.runner import default_run_dir, make_executor, run_sweep
     from perfbench.scenario import ScenarioError
     from perfbench.sweep import ConfigError
 
@@ -263,12 +276,17 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         code = _run_check(scenario, list(plan.sweep["backend"]), args.quiet)
         if code is not None:
             return code
-    run = RunDir.create(args.out or default_run_dir(scenario))
+    out = args.out or default_run_dir(scenario)
+    try:  # before the run folder is made: a cluster that cannot be joined is a usage error
+        executor = make_executor(plan, out)
+    except ExecutorError as err:
+        return _usage_error(str(err))
+    run = RunDir.create(out)
     notes = loaded.keep(run.path)  # logs/load.log: what the scenario printed while imported
     if not args.quiet:
         print(f"perfbench: {len(plan.points)} points of {scenario.path} -> {run.path}", flush=True)
         print(*notes, sep="\n", end="\n" if notes else "", flush=True)
-    counts = run_sweep(scenario, plan, run, Progress(args.quiet))
+    counts = run_sweep(scenario, plan, run, Progress(args.quiet), executor)
     return _finish_run(run, counts, args.quiet)
 
 
@@ -290,6 +308,8 @@ def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
         flamegraph=args.flamegraph,
         native=args.native,
         control=args.control,
+        executor=args.executor,
+        ray_address=args.ray_address,
         argv=("perfbench", *argv),
     )
 

@@ -24,10 +24,13 @@ class Progress:
         if event == "group":
             group = data["group"]
             backends = ", ".join(group.backends)
+            where = f" on {data['host']}" if data.get("host") else ""
             print(
-                f"group {data['number']}/{data['groups']}: {group.group_id} [{backends}]",
+                f"group {data['number']}/{data['groups']}: {group.group_id} [{backends}]{where}",
                 flush=True,
             )
+        elif event == "warning":
+            print(f"perfbench: warning: {data['message']}", flush=True)
         elif event == "done":
             row = data["row"]
             n, total = data["index"] + 1, data["total"]

@@ -62,6 +62,8 @@ class RunRequest:
     native: bool = False
     control: bool = True  # --no-control turns the A/A control (eager against eager) off
     argv: tuple[str, ...] = ()  # the command as typed, for run.json
+    executor: str = "local"  # --executor: where groups are measured (local worker or Ray)
+    ray_address: str | None = None  # --ray-address: None starts a local Ray instance
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,9 @@ class RunPlan:
     rerun_args: tuple[str, ...]  # appended to every point's rerun command (settings, flags)
     argv: tuple[str, ...]
     control: bool = True  # each group times eager against a second eager (the A/A control)
+    # where the groups are measured; not in rerun commands: a point reruns on one machine
+    executor: str = "local"
+    ray_address: str | None = None
 
     def settings_record(self) -> dict[str, Any]:
         """run.json's `settings`: every timing setting and the timeout."""
@@ -128,6 +133,7 @@ def plan_run(
     """
     if request.native and not request.flamegraph:
         raise ConfigError("--native only applies with --flamegraph")
+    check_executor(request)
     names = backend_names()
     config_sweep, table = load_config(request.config) if request.config else ({}, {})
     sweep = resolve_sweep(_layers(scenario, request, config_sweep), names)
@@ -167,7 +173,29 @@ def plan_run(
         rerun_args=rerun_args,
         argv=request.argv,
         control=request.control,
+        executor=request.executor,
+        ray_address=request.ray_address,
     )
+
+
+EXECUTORS = ("local", "ray")
+
+
+def check_executor(request: RunRequest) -> None:
+    """`--executor` and the flags that depend on it; Ray must be importable to ask for it."""
+    if request.executor not in EXECUTORS:
+        raise ConfigError(
+            f"--executor must be one of {', '.join(EXECUTORS)}, got {request.executor!r}"
+        )
+    if request.executor != "ray":
+        if request.ray_address is not None:
+            raise ConfigError("--ray-address only applies with --executor ray")
+        return
+    if request.flamegraph:  # py-spy follows this process's children; Ray workers are not ones
+        raise ConfigError("--flamegraph samples the local worker: not with --executor ray")
+    from perfbench.ray_executor import require_ray
+
+    require_ray()
 
 
 def _layers(

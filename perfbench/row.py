@@ -52,6 +52,11 @@ class Row:
     memory_format: str = _column("axis", "contiguous")
     shapes: str = _column("axis", "static")
     group_id: str = _column("comparison group: the values of every axis but backend", "")
+    host: str = _column(
+        "host name of the machine that measured the point (empty: skipped); the worker's"
+        " versions, GPU and cores are in extra.worker under --executor ray",
+        "",
+    )
     status: str = _column("one of STATUSES", "")
     reason: str = _column("why a point was skipped", "")
     error: str = _column("why a point failed / oom / timeout, naming the file and line", "")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from perfbench import __version__
 from perfbench.environment import capture_environment
+from perfbench.executor import Executor, ProgressFn, RecordFn
 from perfbench.group import GroupTask
 from perfbench.plan import ComparisonGroup, PlannedPoint, RunPlan
 from perfbench.point import PointTask
@@ -24,8 +26,6 @@ from perfbench.row import Row
 from perfbench.rundir import RunDir
 from perfbench.scenario import Scenario
 from perfbench.worker import Worker
-
-ProgressFn = Callable[[str, dict[str, Any]], None]
 
 
 def _now() -> str:
@@ -73,14 +73,16 @@ def run_sweep(
     plan: RunPlan,
     run_dir: RunDir,
     progress: ProgressFn = lambda event, data: None,
+    executor: Executor | None = None,
 ) -> Counter[str]:
-    """Measure every planned point; returns the count per status. Ctrl-C stops after keeping
-    all rows."""
+    """Measure every planned point with `executor` (default: `make_executor(plan)`); returns the
+    count per status. Ctrl-C stops after keeping all rows; the executor is closed either way."""
+    executor = executor or make_executor(plan, run_dir.path)
     meta = run_meta(scenario, plan)
+    meta["executor"] = executor.describe()
     run_dir.write_meta(meta)
     counts: Counter[str] = Counter()
     total = len(plan.points)
-    worker = Worker(env=dict(plan.worker_env))
     recorder = None
     if plan.flamegraph:  # the parent's pid: workers replaced after a timeout stay covered
         from perfbench.profiling.flamegraph import FlameGraphRecorder
@@ -100,15 +102,14 @@ def run_sweep(
 
     by_id = {planned.point_id: planned for planned in plan.points}
     try:
-        for number, group in enumerate(plan.groups, 1):
-            progress("group", {"number": number, "groups": len(plan.groups), "group": group})
-            _run_group(group, plan, run_dir, worker, record)
+        executor.run_groups(plan.groups, plan, run_dir, record, progress)
         meta["state"] = "complete"
     except KeyboardInterrupt:
         meta["state"] = "interrupted"
         progress("interrupted", {"done": sum(counts.values()), "total": total})
     finally:
-        worker.close()
+        executor.close()
+        meta["executor"] = executor.describe()
         if recorder is not None:
             meta["flamegraph"] = recorder.stop()
             meta["flamegraph"]["note"] = "times in this run were taken while py-spy sampled them"
@@ -125,6 +126,52 @@ def _ceilings(sweep: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
 
     devices = [getattr(d, "value", d) for d in sweep.get("device", [])]
     return ceilings_for_run(devices, [int(t) for t in sweep.get("threads", [1])])
+
+
+# --- executors (perfbench.executor): the local worker here, Ray in perfbench.ray_executor ------
+
+
+class LocalExecutor:
+    """Today's executor: the groups one after another in one replaceable worker process here."""
+
+    name = "local"
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._worker = Worker(env=dict(env or {}))
+        self._host = socket.gethostname()
+
+    def run_groups(
+        self,
+        groups: Sequence[ComparisonGroup],
+        plan: RunPlan,
+        run_dir: RunDir,
+        record: RecordFn,
+        progress: ProgressFn,
+    ) -> None:
+        def here(row: dict[str, Any]) -> None:
+            if row["status"] != "skipped":  # a skipped point never ran anywhere
+                row["host"] = self._host
+            record(row)
+
+        for number, group in enumerate(groups, 1):
+            progress("group", {"number": number, "groups": len(groups), "group": group})
+            _run_group(group, plan, run_dir, self._worker, here)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "host": self._host}
+
+    def close(self) -> None:
+        self._worker.close()
+
+
+def make_executor(plan: RunPlan, run_path: Path | None = None) -> Executor:
+    """The executor `plan.executor` names, started (`run_path`: where the run folder will be);
+    raises ExecutorError when it cannot start."""
+    if plan.executor == "ray":
+        from perfbench.ray_executor import RayExecutor
+
+        return RayExecutor(plan.ray_address).start(plan, run_path)
+    return LocalExecutor(plan.worker_env)
 
 
 def _run_group(

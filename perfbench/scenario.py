@@ -101,6 +101,9 @@ def load_scenario(path: str | Path) -> Scenario:
             detail += f"\n    {err.text.rstrip()}\n    {' ' * max((err.offset or 1) - 1, 0)}^"
         raise ScenarioError(path, detail, line=err.lineno) from None
 
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:  # sibling modules import as under `python scenario.py`, on any node
+        sys.path.insert(0, folder)
     module_name = f"perfbench_scenario_{path.stem}_{abs(hash(path.resolve()))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None

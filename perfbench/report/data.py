@@ -81,17 +81,20 @@ def speedups(df: pd.DataFrame, margin: float = verdict_view.DEFAULT_MARGIN) -> p
     beyond the IQR/median of both points. `tone` is the one colour rule of table and chart.
     """
     ok = df[(df["status"] == "ok") & df["median_ms"].notna()]
-    eager = {axes_key(r, OTHER_AXES): r for r in ok[ok["backend"] == "eager"].to_dict("records")}
+    eager = {_key(r): r for r in ok[ok["backend"] == "eager"].to_dict("records")}
+    several_hosts = len({h for h in ok["host"] if h}) > 1
     rows = []
     for r in ok[ok["backend"] != "eager"].to_dict("records"):
-        base = eager.get(axes_key(r, OTHER_AXES))
+        base = eager.get(_key(r))
         if base is None:
             continue
-        rows.append(_speedup_row(r, base, margin))
+        rows.append(_speedup_row(r, base, margin, several_hosts))
     return pd.DataFrame(rows, columns=SPEEDUP_COLUMNS)
 
 
-def _speedup_row(r: dict[str, Any], base: dict[str, Any], margin: float) -> dict[str, Any]:
+def _speedup_row(
+    r: dict[str, Any], base: dict[str, Any], margin: float, several_hosts: bool
+) -> dict[str, Any]:
     """One comparison: the row's own verdict columns where filled, else the IQR rule."""
     paired = verdict_view.has_verdict(r) and not math.isnan(_float(r.get("speedup_vs_eager")))
     if paired:
@@ -108,7 +111,8 @@ def _speedup_row(r: dict[str, Any], base: dict[str, Any], margin: float) -> dict
     return {
         "label": r["label"],
         "backend": r["backend"],
-        "settings": point_label({**r, "backend": ""}, " "),
+        "settings": point_label({**r, "backend": ""}, " ")
+        + (f" on {r['host']}" if several_hosts else ""),
         "eager_ms": base["median_ms"],
         "median_ms": r["median_ms"],
         "speedup": speedup,
@@ -127,6 +131,12 @@ def _float(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
+
+
+def _key(row: dict[str, Any]) -> tuple[str, ...]:
+    """Equal settings on the same machine: a time is only compared with one from its own host
+    (points of one run may be measured on different machines under --executor ray)."""
+    return (*axes_key(row, OTHER_AXES), str(row.get("host") or ""))
 
 
 def _noise(row: dict[str, Any]) -> float:

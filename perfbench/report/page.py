@@ -80,6 +80,10 @@ def render_report(run: RunDir) -> str:
     ]
     # axes with one value in the whole run are stated once above the table, not in every row
     varying = [a for a in AXES if a == "backend" or (a in df and df[a].astype(str).nunique() > 1)]
+    # points measured on several machines (--executor ray): a host column, rows grouped by host
+    by_host = len({h for h in df["host"] if h}) > 1
+    if by_host:
+        varying.append("host")
     # measurement columns no point filled (data wait without a DataLoader, TFLOP/s unknown) are dropped
     columns = [c for c in SHOWN if df[c[0]].notna().any()]
     if any(_flops_unknown(r) for r in df.to_dict("records")):
@@ -103,7 +107,9 @@ def render_report(run: RunDir) -> str:
         hints=data.hints(df),
         gpu_stats=profiling_view.gpu_stats(df),
         charts=[(title, note, svg) for title, note, svg in chart_list if svg],
-        table=_table(df, columns),
+        table=_table(
+            df.sort_values(["host", "point_id"], kind="stable") if by_host else df, columns
+        ),
         axes=varying,
         constant_axes=[(a, _pretty(df[a].iloc[0])) for a in AXES if a not in varying and len(df)],
         table_columns=columns,
