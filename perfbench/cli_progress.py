@@ -49,6 +49,11 @@ class Progress:
             else:
                 line = f"    {status}: {row.get('error')}"
             print(line, flush=True)
+            if status == "ok" and row.get("verdict_reason"):
+                print(f"    verdict: {row['verdict_reason']}", flush=True)
+            if row.get("contended"):
+                why = (row.get("extra") or {}).get("contention") or "other processes took CPU"
+                print(f"    contended: {why}", flush=True)
             for note in output_notes(row.get("extra") or {}):
                 print(note, flush=True)
         elif event == "interrupted":

@@ -32,11 +32,13 @@ class GroupTask:
     points: tuple[PointTask, ...]
     # eager timed against a second instance of itself in the same rounds (the A/A control)
     control: bool = True
+    # comparisons against eager in the whole sweep: the family of the multiple-test correction
+    family_size: int = 1
 
     def without(self, point_id: int) -> GroupTask:
         """The same group less one point (the one that hung or crashed the process)."""
         rest = tuple(p for p in self.points if p.point_id != point_id)
-        return GroupTask(self.scenario_path, self.group_id, rest, self.control)
+        return GroupTask(self.scenario_path, self.group_id, rest, self.control, self.family_size)
 
 
 class Activity:
@@ -72,8 +74,17 @@ def measure_group(
     output: OutputCapture | None = None,
 ) -> None:
     """Measure every point of the group; each row goes to `emit` as soon as it is final.
-    `output` (the worker's captured stdout/stderr) is logged per point when given."""
+
+    A group with an eager point and something to compare it with (another backend, or the A/A
+    control) is timed interleaved (`perfbench.group_timing`); otherwise each point is timed
+    alone. `output` (the worker's captured stdout/stderr) is logged per point, or per group when
+    interleaved (its arms run in alternation, so their output cannot be told apart)."""
     activity = activity or Activity()
+    eager = [p for p in task.points if p.point.backend == "eager"]
+    others = [p for p in task.points if p.point.backend != "eager"]
+    if eager and (others or task.control):
+        _measure_interleaved(scenario, task, (eager[0], *others), emit, activity, output)
+        return
     for point_task in task.points:
         activity.begin(point_task.point_id)
         if output is not None:
@@ -84,3 +95,33 @@ def measure_group(
         row["group_id"] = task.group_id
         activity.idle()
         emit(row)
+
+
+def _measure_interleaved(
+    scenario: Scenario,
+    task: GroupTask,
+    ordered: tuple[PointTask, ...],
+    emit: RowSink,
+    activity: Activity,
+    output: OutputCapture | None,
+) -> None:
+    from perfbench.group_timing import measure_interleaved
+
+    log = f"group-{ordered[0].point_id}"
+
+    def tagged(row: dict[str, Any]) -> None:  # emitted at once: a crash later loses nothing
+        row["group_id"] = task.group_id
+        if output is not None:
+            row.setdefault("extra", {})["output_log"] = f"logs/{log}.log"
+        emit(row)
+
+    if output is not None:
+        output.begin(ordered[0].run_dir, log)
+    try:
+        measure_interleaved(
+            scenario, ordered, task.control, task.family_size, tagged, activity.begin
+        )
+    finally:
+        activity.idle()
+        if output is not None:
+            output.end()

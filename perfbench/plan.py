@@ -114,6 +114,13 @@ class RunPlan:
     executor: str = "local"
     ray_address: str | None = None
 
+    @property
+    def family_size(self) -> int:
+        """Comparisons against eager the sweep can make (runnable non-eager points in groups
+        with a runnable eager point): the family its verdicts are corrected across."""
+        runnable = [[p.point.backend for p in g.points if not p.skip_reason] for g in self.groups]
+        return sum(len(b) - 1 for b in runnable if "eager" in b)
+
     def settings_record(self) -> dict[str, Any]:
         """run.json's `settings`: every timing setting and the timeout."""
         return {**dataclasses.asdict(self.timing), "timeout_s": self.timeout_s}

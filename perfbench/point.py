@@ -80,7 +80,7 @@ def _status_kib(field_name: str) -> int:
     return 0
 
 
-def _error_columns(path: Path, err: BaseException) -> dict[str, Any]:
+def error_columns(path: Path, err: BaseException) -> dict[str, Any]:
     """What a failure leaves in the row: the status, a message naming the scenario's file and line,
     and for an unexpected exception the end of its traceback (it replaces `extra`)."""
     if isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)):
@@ -116,12 +116,12 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
             torch.cuda.reset_peak_memory_stats()
         printed = TimedOutput()
         m = _timed(workload, task, inst, printed)
-        _record_ok(row, scenario, point, workload, m, cpu_memory)
+        record_ok(row, scenario, point, workload, m, peak_memory(cpu_memory))
         row.extra.update(printed.facts())  # the time includes writing that output
         # GPU summary, input-bound hint, NVTX cost, --profile pass; never raises
         inst.finish(workload, m.median, row.extra, row.data_wait_frac)
     except Exception as err:
-        row.update(**_error_columns(scenario.path, err))
+        row.update(**error_columns(scenario.path, err))
         if device_is_cuda(point):
             torch.cuda.empty_cache()
     finally:
@@ -158,15 +158,24 @@ def _timed(
         inst.after_timing()
 
 
-def _record_ok(
+def peak_memory(cpu_memory: CpuPeakMemory | None) -> tuple[str, int]:
+    """(kind, bytes) of the peak memory since `cpu_memory` started (CPU) or since the CUDA peak
+    statistics were last reset."""
+    if cpu_memory is not None:
+        return cpu_memory.kind, cpu_memory.peak_bytes()
+    return "cuda_max_allocated", torch.cuda.max_memory_allocated()
+
+
+def record_ok(
     row: Row,
     scenario: Scenario,
     point: Point,
     workload: Workload,
     m: Measurement,
-    cpu_memory: CpuPeakMemory | None,
+    peak: tuple[str, int],
 ) -> None:
-    """An ok point's measurement columns, and the timing facts that only `extra` keeps."""
+    """An ok point's measurement columns, and the timing facts that only `extra` keeps; `peak`
+    is (kind, bytes) from `peak_memory`."""
     feed = workload.feed
     total_step_s = sum(m.times_s) * m.number
     flops = None
@@ -187,7 +196,7 @@ def _record_ok(
             "stop_reason": m.stop_reason,
             "prepare_s": workload.prepare_s,
             "flops_per_step": flops,
-            "peak_mem_kind": cpu_memory.kind if cpu_memory else "cuda_max_allocated",
+            "peak_mem_kind": peak[0],
         }
     )
     warning = m.noise_warning()
@@ -207,7 +216,7 @@ def _record_ok(
         tolerance=workload.check.tolerance,
         cold_start_s=workload.cold_start_s,
         first_call_s=workload.first_call_s,
-        peak_mem_bytes=cpu_memory.peak_bytes() if cpu_memory else torch.cuda.max_memory_allocated(),
+        peak_mem_bytes=peak[1],
         data_wait_frac=(
             feed.wait_s / total_step_s if feed.uses_loader and total_step_s > 0 else None
         ),

@@ -114,7 +114,11 @@ class GroupDriver:
             else:
                 runnable.append(_point_task(planned, self.plan, self.run_dir))
         return GroupTask(
-            self.plan.scenario_path, group.group_id, tuple(runnable), self.plan.control
+            self.plan.scenario_path,
+            group.group_id,
+            tuple(runnable),
+            self.plan.control,
+            self.plan.family_size,
         )
 
     def submit(

@@ -190,7 +190,9 @@ def _run_group(
             record({**base.as_dict(), "status": "skipped", "reason": planned.skip_reason})
         else:
             runnable.append(_point_task(planned, plan, run_dir))
-    pending = GroupTask(plan.scenario_path, group.group_id, tuple(runnable), plan.control)
+    pending = GroupTask(
+        plan.scenario_path, group.group_id, tuple(runnable), plan.control, plan.family_size
+    )
     while pending.points:
         result = worker.run(pending, plan.timeout_s, on_row=lambda row: record(_full(row, group)))
         finished = {row["point_id"] for row in result.rows}
@@ -208,6 +210,7 @@ def _run_group(
             pending.group_id,
             tuple(t for t in remaining if t.point_id != culprit),
             pending.control,
+            pending.family_size,
         )
 
 

@@ -40,6 +40,8 @@ class TimingSettings:
     max_reps: int = 10_000
     target_ci: float = 0.01  # stop when the median's 95% CI is within ±1% of the median
     min_sample_s: float = 1e-3
+    # practical margin of a verdict: a speedup inside [1/(1+margin), 1+margin] is "same"
+    margin: float = 0.03
 
 
 @dataclass

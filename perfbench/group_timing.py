@@ -1,0 +1,370 @@
+"""Measure a comparison group interleaved: every arm prepared in one process, then timed in
+alternating rounds (`perfbench.interleave`), each backend judged against eager from the paired
+rounds (`perfbench.speedup`, `perfbench.verdict`), with an A/A control (a second, independently
+built eager) calibrating the method on the machine as it was during those rounds.
+
+Order of work, and why:
+
+1. Diagnoses first (`perfbench.diagnose`): eager must agree with itself and leave its batch alone;
+   otherwise the group fails once with that diagnosis instead of every backend failing against a
+   reference that was never stable (docs/design.md rule 9).
+2. Each arm is built, checked and run a few steps in its own pass (cold start and peak memory are
+   per arm; a failing arm is recorded at once and the rest of the group goes on). Nothing is torn
+   down between arms: resetting dynamo for one arm would make another recompile while timed. An
+   earlier compiled arm that a later prepare invalidated recompiles in the warm-up rounds, and
+   `recompiled_during_timing` in `extra` says whether anything compiled inside the timed rounds.
+3. With a DataLoader with worker processes, all arms read one shared loader, so no idle arm's
+   workers prefetch while another arm is timed; each arm counts its own data wait.
+4. The rounds run at the point's thread count (checked after every sample). An arm whose step
+   raises is recorded as failed and the rounds run again without it.
+5. Rows: each arm keeps its own measurement (median, IQR, quantiles, raw samples); non-eager
+   arms get `speedup_vs_eager`, its interval, `verdict` and `verdict_reason`; the eager row
+   carries the control's interval in `extra["aa_control"]`. The family for the multiple-comparison
+   correction is the whole sweep (`GroupTask.family_size`): each group's comparisons are tested by
+   Holm at α·k/m (k comparisons here, m in the sweep), so the sweep's chance of any false
+   `faster`/`slower` stays at most α while every row is final the moment it is written.
+6. Contention (`perfbench.contention`) is measured over the timed rounds and flags every arm.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from perfbench.backends import BACKENDS
+from perfbench.contention import judge_contention, snapshot
+from perfbench.diagnose import diagnose
+from perfbench.interleave import Interleaved, InterleaveSettings, interleave
+from perfbench.point import (
+    CpuPeakMemory,
+    PointTask,
+    error_columns,
+    peak_memory,
+    record_ok,
+)
+from perfbench.profiling.instruments import PointInstruments
+from perfbench.row import Row
+from perfbench.scenario import Scenario
+from perfbench.verdict import (
+    DEFAULT_ALPHA,
+    ComparisonInput,
+    check_control,
+    format_comparison,
+    format_control,
+    judge,
+)
+from perfbench.worker_output import TimedOutput
+from perfbench.workload import Workload, build_workload, checked_model, seeded_batch, to_device
+
+CONTROL = "eager (A/A control)"
+OWN_PASS_STEPS = 3  # steps each arm runs alone after its build: peak memory, first warm-up
+NO_CHANGE = {
+    "graphs captured": "torch.compile captured no graph: the model ran eagerly",
+    "rewrites": "the fx passes made no rewrite: the model ran unchanged",
+    "ops replaced": "no op was replaced by a Triton kernel: the model ran eagerly",
+    "layers quantized": "no layer was quantized: the model ran in float32",
+}
+
+
+@dataclass
+class Arm:
+    """One backend of the group (or the control), prepared and waiting for the rounds."""
+
+    name: str
+    task: PointTask
+    workload: Workload
+    inst: PointInstruments
+    peak: tuple[str, int]
+    cold_wall_s: float
+    control: bool = False
+    wait_s: float = 0.0
+    row: Row = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.row = Row.for_point(self.task.point_id, self.task.point)
+
+
+class ArmFailed(Exception):
+    """An arm's step raised during the rounds; the rounds run again without it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+Emit = Callable[[dict[str, Any]], None]
+Begin = Callable[[int], None]
+
+
+def measure_interleaved(
+    scenario: Scenario,
+    tasks: tuple[PointTask, ...],
+    control: bool,
+    family_size: int,
+    emit: Emit,
+    begin: Begin,
+) -> None:
+    """Measure the group (its first task is eager); every task's row goes to `emit`."""
+    eager_task = tasks[0]
+    diagnosis = _diagnose(scenario, eager_task)
+    if diagnosis:
+        for t in tasks:
+            row = Row.for_point(t.point_id, t.point, status="failed", error=diagnosis)
+            emit(row.as_dict())
+        return
+    arms: list[Arm] = []
+    try:
+        for t in tasks:
+            _build_arm(scenario, t, t.point.label(), False, arms, emit, begin)
+            if t is eager_task and control:
+                _build_arm(scenario, t, CONTROL, True, arms, emit, begin)
+        _share_loader(arms)
+        _time_and_record(scenario, arms, family_size, emit, begin)
+    finally:
+        for arm in arms:
+            arm.workload.close()
+        for name in {t.point.backend for t in tasks}:
+            BACKENDS[name].teardown()
+
+
+def _diagnose(scenario: Scenario, task: PointTask) -> str:
+    """The eager model's own problems, named before any backend is checked ("" when none)."""
+    try:
+        device = torch.device(task.point.device.value)
+        torch.set_num_threads(task.point.threads)
+        model = checked_model(scenario, task.seed).to(device)
+        batch = to_device(seeded_batch(scenario, task.point.batch_size, task.seed), device)
+        found = diagnose(scenario, model, batch)
+    except Exception:  # a model that cannot even build fails in its own arm, with file:line
+        return ""
+    return "; ".join(f"eager: {f}" for f in found)
+
+
+def _build_arm(
+    scenario: Scenario,
+    task: PointTask,
+    name: str,
+    control: bool,
+    arms: list[Arm],
+    emit: Emit,
+    begin: Begin,
+) -> None:
+    """Build, check and run one arm alone; a failure is emitted at once (not for the control)."""
+    point = task.point
+    begin(task.point_id)
+    cpu_memory = CpuPeakMemory() if point.device.value == "cpu" else None
+    if point.device.value == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    inst = PointInstruments(
+        task.profiling, point.label(), task.point_id, Path(task.run_dir), point.device.value
+    )
+    started = time.perf_counter()
+    try:
+        with inst.phase("build"):
+            workload = build_workload(scenario, point, seed=task.seed)
+        for _ in range(OWN_PASS_STEPS):
+            workload.step()
+        workload.sync()
+    except Exception as err:
+        if not control:
+            row = Row.for_point(task.point_id, point, **_failure(scenario, err))
+            row.wall_s = time.perf_counter() - started
+            emit(row.as_dict())
+        return
+    peak = peak_memory(cpu_memory)
+    arms.append(Arm(name, task, workload, inst, peak, time.perf_counter() - started, control))
+
+
+def _failure(scenario: Scenario, err: BaseException) -> dict[str, Any]:
+    columns = error_columns(scenario.path, err)
+    extra = columns.pop("extra", None)
+    return {**columns, **({"extra": extra} if extra else {})}
+
+
+def _share_loader(arms: list[Arm]) -> None:
+    """All arms read the first arm's DataLoader when it has worker processes; each arm counts
+    the time it waited for its own batches."""
+    if not arms or arms[0].task.point.num_workers == 0 or not arms[0].workload.feed.uses_loader:
+        return
+    shared = arms[0].workload.feed.next_batch
+    for i, arm in enumerate(arms):
+        if i > 0:
+            arm.workload.feed.close()  # its own workers stop before any arm is timed
+
+        def next_batch(arm: Arm = arm) -> Any:
+            start = time.perf_counter()
+            batch = shared()
+            arm.wait_s += time.perf_counter() - start
+            return batch
+
+        arm.workload.feed.next_batch = next_batch
+
+
+def _time_and_record(
+    scenario: Scenario, arms: list[Arm], family_size: int, emit: Emit, begin: Begin
+) -> None:
+    """Rounds until no arm fails in them, then one row per non-control arm."""
+    while arms:
+        try:
+            inter, facts = _rounds(arms, begin)
+            break
+        except ArmFailed as failed:
+            arm = next(a for a in arms if a.name == failed.name)
+            arms.remove(arm)
+            if not arm.control:
+                row = arm.row
+                row.update(**_failure(scenario, failed.__cause__ or failed))
+                emit(row.as_dict())
+    else:
+        return
+    for arm in arms:
+        if not arm.control:  # the control only calibrates: no row, no profile pass
+            _record_arm(scenario, arm, inter, facts)
+    _judge(arms, inter, family_size)
+    for arm in arms:
+        if not arm.control:
+            emit(arm.row.as_dict())
+
+
+def _rounds(arms: list[Arm], begin: Begin) -> tuple[Interleaved, dict[str, Any]]:
+    """The interleaved rounds over `arms`, with the facts every arm shares (contention, output
+    printed while timed, recompiles)."""
+    first = arms[0].task
+    settings = InterleaveSettings(
+        budget_s=first.timing.budget_s * len(arms),
+        warmup_s=first.timing.warmup_s,
+        min_warmup=first.timing.min_warmup,
+        min_sample_s=first.timing.min_sample_s,
+    )
+    printed = TimedOutput()
+    marks: dict[str, Any] = {}
+
+    def before_timing() -> None:
+        for arm in arms:
+            arm.wait_s = 0.0
+            arm.workload.feed.wait_s = 0.0
+            arm.inst.before_timing()
+        printed.start()
+        marks["graphs"] = _graphs_compiled()
+        marks["cpu"] = snapshot()
+
+    steps = {arm.name: _guarded(arm, begin) for arm in arms}
+    for arm in arms:
+        arm.inst.start_warmup(arm.workload.prepared.model, arm.task.point.backend)
+    try:
+        inter = interleave(
+            steps,
+            sync=arms[0].workload.sync,
+            device=first.point.device.value,
+            threads=first.point.threads,
+            settings=settings,
+            before_timing=before_timing,
+        )
+    finally:
+        printed.stop()
+        for arm in arms:
+            arm.inst.after_timing()
+    contention = judge_contention(marks["cpu"], snapshot(), float(first.point.threads))
+    facts = {
+        "contention": contention,
+        "printed": printed.facts(),
+        "recompiled_during_timing": _graphs_compiled() != marks["graphs"],
+    }
+    return inter, facts
+
+
+def _guarded(arm: Arm, begin: Begin) -> Callable[[], Any]:
+    """The arm's step, saying which point runs (for --timeout's blame) and naming the arm when
+    its step raises."""
+    step = arm.inst.wrap_step(arm.workload.step)
+    point_id = arm.task.point_id
+
+    def run() -> Any:
+        begin(point_id)
+        try:
+            return step()
+        except Exception as err:
+            raise ArmFailed(arm.name) from err
+
+    return run
+
+
+def _graphs_compiled() -> int:
+    """How many graphs dynamo has compiled in this process so far."""
+    from torch._dynamo.utils import counters
+
+    return int(sum(counters["stats"].values())) if "stats" in counters else 0
+
+
+def _record_arm(scenario: Scenario, arm: Arm, inter: Interleaved, facts: dict[str, Any]) -> None:
+    row, workload = arm.row, arm.workload
+    m = inter.measurement(arm.name)
+    if workload.feed.uses_loader and arm.task.point.num_workers > 0:
+        workload.feed.wait_s = arm.wait_s
+    record_ok(row, scenario, arm.task.point, workload, m, arm.peak)
+    contention = facts["contention"]
+    row.contended = contention.contended
+    row.extra.update(contention.as_dict())
+    row.extra.update(facts["printed"])
+    row.extra["recompiled_during_timing"] = facts["recompiled_during_timing"]
+    row.extra["interleaved"] = {
+        "arms": list(inter.arms),
+        "rounds": inter.rounds,
+        "period": inter.period,
+        "blocks": inter.blocks,
+        "stop_reason": inter.stop_reason,
+        "timed_s": round(inter.timed_s, 3),
+    }
+    row.extra["changes"] = workload.prepared.changes
+    row.extra["changes_what"] = workload.prepared.changes_what
+    row.wall_s = arm.cold_wall_s + inter.wall_s
+    # GPU summary, input-bound hint, NVTX cost, --profile pass: after every arm is timed
+    arm.inst.finish(workload, m.median, row.extra, row.data_wait_frac)
+
+
+def _judge(arms: list[Arm], inter: Interleaved, family_size: int) -> None:
+    """Speedup, interval and verdict of every non-eager arm against eager; the control's check
+    on the eager row."""
+    eager = next((a for a in arms if a.task.point.backend == "eager" and not a.control), None)
+    if eager is None:
+        return
+    delta = eager.task.timing.margin
+    control_arm = next((a for a in arms if a.control), None)
+    check = None
+    if control_arm is not None:
+        check = check_control(inter.estimate(control_arm.name, eager.name), delta, DEFAULT_ALPHA)
+        eager.row.extra["aa_control"] = {
+            "speedup": check.estimate.speedup,
+            "ci_low": check.low,
+            "ci_high": check.high,
+            "ok": check.ok,
+            "reason": check.reason,
+        }
+        eager.row.verdict_reason = format_control(check)
+    others = [a for a in arms if not a.control and a is not eager]
+    inputs = [
+        ComparisonInput(
+            backend=a.task.point.backend,
+            estimate=inter.estimate(a.name, eager.name),
+            changes=a.workload.prepared.changes,
+            no_change_reason=NO_CHANGE.get(a.workload.prepared.changes_what, ""),
+            control=check,
+        )
+        for a in others
+    ]
+    alpha = DEFAULT_ALPHA * len(inputs) / max(family_size, len(inputs), 1)
+    for arm, c in zip(others, judge(inputs, delta, alpha), strict=True):
+        arm.row.update(
+            speedup_vs_eager=c.speedup,
+            speedup_ci_low=c.low,
+            speedup_ci_high=c.high,
+            verdict=c.verdict.value if c.verdict is not None else "",
+            verdict_reason=format_comparison(c, delta),
+        )
+        arm.row.extra["speedup_ci_level"] = c.level
+        arm.row.extra["too_noisy"] = c.too_noisy
