@@ -78,8 +78,20 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         metavar="ADDRESS",
         help="with --executor ray: join this cluster (auto, or host:port); default: start Ray here",
     )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the whole sweep N times, each in fresh workers, into one run folder; prints the "
+        "run-to-run spread per point (perfbench compare uses repetitions as its unit)",
+    )
     p.add_argument("--check", action="store_true", help="run the sanity ladder first")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _add_profiling_arguments(p)
+
+
+def _add_profiling_arguments(p: argparse.ArgumentParser) -> None:
     prof = p.add_argument_group(
         "profiling (separate passes or measured cost; see perfbench.profiling)"
     )
@@ -310,6 +322,7 @@ def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
         control=args.control,
         executor=args.executor,
         ray_address=args.ray_address,
+        repeat=args.repeat,
         argv=("perfbench", *argv),
     )
 
@@ -322,6 +335,10 @@ def _finish_run(run: RunDir, counts: Counter[str], quiet: bool) -> int:
     print(f"perfbench: {summary or 'no points'}", flush=True)
     if (meta.get("flamegraph") or {}).get("error"):
         print(f"perfbench: no flame graph: {meta['flamegraph']['error']}", flush=True)
+    if not quiet and (meta.get("repeat") or {}).get("points"):
+        from perfbench.repeat import format_summary
+
+        print(*format_summary(meta["repeat"]), sep="\n", flush=True)
     if not quiet:
         _print_findings(run.path)
     if report:

@@ -85,22 +85,25 @@ def describe_exception(path: Path, exc: BaseException) -> str:
     return f"{where}: {type(exc).__name__}: {exc}"
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Import the scenario file and check the contract. Raises `ScenarioError` on any problem."""
-    path = Path(path)
+def _compile_file(path: Path) -> Any:
+    """The file's code object; a missing file, a wrong suffix or a syntax error is a ScenarioError."""
     if not path.is_file():
         raise ScenarioError(path, "no such file")
     if path.suffix != ".py":
         raise ScenarioError(path, "a scenario is a Python file ending in .py")
     source = path.read_text(encoding="utf-8")
     try:
-        code = compile(source, str(path), "exec")
+        return compile(source, str(path), "exec")
     except SyntaxError as err:
         detail = f"syntax error: {err.msg}"
         if err.text:
             detail += f"\n    {err.text.rstrip()}\n    {' ' * max((err.offset or 1) - 1, 0)}^"
         raise ScenarioError(path, detail, line=err.lineno) from None
 
+
+def _import_file(path: Path, code: Any) -> Any:
+    """Run the code as a module registered in sys.modules; an exception while importing is a
+    ScenarioError naming the line, and the half-imported module is removed."""
     folder = str(path.resolve().parent)
     if folder not in sys.path:  # sibling modules import as under `python scenario.py`, on any node
         sys.path.insert(0, folder)
@@ -117,7 +120,13 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(
             path, f"raised while importing: {type(err).__name__}: {err}", line=line
         ) from None
+    return module
 
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Import the scenario file and check the contract. Raises `ScenarioError` on any problem."""
+    path = Path(path)
+    module = _import_file(path, _compile_file(path))
     ns = module.__dict__
     from perfbench.kernelbench import adapt_kernelbench, looks_like_kernelbench
 

@@ -42,16 +42,13 @@ def build_report(run_dir: Path) -> Path:
     return run.report_html
 
 
-def render_report(run: RunDir) -> str:
-    """The report as a string (what `build_report` writes)."""
-    meta = _read_meta(run)
-    # no results.csv yet (a run that died before its first point): an empty, typed table
-    df = data.results_table(run.read_rows() if run.results_csv.exists() else [])
-    sp = data.speedups(df, verdict_view.margin_of(meta))
-    prof = profiling_view.profiling(df, run.path)
+def _charts(
+    df: pd.DataFrame, sp: pd.DataFrame, meta: dict[str, Any], run: RunDir
+) -> list[tuple[str, str, str | None]]:
+    """(title, caption, SVG or None) of every chart the page may show, in page order."""
     per_point = ceiling_check.point_ceilings(df, meta)
     stale = ceiling_check.stale_note(ceiling_check.above_ceiling(df, per_point))
-    chart_list = [
+    return [
         (*_throughput_caption(df), charts.throughput_chart(df)),
         (
             "Speedup over eager",
@@ -78,6 +75,16 @@ def render_report(run: RunDir) -> str:
             charts.gpu_chart(profiling_view.gpu_timelines(df, run.path)),
         ),
     ]
+
+
+def render_report(run: RunDir) -> str:
+    """The report as a string (what `build_report` writes)."""
+    meta = _read_meta(run)
+    # no results.csv yet (a run that died before its first point): an empty, typed table
+    df = data.results_table(run.read_rows() if run.results_csv.exists() else [])
+    sp = data.speedups(df, verdict_view.margin_of(meta))
+    prof = profiling_view.profiling(df, run.path)
+    chart_list = _charts(df, sp, meta, run)
     # axes with one value in the whole run are stated once above the table, not in every row
     varying = [a for a in AXES if a == "backend" or (a in df and df[a].astype(str).nunique() > 1)]
     # points measured on several machines (--executor ray): a host column, rows grouped by host
