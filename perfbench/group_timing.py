@@ -63,11 +63,13 @@ from perfbench.workload import Workload, build_workload, checked_model, seeded_b
 
 CONTROL = "eager (A/A control)"
 OWN_PASS_STEPS = 3  # steps each arm runs alone after its build: peak memory, first warm-up
+# what a backend's `Prepared.changes_what` says it counts -> what zero of them means
 NO_CHANGE = {
     "graphs captured": "torch.compile captured no graph: the model ran eagerly",
-    "rewrites": "the fx passes made no rewrite: the model ran unchanged",
-    "ops replaced": "no op was replaced by a Triton kernel: the model ran eagerly",
-    "layers quantized": "no layer was quantized: the model ran in float32",
+    "graphs compiled with frozen weights": "torch.compile compiled no graph: the model ran eagerly",
+    "rewrites fired": "the fx passes made no rewrite: the model ran unchanged",
+    "ops replaced by our kernels": "no op was replaced by a Triton kernel: the model ran eagerly",
+    "Linear layers quantized": "no Linear layer was quantized: the model ran in float32",
 }
 
 
@@ -327,6 +329,14 @@ def _record_arm(scenario: Scenario, arm: Arm, inter: Interleaved, facts: dict[st
     arm.inst.finish(workload, m.median, row.extra, row.data_wait_frac)
 
 
+def no_change_reason(changes_what: str) -> str:
+    """Why a backend that changed nothing is `no change`, in words a user can act on ("" leaves
+    the verdict's generic reason)."""
+    if changes_what in NO_CHANGE:
+        return NO_CHANGE[changes_what]
+    return f"0 {changes_what}: the eager model ran" if changes_what else ""
+
+
 def _judge(arms: list[Arm], inter: Interleaved, family_size: int) -> None:
     """Speedup, interval and verdict of every non-eager arm against eager; the control's check
     on the eager row."""
@@ -352,7 +362,7 @@ def _judge(arms: list[Arm], inter: Interleaved, family_size: int) -> None:
             backend=a.task.point.backend,
             estimate=inter.estimate(a.name, eager.name),
             changes=a.workload.prepared.changes,
-            no_change_reason=NO_CHANGE.get(a.workload.prepared.changes_what, ""),
+            no_change_reason=no_change_reason(a.workload.prepared.changes_what),
             control=check,
         )
         for a in others

@@ -64,6 +64,7 @@ class RunRequest:
     argv: tuple[str, ...] = ()  # the command as typed, for run.json
     executor: str = "local"  # --executor: where groups are measured (local worker or Ray)
     ray_address: str | None = None  # --ray-address: None starts a local Ray instance
+    repeat: int = 1  # --repeat N: the whole sweep N times, each in fresh workers
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class RunPlan:
     # where the groups are measured; not in rerun commands: a point reruns on one machine
     executor: str = "local"
     ray_address: str | None = None
+    repeat: int = 1  # repetitions of the whole sweep (perfbench.repeat); not in rerun commands
 
     @property
     def family_size(self) -> int:
@@ -141,6 +143,8 @@ def plan_run(
     if request.native and not request.flamegraph:
         raise ConfigError("--native only applies with --flamegraph")
     check_executor(request)
+    if request.repeat < 1:
+        raise ConfigError(f"--repeat must be >= 1, got {request.repeat}")
     names = backend_names()
     config_sweep, table = load_config(request.config) if request.config else ({}, {})
     sweep = resolve_sweep(_layers(scenario, request, config_sweep), names)
@@ -182,6 +186,7 @@ def plan_run(
         control=request.control,
         executor=request.executor,
         ray_address=request.ray_address,
+        repeat=request.repeat,
     )
 
 

@@ -52,6 +52,9 @@ class Row:
     memory_format: str = _column("axis", "contiguous")
     shapes: str = _column("axis", "static")
     group_id: str = _column("comparison group: the values of every axis but backend", "")
+    repeat: int | None = _column(
+        "repetition of the sweep under --repeat N (0 .. N-1); point_id counts on across them", 0
+    )
     host: str = _column(
         "host name of the machine that measured the point (empty: skipped); the worker's"
         " versions, GPU and cores are in extra.worker under --executor ray",

@@ -22,6 +22,7 @@ from perfbench.plan import ComparisonGroup, PlannedPoint, RunPlan
 from perfbench.point import PointTask
 from perfbench.profiling.instruments import note_row
 from perfbench.profiling.instruments import run_meta as instruments_meta
+from perfbench.repeat import repetition_plan, summarize
 from perfbench.row import Row
 from perfbench.rundir import RunDir
 from perfbench.scenario import Scenario
@@ -61,8 +62,10 @@ def run_meta(scenario: Scenario, plan: RunPlan) -> dict[str, Any]:
         "worker_env": dict(plan.worker_env),
         "rerun_args": list(plan.rerun_args),
         "environment": capture_environment(scenario.path.parent),
-        "points_total": len(plan.points),
+        "points_total": len(plan.points) * plan.repeat,
     }
+    if plan.repeat > 1:
+        meta["repeat"] = {"count": plan.repeat}
     meta["profiling"] = instruments_meta(plan.profiling, plan.flamegraph, plan.native)
     meta.update(_ceilings(plan.sweep))
     return meta
@@ -76,13 +79,16 @@ def run_sweep(
     executor: Executor | None = None,
 ) -> Counter[str]:
     """Measure every planned point with `executor` (default: `make_executor(plan)`); returns the
-    count per status. Ctrl-C stops after keeping all rows; the executor is closed either way."""
+    count per status. Ctrl-C stops after keeping all rows; the executor is closed either way.
+    Under `--repeat N` the sweep runs N times, each repetition with a fresh executor (fresh
+    workers), its rows tagged with `repeat` (perfbench.repeat)."""
     executor = executor or make_executor(plan, run_dir.path)
     meta = run_meta(scenario, plan)
     meta["executor"] = executor.describe()
     run_dir.write_meta(meta)
     counts: Counter[str] = Counter()
-    total = len(plan.points)
+    total = len(plan.points) * plan.repeat
+    repetitions = [repetition_plan(plan, k) for k in range(plan.repeat)]
     recorder = None
     if plan.flamegraph:  # the parent's pid: workers replaced after a timeout stay covered
         from perfbench.profiling.flamegraph import FlameGraphRecorder
@@ -92,7 +98,7 @@ def run_sweep(
 
     def record(row: dict[str, Any]) -> None:
         nonlocal done
-        planned = by_id[row["point_id"]]
+        planned, row["repeat"] = by_id[row["point_id"]]
         row["command"] = planned.command
         note_row(meta, row, planned.point.label(), scenario.name)
         run_dir.append_row(row)
@@ -100,9 +106,15 @@ def run_sweep(
         done += 1
         progress("done", {"index": done - 1, "total": total, "point": planned.point, "row": row})
 
-    by_id = {planned.point_id: planned for planned in plan.points}
+    by_id = {p.point_id: (p, k) for k, rep in enumerate(repetitions) for p in rep.points}
     try:
-        executor.run_groups(plan.groups, plan, run_dir, record, progress)
+        for k, rep in enumerate(repetitions):
+            if k:  # a fresh worker per repetition: nothing carries over from the last one
+                executor.close()
+                executor = make_executor(rep, run_dir.path)
+            if plan.repeat > 1:
+                progress("repetition", {"number": k + 1, "of": plan.repeat})
+            executor.run_groups(rep.groups, rep, run_dir, record, progress)
         meta["state"] = "complete"
     except KeyboardInterrupt:
         meta["state"] = "interrupted"
@@ -115,6 +127,8 @@ def run_sweep(
             meta["flamegraph"]["note"] = "times in this run were taken while py-spy sampled them"
         meta["finished_at"] = _now()
         meta["counts"] = dict(counts)
+        if plan.repeat > 1:
+            meta["repeat"] = summarize(run_dir.read_rows(), plan.repeat)
         run_dir.write_meta(meta)
     return counts
 
