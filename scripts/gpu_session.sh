@@ -6,7 +6,8 @@
 #      (the machine stays warm between calls; `all` does the three stages in one call)
 # Results come back under $OUT (at most 8 files, 2 folders deep): kernel benchmark tables, the
 # device's ceilings, the default scenario's run folder (with --profile, --flamegraph, --nvtx) as a
-# tarball, and the GPU test log. Commit the measured tables; never hand-edit a number.
+# tarball (verdicts with intervals, A/A control, op diffs, findings), an AOTInductor group,
+# and the GPU test log. Commit the measured tables; never hand-edit a number.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/perfbench-gpu-out}
@@ -31,17 +32,23 @@ fi
 
 if want run; then
   echo "== default scenario on the GPU, profiled"
+  # each (batch size, amp) is one comparison group: its backends and an A/A control are timed
+  # interleaved with CUDA events, so the verdicts, intervals, op diffs and findings all come back
   python3 -m perfbench.cli run scenarios/mlp.py --out /tmp/mlp-gpu --timeout 300 \
     --set device=cuda --set batch_size=8,4096 --set amp=off,bf16 \
-    --set backend=eager,compile,compile-reduce-overhead,fx,triton \
-    --profile --flamegraph --nvtx 2>&1 | tail -30
+    --set backend=eager,compile,compile-reduce-overhead,compile-freezing,fx,triton \
+    --profile --flamegraph --nvtx 2>&1 | tail -40
   tar czf "$OUT/mlp-gpu.tgz" -C /tmp mlp-gpu
+  echo "== AOTInductor on the GPU (one group: minutes of compile)"
+  python3 -m perfbench.cli run scenarios/mlp.py --out /tmp/mlp-gpu-aoti --timeout 300 \
+    --set device=cuda --set batch_size=4096 --set backend=eager,aoti 2>&1 | tail -12
+  tar czf "$OUT/mlp-gpu-aoti.tgz" -C /tmp mlp-gpu-aoti
 fi
 
 if want tests; then
   echo "== GPU tests"
   # not pip-installed there: load our pytest plugin by module (and never twice where it is installed)
-  python3 -m pytest -q -p no:cacheprovider -p no:perfbench -p perfbench.pytest_plugin tests/test_cuda.py tests/kernels tests/bench tests/profiling \
+  python3 -m pytest -q -p no:cacheprovider -p no:perfbench -p perfbench.pytest_plugin tests/test_cuda.py tests/kernels tests/bench tests/profiling tests/test_group_timing.py \
     > "$OUT/pytest-gpu.txt" 2>&1
   tail -15 "$OUT/pytest-gpu.txt"
 fi
