@@ -93,7 +93,13 @@ def make_feed(scenario: Scenario, point: Point, device: torch.device) -> DataFee
 
     def close() -> None:
         nonlocal iterator
-        iterator = iter(())  # drops worker processes of a persistent iterator
+        iterator = iter(())
+        # persistent workers live as long as the loader holds its iterator, and the feed is in
+        # a reference cycle (next_batch <-> feed): stop them now, not at some later collection
+        live, loader._iterator = loader._iterator, None
+        shutdown = getattr(live, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
 
     feed.next_batch = next_batch
     feed.close = close

@@ -85,6 +85,8 @@ def measure_group(
     if eager and (others or task.control):
         _measure_interleaved(scenario, task, (eager[0], *others), emit, activity, output)
         return
+    if task.points and _model_at_fault(scenario, task, emit, activity):
+        return
     for point_task in task.points:
         activity.begin(point_task.point_id)
         if output is not None:
@@ -95,6 +97,22 @@ def measure_group(
         row["group_id"] = task.group_id
         activity.idle()
         emit(row)
+
+
+def _model_at_fault(scenario: Scenario, task: GroupTask, emit: RowSink, activity: Activity) -> bool:
+    """The interleaved path's diagnoses for points timed alone (eager with --no-control, a
+    backend's rerun command): a model that changes its input or is not deterministic fails the
+    group once with that diagnosis, not every point against the reference."""
+    from perfbench.group_timing import fail_on_diagnosis
+
+    def tagged(row: dict[str, Any]) -> None:
+        row["group_id"] = task.group_id
+        emit(row)
+
+    try:
+        return fail_on_diagnosis(scenario, task.points, tagged, activity.begin)
+    finally:
+        activity.idle()
 
 
 def _measure_interleaved(

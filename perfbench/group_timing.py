@@ -39,7 +39,7 @@ import torch
 from perfbench.backends import BACKENDS
 from perfbench.contention import judge_contention, snapshot
 from perfbench.diagnose import diagnose
-from perfbench.interleave import Interleaved, InterleaveSettings, interleave
+from perfbench.interleave import Interleaved, InterleaveSettings, ThreadsChanged, interleave
 from perfbench.point import (
     CpuPeakMemory,
     PointTask,
@@ -111,14 +111,47 @@ def measure_interleaved(
     emit: Emit,
     begin: Begin,
 ) -> None:
-    """Measure the group (its first task is eager); every task's row goes to `emit`."""
-    eager_task = tasks[0]
-    diagnosis = _diagnose(scenario, eager_task)
-    if diagnosis:
+    """Measure the group (its first task is eager); every task's row goes to `emit` exactly once,
+    whatever happens: an unexpected error fails the points that have no row yet, with its
+    message, and the rows already emitted stand."""
+    emitted: set[int] = set()
+
+    def once(row: dict[str, Any]) -> None:
+        emitted.add(row["point_id"])
+        emit(row)
+
+    try:
+        if not fail_on_diagnosis(scenario, tasks, once, begin):
+            _measure(scenario, tasks, control, family_size, once, begin)
+    except Exception as err:
         for t in tasks:
-            row = Row.for_point(t.point_id, t.point, status="failed", error=diagnosis)
-            emit(row.as_dict())
-        return
+            if t.point_id not in emitted:
+                once(Row.for_point(t.point_id, t.point, **_failure(scenario, err)).as_dict())
+
+
+def fail_on_diagnosis(
+    scenario: Scenario, tasks: tuple[PointTask, ...], emit: Emit, begin: Begin
+) -> bool:
+    """Diagnose the eager model once for the whole group (whatever its backends); when it fails,
+    every task gets a failed row with the diagnosis and True is returned."""
+    begin(tasks[0].point_id)  # a forward that hangs here is blamed on a point, not on nothing
+    diagnosis = _diagnose(scenario, tasks[0])
+    if not diagnosis:
+        return False
+    for t in tasks:
+        emit(Row.for_point(t.point_id, t.point, status="failed", error=diagnosis).as_dict())
+    return True
+
+
+def _measure(
+    scenario: Scenario,
+    tasks: tuple[PointTask, ...],
+    control: bool,
+    family_size: int,
+    emit: Emit,
+    begin: Begin,
+) -> None:
+    eager_task = tasks[0]
     arms: list[Arm] = []
     try:
         for t in tasks:
@@ -126,7 +159,9 @@ def measure_interleaved(
             if t is eager_task and control:
                 _build_arm(scenario, t, CONTROL, True, arms, emit, begin)
         _share_loader(arms)
-        _time_and_record(scenario, arms, family_size, emit, begin)
+        # a copy: an arm dropped from the rounds is still closed below (its DataLoader may
+        # be the one the others read)
+        _time_and_record(scenario, list(arms), family_size, emit, begin)
     finally:
         for arm in arms:
             arm.workload.close()
@@ -216,12 +251,9 @@ def _time_and_record(
             inter, facts = _rounds(arms, begin)
             break
         except ArmFailed as failed:
-            arm = next(a for a in arms if a.name == failed.name)
-            arms.remove(arm)
-            if not arm.control:
-                row = arm.row
-                row.update(**_failure(scenario, failed.__cause__ or failed))
-                emit(row.as_dict())
+            _drop(arms, failed.name, _failure(scenario, failed.__cause__ or failed), emit)
+        except ThreadsChanged as changed:  # measuring threads, not the backend: that arm alone
+            _drop(arms, changed.arm, {"status": "failed", "error": str(changed)}, emit)
     else:
         return
     for arm in arms:
@@ -231,6 +263,15 @@ def _time_and_record(
     for arm in arms:
         if not arm.control:
             emit(arm.row.as_dict())
+
+
+def _drop(arms: list[Arm], name: str, columns: dict[str, Any], emit: Emit) -> None:
+    """Take the arm out of the rounds; its row (not the control's) says why."""
+    arm = next(a for a in arms if a.name == name)
+    arms.remove(arm)
+    if not arm.control:
+        arm.row.update(**columns)
+        emit(arm.row.as_dict())
 
 
 def _rounds(arms: list[Arm], begin: Begin) -> tuple[Interleaved, dict[str, Any]]:

@@ -28,7 +28,8 @@ How a group is timed:
 
 Thread count: the group's `threads` are set before the rounds and checked after every sample; an
 arm that changes it (an ONNX Runtime session with its own pool, a library calling
-torch.set_num_threads) raises, naming the arm, because the comparison would then measure threads.
+torch.set_num_threads) raises `ThreadsChanged`, naming the arm, because the comparison would
+then measure threads.
 """
 
 from __future__ import annotations
@@ -153,9 +154,18 @@ def plan_periods(period_s: float, settings: InterleaveSettings, period: int) -> 
     return min(max(int(settings.budget_s / period_s), settings.min_periods), cap)
 
 
+class ThreadsChanged(RuntimeError):
+    """An arm changed torch's thread count; `arm` names it, so a caller can drop that arm alone."""
+
+    def __init__(self, arm: str, message: str) -> None:
+        super().__init__(message)
+        self.arm = arm
+
+
 def _check_threads(name: str, threads: int | None, when: str) -> None:
     if threads is not None and torch.get_num_threads() != threads:
-        raise RuntimeError(
+        raise ThreadsChanged(
+            name,
             f"arm {name!r} changed torch's thread count from {threads} to "
             f"{torch.get_num_threads()} {when}: the comparison would measure threads, "
             "not backends"
