@@ -38,8 +38,13 @@ def results_table(rows: Sequence[Row]) -> pd.DataFrame:
     for col in MEASURED:
         df[col] = df[col].astype(float)
         df.loc[not_ok, col] = math.nan
-    df["label"] = [point_label(r, " ") for r in df.to_dict("records")]
+    df["label"] = [point_label(r, " ") + _rep(r, df) for r in df.to_dict("records")]
     return df
+
+
+def _rep(row: dict[str, Any], df: pd.DataFrame) -> str:
+    """ " rep1" after a label in a run made with --repeat (one row per point per repetition)."""
+    return f" rep{row['repeat']}" if df["repeat"].nunique() > 1 else ""
 
 
 def axes_key(row: dict[str, Any], axes: tuple[str, ...] = AXES) -> tuple[str, ...]:
@@ -69,6 +74,8 @@ SPEEDUP_COLUMNS = [
     "verdict",
     "verdict_text",
     "tone",
+    "repeat",
+    "setting_key",
 ]
 
 
@@ -85,15 +92,15 @@ def speedups(df: pd.DataFrame, margin: float = verdict_view.DEFAULT_MARGIN) -> p
     several_hosts = len({h for h in ok["host"] if h}) > 1
     rows = []
     for r in ok[ok["backend"] != "eager"].to_dict("records"):
-        base = eager.get(_key(r))
+        base = eager.get(_key(r))  # --repeat: eager from the same repetition
         if base is None:
             continue
-        rows.append(_speedup_row(r, base, margin, several_hosts))
+        rows.append(_speedup_row(r, base, margin, several_hosts, _rep(r, ok)))
     return pd.DataFrame(rows, columns=SPEEDUP_COLUMNS)
 
 
 def _speedup_row(
-    r: dict[str, Any], base: dict[str, Any], margin: float, several_hosts: bool
+    r: dict[str, Any], base: dict[str, Any], margin: float, several_hosts: bool, rep: str = ""
 ) -> dict[str, Any]:
     """One comparison: the row's own verdict columns where filled, else the IQR rule."""
     paired = verdict_view.has_verdict(r) and not math.isnan(_float(r.get("speedup_vs_eager")))
@@ -108,11 +115,11 @@ def _speedup_row(
         significant = is_significant(r["median_ms"] / base["median_ms"], _noise(base), _noise(r))
     verdict = verdict_view.verdict_of(r, significant, speedup)
     correctness_only = bool(r["correctness_only"])
+    setting = point_label({**r, "backend": ""}, " ") + (f" on {r['host']}" if several_hosts else "")
     return {
         "label": r["label"],
         "backend": r["backend"],
-        "settings": point_label({**r, "backend": ""}, " ")
-        + (f" on {r['host']}" if several_hosts else ""),
+        "settings": setting + rep,
         "eager_ms": base["median_ms"],
         "median_ms": r["median_ms"],
         "speedup": speedup,
@@ -123,6 +130,8 @@ def _speedup_row(
         "verdict": verdict,
         "verdict_text": verdict_view.verdict_text(r, verdict, speedup, margin),
         "tone": verdict_view.tone(verdict, correctness_only),
+        "repeat": r.get("repeat") or 0,
+        "setting_key": setting,
     }
 
 
@@ -136,7 +145,7 @@ def _float(value: Any) -> float:
 def _key(row: dict[str, Any]) -> tuple[str, ...]:
     """Equal settings on the same machine: a time is only compared with one from its own host
     (points of one run may be measured on different machines under --executor ray)."""
-    return (*axes_key(row, OTHER_AXES), str(row.get("host") or ""))
+    return (*axes_key(row, OTHER_AXES), str(row.get("host") or ""), str(row.get("repeat") or 0))
 
 
 def _noise(row: dict[str, Any]) -> float:
@@ -168,14 +177,16 @@ def speedup_summary(sp: pd.DataFrame) -> list[dict[str, Any]]:
             tone = "good"
         elif n_counted and n_slower == n_counted:
             tone = "bad"
+        reps = g["repeat"].nunique()  # --repeat: a setting counts once, its verdicts once each
         out.append(
             {
                 "backend": backend,
-                "n": len(g),
+                "n": g["setting_key"].nunique(),
                 "n_significant": int(g["significant"].sum()),
                 "n_faster": n_faster,
                 "n_slower": n_slower,
-                "verdicts": verdict_view.count_text(g["verdict"].tolist()),
+                "verdicts": verdict_view.count_text(g["verdict"].tolist())
+                + (f" over {reps} repetitions" if reps > 1 else ""),
                 "tone": tone,
                 "geomean": float(math.exp(g["speedup"].map(math.log).mean())),
                 "worst": float(worst["speedup"]),
