@@ -23,7 +23,9 @@ def compare_command(args: argparse.Namespace) -> int:
     print(f"A: {args.run_a}\nB: {args.run_b}\n")
     if found.mismatch:
         print(f"warning: {found.mismatch}\n")
-    print(format_table(found.table, found.axes))
+    for note in found.notes:
+        print(note)
+    print(format_table(found.table, found.axes, found.text))
     if args.html:
         print(f"\nwrote {args.html}")
     if found.fail_above is None:
@@ -32,7 +34,7 @@ def compare_command(args: argparse.Namespace) -> int:
         print(f"\nno matched point slower by more than {found.fail_above:g}%")
         return 0
     print(f"\n{len(found.regressed)} point(s) regressed beyond {found.fail_above:g}%:")
-    print(format_table(found.regressed, found.axes))
+    print(format_table(found.regressed, found.axes, found.text))
     return found.exit_code
 
 

@@ -1,14 +1,32 @@
 """`perfbench compare RUN_A RUN_B`: the ratchet. Record a baseline, make one change, compare.
 
 Points are matched by their axes (backend, batch_size, threads, amp, pin_memory, num_workers,
-mode, device). For each matched pair the ratio of medians B / A is reported with a verdict; a change
-is called significant only when it is larger than the measured noise of both runs.
+mode, device, ...). For each matched pair the change B / A is reported with a verdict, on one of
+two bases, and the output says which:
+
+- **Runs as the unit** (both runs made with `--repeat N`, N >= 2, every repetition ok): two runs
+  cannot be paired round by round (they ran at different times), so the unit is the repetition.
+  The change is the ratio of the geometric means of the per-repetition medians, with a 95% Welch
+  t-interval over their logs (`perfbench.repeat.runs_ratio`, where the choice over a bootstrap is
+  measured). Verdicts as in a run (`perfbench.verdict.classify`, margin δ from B's run.json):
+  `faster`/`slower` when the interval clears the margin, `same` inside it, else `inconclusive`.
+- **One run on a side** (the fallback): the ratio of medians, called a change only when it is
+  larger than the IQR/median of both runs (`timing.is_significant`). This is weaker: there is no
+  interval, and the drift between two runs is larger than either run's IQR on a shared machine.
+
+`--fail-above PCT` fails a point where runs are the unit only when the whole 95% interval of B/A
+lies above 1 + PCT/100 ("slower by more than PCT% with 95% confidence"); each point is judged at
+95% on its own (no correction across points: a point truly at the threshold fails 2.5% of the
+time, one far below it almost never). With one run on a side it fails when the change exceeds
+PCT% and is not within the noise. A point that was ok in A and lost its result in any
+repetition of B always fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,23 +34,36 @@ from typing import Any
 import pandas as pd
 
 from perfbench.axes import AXES
+from perfbench.repeat import runs_ratio
 from perfbench.report.compare_page import cell_text, shown_axes, write_compare_html
 from perfbench.report.data import axes_key, load_results
+from perfbench.report.verdict_view import margin_of
 from perfbench.rundir import RunDir
 from perfbench.timing import is_significant
+from perfbench.verdict import classify
 
 # a verdict that says the change is inside the noise: never a regression, whatever its size
 WITHIN_NOISE = "same (within noise)"
+RUNS, IQR = "runs", "IQR"  # the basis of a row's verdict (module docstring)
+LEVEL = 0.95
+NOT_OK = ("failed", "oom", "timeout")
 COLUMNS = [
     *AXES,
     "status_a",
     "status_b",
+    "reps_a",
+    "reps_b",
+    "runs",
     "median_a_ms",
     "median_b_ms",
     "noise_a",
     "noise_b",
     "ratio",
     "change_pct",
+    "ci_low",
+    "ci_high",
+    "change_ci",
+    "basis",
     "significant",
     "verdict",
 ]
@@ -46,46 +77,125 @@ def relative_noise(row: dict[str, Any]) -> float:
     iqr, med = row.get("iqr_ms"), row.get("median_ms")
     if isinstance(iqr, float) and not math.isnan(iqr) and med:
         return iqr / med
-    times = (row.get("extra") or {}).get("times_ms")
+    return _iqr_ratio((row.get("extra") or {}).get("times_ms"))
+
+
+def _iqr_ratio(times: Any) -> float:
     if isinstance(times, list) and len(times) >= 4:
         s = pd.Series(times, dtype=float)
         return float((s.quantile(0.75) - s.quantile(0.25)) / s.median())
     return math.nan
 
 
-def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
-    """One row per point present in either run; ratio = median B / median A (>1: B is slower)."""
+@dataclass
+class Side:
+    """One run's rows of one point, one per repetition (a run without --repeat has one)."""
+
+    status: str  # "ok" when every repetition is ok, else the first failure, or "missing"
+    reps: int
+    medians: list[float]  # per ok repetition
+    noise: float  # IQR/median of the samples of all ok repetitions merged
+
+    @classmethod
+    def of(cls, rows: list[dict[str, Any]] | None) -> Side:
+        if not rows:
+            return cls("missing", 0, [], math.nan)
+        statuses = [r["status"] for r in rows]
+        failed = next((s for s in statuses if s in NOT_OK), None)
+        status = failed or ("ok" if set(statuses) == {"ok"} else statuses[-1])
+        ok = [r for r in rows if r["status"] == "ok" and not math.isnan(r["median_ms"])]
+        if len(rows) == 1:
+            noise = relative_noise(rows[0])
+        else:  # Measurement.merge: every ok repetition's raw samples together
+            times = [t for r in ok for t in (r.get("extra") or {}).get("times_ms") or []]
+            noise = _iqr_ratio(times)
+            if math.isnan(noise) and ok:
+                noise = statistics.median(relative_noise(r) for r in ok)
+        return cls(status, len(rows), [float(r["median_ms"]) for r in ok], noise)
+
+    @property
+    def median(self) -> float:
+        """The one-run median; with repetitions the median of their medians."""
+        return statistics.median(self.medians) if self.status == "ok" else math.nan
+
+
+def compare_runs(run_a: Path, run_b: Path, margin: float | None = None) -> pd.DataFrame:
+    """One row per point present in either run; ratio = B / A (>1: B is slower). `margin`: the
+    verdict's practical margin where runs are the unit (default: B's run.json, else 3%)."""
     a = _by_axes(load_results(RunDir(Path(run_a))))
     b = _by_axes(load_results(RunDir(Path(run_b))))
+    margin = _margin(Path(run_b)) if margin is None else margin
     rows = []
     for key in list(a) + [k for k in b if k not in a]:
-        ra, rb = a.get(key), b.get(key)
         row: dict[str, Any] = dict(zip(AXES, key, strict=True))
-        row["status_a"] = ra["status"] if ra else "missing"
-        row["status_b"] = rb["status"] if rb else "missing"
-        med_a = ra["median_ms"] if ra and ra["status"] == "ok" else math.nan
-        med_b = rb["median_ms"] if rb and rb["status"] == "ok" else math.nan
-        noise_a = relative_noise(ra) if ra else math.nan
-        noise_b = relative_noise(rb) if rb else math.nan
-        ratio = med_b / med_a if med_a and not math.isnan(med_a) else math.nan
-        sig = is_significant(ratio, noise_a, noise_b)
-        row.update(
-            median_a_ms=med_a,
-            median_b_ms=med_b,
-            noise_a=noise_a,
-            noise_b=noise_b,
-            ratio=ratio,
-            change_pct=(ratio - 1.0) * 100.0,
-            significant=sig,
-            verdict=_verdict(row["status_a"], row["status_b"], ratio, sig, noise_a, noise_b),
-        )
+        row.update(judge_pair(Side.of(a.get(key)), Side.of(b.get(key)), margin))
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _by_axes(df: pd.DataFrame) -> dict[tuple[str, ...], dict[str, Any]]:
-    """Last row wins when a point was measured twice (a resumed run appends)."""
-    return {axes_key(r): r for r in df.to_dict("records")}
+def _margin(run: Path) -> float:
+    try:
+        return margin_of(RunDir(run).read_meta())
+    except (OSError, ValueError):
+        return margin_of({})
+
+
+def judge_pair(sa: Side, sb: Side, margin: float) -> dict[str, Any]:
+    """The comparison columns of one matched point (module docstring: the two bases)."""
+    out: dict[str, Any] = {
+        "status_a": sa.status,
+        "status_b": sb.status,
+        "reps_a": sa.reps,
+        "reps_b": sb.reps,
+        "runs": f"{sa.reps}/{sb.reps}",
+        "noise_a": sa.noise,
+        "noise_b": sb.noise,
+        "ci_low": math.nan,
+        "ci_high": math.nan,
+        "change_ci": "",
+        "basis": "",
+    }
+    both_ok = sa.status == "ok" and sb.status == "ok"
+    if both_ok and len(sa.medians) >= 2 and len(sb.medians) >= 2:
+        est = runs_ratio(sa.medians, sb.medians)
+        low, high = est.interval(LEVEL)
+        verdict = classify(1.0 / high, 1.0 / low, margin).value  # on the speedup A / B
+        out.update(
+            median_a_ms=statistics.geometric_mean(sa.medians),
+            median_b_ms=statistics.geometric_mean(sb.medians),
+            ratio=est.ratio,
+            ci_low=low,
+            ci_high=high,
+            change_ci=f"{(low - 1) * 100:+.1f}% to {(high - 1) * 100:+.1f}%",
+            basis=RUNS,
+            significant=verdict in ("faster", "slower"),
+            verdict=verdict,
+        )
+    else:
+        med_a, med_b = sa.median, sb.median
+        ratio = med_b / med_a if med_a and not math.isnan(med_a) else math.nan
+        sig = is_significant(ratio, sa.noise, sb.noise)
+        out.update(
+            median_a_ms=med_a,
+            median_b_ms=med_b,
+            ratio=ratio,
+            basis=IQR if both_ok else "",
+            significant=sig,
+            verdict=_verdict(sa.status, sb.status, ratio, sig, sa.noise, sb.noise),
+        )
+    out["change_pct"] = (out["ratio"] - 1.0) * 100.0
+    if sb.status in NOT_OK and sb.reps > 1 and sa.status == "ok":
+        out["verdict"] += f" ({sb.reps - len(sb.medians)} of {sb.reps} repetitions)"
+    return out
+
+
+def _by_axes(df: pd.DataFrame) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """Rows per point, one per repetition in repetition order; the last row of a repetition
+    wins when a point was measured twice in it (a resumed run appends)."""
+    out: dict[tuple[str, ...], dict[int, dict[str, Any]]] = {}
+    for r in df.to_dict("records"):
+        out.setdefault(axes_key(r), {})[int(r.get("repeat") or 0)] = r
+    return {key: [reps[k] for k in sorted(reps)] for key, reps in out.items()}
 
 
 def _verdict(
@@ -110,28 +220,68 @@ def regressions(df: pd.DataFrame, fail_above_pct: float) -> pd.DataFrame:
     """Matched points slower by more than the threshold, and points ok in A that lost their result
     in B (a point that starts failing is the largest slowdown there is).
 
-    A point whose own verdict is "same (within noise)" is no regression however large its
-    change: the change is inside the spread of one of the runs. A point whose noise is unknown
-    (an older run without IQRs) is judged by its change alone, so a gate never goes quiet for
-    want of a spread."""
-    slower = (df["change_pct"] > fail_above_pct) & (df["verdict"] != WITHIN_NOISE)
-    lost = (df["status_a"] == "ok") & df["status_b"].isin(["failed", "oom", "timeout"])
-    return df[slower | lost]
+    Where runs are the unit, slower means the whole 95% interval of B/A lies above
+    1 + PCT/100. Otherwise (one run on a side) a point whose verdict is "same (within noise)" is
+    no regression however large its change, and a point whose noise is unknown (an older run
+    without IQRs) is judged by its change alone, so a gate never goes quiet for want of a spread."""
+    runs = df["basis"] == RUNS
+    slower_runs = runs & (df["ci_low"] > 1.0 + fail_above_pct / 100.0)
+    slower_one = ~runs & (df["change_pct"] > fail_above_pct) & (df["verdict"] != WITHIN_NOISE)
+    lost = (df["status_a"] == "ok") & df["status_b"].isin(NOT_OK)
+    return df[slower_runs | slower_one | lost]
 
 
 TEXT_COLUMNS = ["median_a_ms", "median_b_ms", "change_pct", "noise_a", "noise_b", "verdict"]
+RUNS_COLUMNS = {"change_pct": "change_ci", "median_b_ms": "runs"}  # shown after, with repetitions
 
 
-def format_table(df: pd.DataFrame, axes: list[str] | None = None) -> str:
+def text_columns(df: pd.DataFrame) -> list[str]:
+    """The measurement columns a table shows: today's, plus the interval and the repetitions
+    counts where some point has runs as the unit."""
+    if not (df["basis"] == RUNS).any():
+        return list(TEXT_COLUMNS)
+    out = []
+    for c in TEXT_COLUMNS:
+        out += [c, RUNS_COLUMNS[c]] if c in RUNS_COLUMNS else [c]
+    return out
+
+
+def _count_text(values: pd.Series) -> str:
+    low, high = int(values.min()), int(values.max())
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
+def basis_notes(df: pd.DataFrame) -> list[str]:
+    """What each verdict rests on, one sentence per basis present (the CLI and the page show it)."""
+    notes = []
+    runs, one = df[df["basis"] == RUNS], df[df["basis"] == IQR]
+    if len(runs):
+        notes.append(
+            f"{len(runs)} point(s) with runs as the unit (A: {_count_text(runs['reps_a'])}, "
+            f"B: {_count_text(runs['reps_b'])} repetitions): rounds cannot be paired across "
+            "runs, so change = ratio of the geometric means of the per-repetition medians, with "
+            f"a {LEVEL:.0%} Welch t-interval over their logs."
+        )
+    if len(one):
+        notes.append(
+            f"{len(one)} point(s) with a single run on a side: change = ratio of medians, called "
+            "only beyond the IQR/median of both runs. A weaker verdict (no interval; drift "
+            "between runs exceeds either IQR): run both sides with --repeat 3 or more."
+        )
+    return notes
+
+
+def format_table(
+    df: pd.DataFrame, axes: list[str] | None = None, text: list[str] | None = None
+) -> str:
     """The comparison as plain text for the terminal. `axes`: the columns that name a point
-    (default `shown_axes(df)`); pass the full comparison's so a subset (the regressions) shows
-    the same ones, backend included."""
+    (default `shown_axes(df)`), `text`: the measurement columns (default `text_columns(df)`);
+    pass the full comparison's so a subset (the regressions) shows the same ones."""
     if df.empty:
         return "no points in either run"
     axes = axes or shown_axes(df)
-    cells = pd.DataFrame(
-        {c: [cell_text(c, v) for v in df[c]] for c in [*axes, *TEXT_COLUMNS]}, index=df.index
-    )
+    columns = [*axes, *(text or text_columns(df))]
+    cells = pd.DataFrame({c: [cell_text(c, v) for v in df[c]] for c in columns}, index=df.index)
     return cells.to_string(index=False)
 
 
@@ -163,8 +313,11 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="PCT",
         default=None,
-        help="exit 1 when a matched point is slower by more than PCT percent and not within the "
-        "noise (or lost its result)",
+        help="exit 1 when a matched point is slower by more than PCT%% with 95%% confidence: "
+        "where both runs were made with --repeat N (N >= 2), the whole 95%% interval of B/A "
+        "lies above 1 + PCT/100; where a side has one run, a weaker test: the change exceeds "
+        "PCT%% and the IQR/median of both runs. A point ok in A that lost its result in B "
+        "always fails",
     )
     parser.add_argument("--html", type=Path, metavar="OUT", help="also write the table as HTML")
 
@@ -186,6 +339,16 @@ class Comparison:
     def axes(self) -> list[str]:
         """The axes that name a point in any table of this comparison (backend always)."""
         return shown_axes(self.table) if len(self.table) else ["backend"]
+
+    @property
+    def text(self) -> list[str]:
+        """The measurement columns of every table of this comparison."""
+        return text_columns(self.table)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the verdicts rest on: runs as the unit, or one run on a side (weaker)."""
+        return basis_notes(self.table)
 
     @property
     def exit_code(self) -> int:
@@ -211,7 +374,15 @@ def compare(
     )
     if html:
         write_compare_html(
-            table, html, str(run_a), str(run_b), fail_above, found.regressed, found.mismatch
+            table,
+            html,
+            str(run_a),
+            str(run_b),
+            fail_above,
+            found.regressed,
+            found.mismatch,
+            found.notes,
+            found.text,
         )
     return found
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import random
 import re
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 
 from perfbench.cli_compare import compare_main
 from perfbench.compare import compare, compare_runs, is_significant, write_compare_html
+from perfbench.repeat import runs_ratio
 from perfbench.rundir import RunDir
 
 _spec = importlib.util.spec_from_file_location(
@@ -248,3 +251,132 @@ def test_compare_page_opens_with_the_gate(
     assert after_title.split(">", 1)[1].startswith(first)
     headers = re.findall(r"<th>([^<]*)</th>", html)
     assert headers[:3] == ["backend", "verdict", "change B/A"]
+
+
+# --- runs as the unit (both runs made with --repeat) -----------------------------------------
+
+
+def _repeated_run(path: Path, medians: dict[str, list[float]], failed: int | None = None) -> Path:
+    """A run folder made with --repeat len(medians[..]): per backend, one ok row per repetition
+    (30 samples of ±1% around its median); `failed`: that repetition of compile failed."""
+    run = RunDir.create(path)
+    run.write_meta({"state": "complete", "settings": {"margin": 0.03}})
+    rng = random.Random(0)
+    n_reps = len(next(iter(medians.values())))
+    for k in range(n_reps):
+        for i, (backend, meds) in enumerate(medians.items()):
+            row: dict = {"point_id": k * len(medians) + i, "backend": backend, "batch_size": 8}
+            row["repeat"] = k
+            if backend == "compile" and failed == k:
+                run.append_row({**row, "status": "failed", "error": "NaN"})
+                continue
+            times = [meds[k] * (1 + rng.uniform(-0.01, 0.01)) for _ in range(30)]
+            run.append_row(
+                {**row, "status": "ok", "median_ms": meds[k], "extra": {"times_ms": times}}
+            )
+    return path
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    a=st.lists(st.floats(0.1, 10.0), min_size=2, max_size=6),
+    b=st.lists(st.floats(0.1, 10.0), min_size=2, max_size=6),
+    scale=st.floats(0.01, 100.0),
+)
+def test_runs_ratio_is_scale_free_and_antisymmetric(
+    a: list[float], b: list[float], scale: float
+) -> None:
+    est = runs_ratio(a, b)
+    low, high = est.interval()
+    assert low <= est.ratio <= high
+    scaled = runs_ratio([x * scale for x in a], [x * scale for x in b])
+    assert scaled.ratio == pytest.approx(est.ratio, rel=1e-9)
+    back_low, back_high = runs_ratio(b, a).interval()
+    assert (back_low, back_high) == pytest.approx((1 / high, 1 / low), rel=1e-9)
+
+
+def test_runs_ratio_covers_at_its_level() -> None:
+    """Welch on the log scale with 3 repetitions a side, unequal run-to-run noise (3% and 5%),
+    no true change: the 95% interval covers 1 in 93-97.5% of 1,000 seeded trials (measured
+    95.6%). A plain bootstrap over the three repetitions covered about 80% (perfbench.repeat)."""
+    rng = random.Random(3)
+    covered = 0
+    for _ in range(1000):
+        a = [math.exp(rng.gauss(0, 0.03)) for _ in range(3)]
+        b = [math.exp(rng.gauss(0, 0.05)) for _ in range(3)]
+        low, high = runs_ratio(a, b).interval()
+        covered += low <= 1.0 <= high
+    assert 930 <= covered <= 975
+    with pytest.raises(ValueError, match=">= 2 repetitions a side"):
+        runs_ratio([1.0], [1.0, 1.1])
+
+
+def test_runs_as_the_unit_gate_needs_the_whole_interval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = _repeated_run(tmp_path / "a", {"eager": [1.0, 1.01, 0.99], "compile": [1.0, 1.0, 1.0]})
+    # eager: 25% slower, consistently; compile: +21% on average but all over the place
+    b = _repeated_run(tmp_path / "b", {"eager": [1.25, 1.26, 1.24], "compile": [1.05, 1.40, 1.20]})
+    table = compare_runs(a, b)
+    rows = {r["backend"]: r for r in table.to_dict("records")}
+    eager, comp = rows["eager"], rows["compile"]
+    assert eager["basis"] == comp["basis"] == "runs" and eager["runs"] == "3/3"
+    assert eager["ratio"] == pytest.approx(
+        statistics.geometric_mean([1.25, 1.26, 1.24]) / statistics.geometric_mean([1, 1.01, 0.99])
+    )
+    assert eager["verdict"] == "slower" and 1.15 < eager["ci_low"] < 1.25 < eager["ci_high"]
+    assert comp["ci_low"] < 1.10 < comp["change_pct"] / 100 + 1  # +21%, interval from below 10%
+    assert comp["verdict"] == "inconclusive"
+    found = compare(a, b, fail_above=10)
+    assert list(found.regressed["backend"]) == ["eager"]  # compile's interval reaches below 10%
+    assert compare(a, b, fail_above=30).exit_code == 0  # eager's whole interval is below 30%
+    assert compare_main([str(a), str(b), "--fail-above", "10"]) == 1
+    out = capsys.readouterr().out
+    assert "2 point(s) with runs as the unit (A: 3, B: 3 repetitions)" in out
+    assert "Welch t-interval" in out and "95% CI" not in out.split("\n")[0]
+    header = next(line for line in out.splitlines() if line.startswith("backend"))
+    assert header.split()[:6] == [
+        "backend",
+        "median_a_ms",
+        "median_b_ms",
+        "runs",
+        "change_pct",
+        "change_ci",
+    ]
+
+
+def test_one_run_on_a_side_falls_back_to_the_iqr_rule_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = _repeated_run(tmp_path / "a", {"eager": [1.0, 1.01, 0.99]})
+    b = _run(tmp_path / "b", [("eager", 8, 1.25, 0.01)])
+    (row,) = compare_runs(a, b).to_dict("records")
+    assert row["basis"] == "IQR" and row["runs"] == "3/1" and row["verdict"] == "slower"
+    assert row["median_a_ms"] == pytest.approx(1.0) and math.isnan(row["ci_low"])
+    assert compare_main([str(a), str(b), "--fail-above", "10"]) == 1
+    out = capsys.readouterr().out
+    assert "single run on a side" in out and "weaker" in out and "--repeat 3" in out
+    assert "change_ci" not in out  # no interval column where no point has one
+
+
+def test_a_repetition_that_failed_in_b_is_a_regression(tmp_path: Path) -> None:
+    a = _repeated_run(tmp_path / "a", {"eager": [1.0, 1.0, 1.0], "compile": [1.0, 1.0, 1.0]})
+    b = _repeated_run(
+        tmp_path / "b", {"eager": [1.0, 1.0, 1.0], "compile": [1.0, 1.0, 1.0]}, failed=1
+    )
+    found = compare(a, b, fail_above=50)
+    (row,) = found.regressed.to_dict("records")
+    assert row["backend"] == "compile"
+    assert row["verdict"] == "regressed: failed in B (1 of 3 repetitions)"
+
+
+def test_compare_page_with_runs_as_the_unit(tmp_path: Path) -> None:
+    a = _repeated_run(tmp_path / "a", {"eager": [1.0, 1.01, 0.99]})
+    b = _repeated_run(tmp_path / "b", {"eager": [1.0, 1.01, 1.0]})
+    compare(a, b, fail_above=5, html=tmp_path / "c.html")
+    html = (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert "PASS: no matched point is slower by more than 5% (with 95% confidence)." in html
+    assert "runs as the unit" in html and "Welch" in html
+    headers = re.findall(r"<th>([^<]*)</th>", html)
+    assert headers[:4] == ["backend", "verdict", "change B/A", "95% CI of change"]
+    assert "repetitions A/B" in headers and "nan" not in html.lower()

@@ -1,10 +1,12 @@
 """The HTML page of `perfbench compare --html`: the gate's outcome first, then one row per point.
 
 A reader opens the page to learn one thing: did B regress? So the top says PASS or FAIL against
-`--fail-above` (or that no gate was set) and counts the verdicts; the table names each point by
-the axes that vary (backend always) and puts the verdict right after them, so it is on screen at
-1400 px whatever else the table holds. Missing values are blank, never NaN. Self-contained and
-autoescaped, like the report.
+`--fail-above` (or that no gate was set) and counts the verdicts, then says what the verdicts
+rest on (runs as the unit with an interval, or one run on a side: the weaker IQR rule); the table
+names each point by the axes that vary (backend always) and puts the verdict right after them, so
+it is on screen at 1400 px whatever else the table holds. Where runs are the unit it adds the 95%
+interval of the change and the repetitions counted on each side. Missing values are blank, never
+NaN. Self-contained and autoescaped, like the report.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from perfbench.axes import AXES
 PAGE_COLUMNS = (
     ("verdict", "verdict"),
     ("change_pct", "change B/A"),
+    ("change_ci", "95% CI of change"),
     ("median_a_ms", "A median ms"),
     ("median_b_ms", "B median ms"),
+    ("runs", "repetitions A/B"),
     ("noise_a", "A IQR/median"),
     ("noise_b", "B IQR/median"),
     ("status_a", "A status"),
@@ -56,6 +60,18 @@ def verdict_counts(df: pd.DataFrame) -> str:
     return ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def _how_sure(df: pd.DataFrame) -> str:
+    """How "slower by more than PCT%" was established, by the bases present."""
+    bases = set(df["basis"]) if "basis" in df else set()
+    if bases == {"runs"}:
+        return "with 95% confidence"
+    if "runs" in bases:
+        return (
+            "with 95% confidence where runs are the unit, beyond the noise of both runs elsewhere"
+        )
+    return "beyond the noise of both runs"
+
+
 def gate_summary(
     df: pd.DataFrame, fail_above: float | None, regressed: pd.DataFrame | None
 ) -> tuple[str, str]:
@@ -64,10 +80,12 @@ def gate_summary(
         return "none", "No gate: --fail-above was not given, so nothing passes or fails."
     n = 0 if regressed is None else len(regressed)
     if n == 0:
-        return "pass", f"PASS: no matched point is slower by more than {fail_above:g}%."
+        return "pass", (
+            f"PASS: no matched point is slower by more than {fail_above:g}% ({_how_sure(df)})."
+        )
     return "fail", (
         f"FAIL: {n} of {len(df)} point(s) regressed beyond {fail_above:g}% "
-        "(slower by more than that and not within the noise, or lost their result in B)."
+        f"(slower by more than that {_how_sure(df)}, or lost their result in B)."
     )
 
 
@@ -90,9 +108,8 @@ tr.gated td { background: #fff7f6; }
 <p>{{ counts }}</p>
 {% if mismatch %}<p class="warn">warning: {{ mismatch }}</p>{% endif %}
 <p>A: <code>{{ run_a }}</code><br>B: <code>{{ run_b }}</code></p>
-<p>change = median B / median A − 1. A change is significant only when it exceeds the IQR/median
-of both runs; a regression is a significant slowdown beyond the threshold, or a point that lost
-its result.</p>
+<p>change = B / A − 1.</p>
+{% for note in notes %}<p class="basis">{{ note }}</p>{% endfor %}
 <table id="compare-table"><thead><tr>{% for c, header in columns %}<th>{{ header }}</th>{% endfor %}</tr></thead><tbody>
 {% for r in rows %}<tr{% if r.gated %} class="gated"{% endif %}>{% for c, header in columns %}
 <td class="{{ 'num' if c in numeric else '' }} {{ r.verdict_class if c == 'verdict' else '' }}">{{ r.cells[c] }}</td>
@@ -109,10 +126,15 @@ def write_compare_html(
     fail_above: float | None = None,
     regressed: pd.DataFrame | None = None,
     mismatch: str | None = None,
+    notes: list[str] | None = None,
+    text: list[str] | None = None,
 ) -> Path:
-    """The comparison as a small self-contained HTML page (autoescaped)."""
+    """The comparison as a small self-contained HTML page (autoescaped). `notes`: what the
+    verdicts rest on; `text`: the measurement columns shown (the interval and repetitions
+    columns only where some point has runs as the unit)."""
     axes = shown_axes(df) if len(df) else ["backend"]
-    columns = [(a, a) for a in axes] + list(PAGE_COLUMNS)
+    optional = {"change_ci", "runs"} - set(text or ())
+    columns = [(a, a) for a in axes] + [(c, h) for c, h in PAGE_COLUMNS if c not in optional]
     gated = set() if regressed is None else set(regressed.index)
     rows = [
         {
@@ -130,6 +152,7 @@ def write_compare_html(
         gate=gate_summary(df, fail_above, regressed),
         counts=verdict_counts(df) if len(df) else "no points in either run",
         mismatch=mismatch,
+        notes=notes or [],
         run_a=run_a,
         run_b=run_b,
     )
