@@ -12,9 +12,11 @@ compare flags work on it unchanged::
     # pytest --benchmark-autosave                      (record a baseline on this machine)
     # pytest --benchmark-compare --benchmark-compare-fail=median:10%   (gate against it)
 
-`perfbench_ratio` measures two points (or two callables) interleaved in the same process and
-returns their ratio with its measured noise: the gate to use where absolute times move between
-machines (CI)::
+`perfbench_ratio` measures two points (or two callables, `measure_ratio`) interleaved in the
+same process and returns their ratio with a 95% confidence interval, from the same code as the
+sweep's verdicts (`perfbench.interleave`, `perfbench.speedup`): the gate to use where absolute
+times move between machines (CI). `assert_at_most(1.10)` reads "A is at most 10% slower than B
+with 95% confidence": it fails only when the whole interval lies above 1.10::
 
     def test_compile_not_slower(perfbench_ratio):
         r = perfbench_ratio("scenarios/mlp.py", {"backend": "compile"}, {"backend": "eager"},
@@ -167,23 +169,53 @@ def perfbench_point(request: pytest.FixtureRequest) -> Iterator[Callable[..., Pr
 
 @dataclass
 class Ratio:
-    """time(A) / time(B) from interleaved samples; `noise` is IQR/median of the per-pair ratios."""
+    """time(A) / time(B) from interleaved rounds, with its confidence interval.
+
+    `ratio` is exp(mean of the per-round log ratios) and [`ci_low`, `ci_high`] its interval at
+    `level`, both from `perfbench.speedup` (the estimator the sweep's verdicts use: winsorized log
+    ratios, averaged per period of the ABBA order, batch means over `blocks` blocks, t-interval).
+    `noise` is the IQR/median of the per-round ratios, for reading only."""
 
     label: str
     ratio: float
     noise: float
     median_a_s: float
     median_b_s: float
-    pairs: int
+    pairs: int  # timed rounds (one sample of each side per round)
     pair_ratios: list[float] = field(repr=False, default_factory=list)
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    level: float = 0.95
+    blocks: int = 0
+
+    @property
+    def half_width(self) -> float:
+        """Relative half-width of the interval on the log scale: 0.02 reads "±2%"."""
+        return math.expm1(math.log(self.ci_high / self.ci_low) / 2.0)
 
     def assert_at_most(self, limit: float) -> None:
-        """Fail with every number a reviewer needs when A is slower than `limit` × B."""
-        assert self.ratio <= limit, (
-            f"{self.label}: ratio {self.ratio:.3f} > allowed {limit:.3f} "
-            f"(A {self.median_a_s * 1e3:.3f} ms, B {self.median_b_s * 1e3:.3f} ms, "
-            f"pair-ratio IQR/median {self.noise:.1%} over {self.pairs} pairs)"
+        """Fail when A is slower than `limit` × B with confidence `level` (95%): only when the
+        whole interval lies above `limit`. An interval that reaches below it passes: the
+        measurement could not show a slowdown that large. Every number is in the message."""
+        assert not self.ci_low > limit, (
+            f"{self.label}: A/B {self.ratio:.3f} ({self.level:.0%} CI "
+            f"{self.ci_low:.3f}-{self.ci_high:.3f}) is above the allowed {limit:.3f} with "
+            f"{self.level:.0%} confidence (A {self.median_a_s * 1e3:.3f} ms, B "
+            f"{self.median_b_s * 1e3:.3f} ms, {self.pairs} rounds in {self.blocks} blocks, "
+            f"per-round ratio IQR/median {self.noise:.1%})"
         )
+
+
+class _CallableTimer:
+    """A plain `timer(fn, number) -> s per call` as the interleaver's Timer (it needs a name)."""
+
+    name = "custom"
+
+    def __init__(self, fn: Callable[[Callable[[], Any], int], float]) -> None:
+        self.fn = fn
+
+    def __call__(self, fn: Callable[[], Any], number: int) -> float:
+        return self.fn(fn, number)
 
 
 def measure_ratio(
@@ -194,51 +226,52 @@ def measure_ratio(
     min_pairs: int = 10,
     label: str = "A/B",
     timer: Callable[[Callable[[], Any], int], float] | None = None,
+    level: float = 0.95,
 ) -> Ratio:
-    """Time two warmed-up callables alternately (A B B A ...) with the harness's timer.
+    """Time two callables interleaved with `perfbench.interleave` and estimate A/B with
+    `perfbench.speedup`: the same code, and the same interval, as the sweep's verdicts.
 
     Interleaving is the point: frequency changes, a neighbour's load or thermal drift hit both
-    sides of a pair alike and cancel in the pair's ratio, where two back-to-back measurements
-    would each see a different machine. The median of the pair ratios is robust to the odd
-    interrupted sample. Each sample is `number` calls long (calibrated by the harness so a sample
-    lasts >= 1 ms), so timer resolution does not enter. `timer(fn, number) -> s per call`
-    defaults to the harness's timer for `device` (CUDA events on CUDA).
-
-    What interleaving cannot cancel is preemption on an oversubscribed machine: a descheduled
-    sample gains whole milliseconds whichever side it is on. The median of pair ratios survives
-    it while fewer than half the pairs are hit; run gates on a machine that is otherwise idle.
+    sides of a round alike and cancel in the round's ratio, where two back-to-back measurements
+    would each see a different machine. Each side is warmed up and calibrated (a sample lasts
+    >= 1 ms, so timer resolution does not enter), then the rounds run in ABBA order (the side
+    that runs first after a switch pays for cold caches; over a period both do equally), one
+    warm-up period dropped, as many whole periods as fit in `budget_s` (at least `min_pairs`
+    rounds and five periods), fixed before the first timed round (no optional stopping).
+    `timer(fn, number) -> s per call` defaults to the harness's timer for `device` (CUDA events
+    on CUDA). Preempted samples on an oversubscribed machine are winsorized, and the batch-means
+    interval carries the rest: a noisy machine gives a wide interval, not a false result.
     """
-    from perfbench.timing import calibrate_number, timer_for
+    from perfbench.interleave import InterleaveSettings, interleave
 
-    timer = timer or timer_for(device)
-    number_a = calibrate_number(fn_a, timer, 1e-3)
-    number_b = calibrate_number(fn_b, timer, 1e-3)
-    a_times: list[float] = []
-    b_times: list[float] = []
-    spent = 0.0
-    while len(a_times) < min_pairs or spent < budget_s:
-        if len(a_times) % 2 == 0:
-            a = timer(fn_a, number_a)
-            b = timer(fn_b, number_b)
-        else:
-            b = timer(fn_b, number_b)
-            a = timer(fn_a, number_a)
-        a_times.append(a)
-        b_times.append(b)
-        spent += a * number_a + b * number_b
-        if len(a_times) >= 2000:
-            break
+    settings = InterleaveSettings(
+        budget_s=budget_s,
+        min_periods=max(InterleaveSettings.min_periods, math.ceil(min_pairs / 2)),
+    )
+    inter = interleave(
+        {"A": fn_a, "B": fn_b},
+        device=device,
+        settings=settings,
+        timer=_CallableTimer(timer) if timer is not None else None,
+    )
+    est = inter.estimate("A", baseline="B")  # speedup of A over B = t_B / t_A
+    low, high = est.interval(level)
+    a_times, b_times = inter.times_s["A"], inter.times_s["B"]
     ratios = sorted(x / y for x, y in zip(a_times, b_times, strict=True))
     med = statistics.median(ratios)
     q1, _, q3 = statistics.quantiles(ratios, n=4)
     return Ratio(
         label=label,
-        ratio=med,
+        ratio=1.0 / est.speedup,
         noise=(q3 - q1) / med if med > 0 else math.inf,
         median_a_s=statistics.median(a_times),
         median_b_s=statistics.median(b_times),
         pairs=len(ratios),
         pair_ratios=ratios,
+        ci_low=1.0 / high,
+        ci_high=1.0 / low,
+        level=level,
+        blocks=est.blocks,
     )
 
 

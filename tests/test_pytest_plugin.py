@@ -1,18 +1,22 @@
 """The pytest plugin: `perfbench_point` times a checked point inside benchmark.pedantic, and
-`measure_ratio` returns the right ratio for callables of known duration."""
+`measure_ratio` times interleaved (perfbench.interleave) and gates on the interval
+(perfbench.speedup), with the right ratio for callables of known duration."""
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from perfbench.axes import AxisError
 from perfbench.backends import BACKENDS, Backend, Prepared
 from perfbench.correctness import MismatchError
-from perfbench.pytest_plugin import measure_ratio, prepare_point
+from perfbench.pytest_plugin import Ratio, measure_ratio, prepare_point
 
 TINY = """
 import torch
@@ -82,39 +86,73 @@ def _busy(seconds: float):  # type: ignore[no-untyped-def]
     return run
 
 
-def test_measure_ratio_logic_with_a_fake_clock() -> None:
-    """Deterministic: A costs 3 units, B 2, and every 5th sample of either is hit by a 10x
-    hiccup. The median of pair ratios ignores the hiccups; the mean would not."""
-    calls = {"n": 0}
+class FakeClock:
+    """Deterministic timer: A costs 3 units, B 2, each sample off by a fixed pseudo-random ±2%,
+    and every 7th sample hit by a 10x hiccup (a preemption). Records the order of the samples."""
 
-    def a() -> None:
-        return None
+    def __init__(self, a, b) -> None:  # type: ignore[no-untyped-def]
+        self.a, self.b, self.n, self.order = a, b, 0, []
+        self.rng = random.Random(0)
 
-    def b() -> None:
-        return None
+    def __call__(self, fn, number):  # type: ignore[no-untyped-def]
+        self.n += 1
+        self.order.append("A" if fn is self.a else "B")
+        base = 3e-3 if fn is self.a else 2e-3
+        return base * (1 + self.rng.uniform(-0.02, 0.02)) * (10 if self.n % 7 == 0 else 1)
 
-    def fake_timer(fn, number):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        base = 3e-3 if fn is a else 2e-3
-        return base * (10 if calls["n"] % 5 == 0 else 1)
 
-    r = measure_ratio(a, b, budget_s=0.0, min_pairs=40, label="a/b", timer=fake_timer)
-    assert r.pairs == 40
-    assert r.ratio == pytest.approx(1.5)
-    assert r.median_a_s == pytest.approx(3e-3) and r.median_b_s == pytest.approx(2e-3)
+def _noop() -> None:
+    return None
+
+
+def _other() -> None:
+    return None
+
+
+def test_measure_ratio_with_a_fake_clock() -> None:
+    """The rounds come from perfbench.interleave (ABBA, not a loop of its own), the hiccups are
+    winsorized away, and the interval covers the true ratio 1.5 and is narrow."""
+    clock = FakeClock(_noop, _other)
+    r = measure_ratio(_noop, _other, budget_s=0.0, min_pairs=40, label="a/b", timer=clock)
+    assert r.pairs == 40 and r.blocks == 10
+    assert r.ci_low <= 1.5 <= r.ci_high and r.half_width < 0.03
+    timed = clock.order[-80:]  # the timed rounds: A B | B A | A B | ...
+    assert timed[:8] == ["A", "B", "B", "A", "A", "B", "B", "A"]
+    assert r.median_a_s == pytest.approx(3e-3, rel=0.03)
+    assert r.median_b_s == pytest.approx(2e-3, rel=0.03)
     r.assert_at_most(1.5)
-    with pytest.raises(AssertionError, match=re.escape("a/b: ratio 1.500 > allowed 1.400")):
+    with pytest.raises(AssertionError, match=re.escape("a/b: A/B 1.5")) as err:
         r.assert_at_most(1.4)
+    assert "above the allowed 1.400 with 95% confidence" in str(err.value)
+
+
+@given(
+    ratio=st.floats(0.5, 2.0),
+    half=st.floats(0.0, 0.5),
+    limit=st.floats(0.5, 2.5),
+)
+def test_assert_at_most_fails_only_when_the_whole_interval_is_above(
+    ratio: float, half: float, limit: float
+) -> None:
+    """ "At most `limit` with 95% confidence": a ratio above the limit whose interval reaches
+    below it passes (the measurement cannot show that slowdown); a whole interval above fails."""
+    r = Ratio("x", ratio, 0.0, 1.0, 1.0, 10, ci_low=ratio / (1 + half), ci_high=ratio * (1 + half))
+    if r.ci_low > limit:
+        with pytest.raises(AssertionError, match="with 95% confidence"):
+            r.assert_at_most(limit)
+    else:
+        r.assert_at_most(limit)
 
 
 def test_measure_ratio_real_clock() -> None:
     # fixed CPU work: 2 ms against 1 ms. Loose bound on purpose: at load average 5.8 on these
     # 2 cores (other jobs), preemption pushed single runs' ratios to 2.9 and 5.8.
     r = measure_ratio(_busy(2e-3), _busy(1e-3), budget_s=0.3, min_pairs=20, label="2ms/1ms")
-    assert r.ratio > 1.2 and r.noise >= 0
+    assert r.ratio > 1.2 and r.noise >= 0 and r.ci_low <= r.ratio <= r.ci_high
 
 
 def test_ratio_fixture_on_two_points(perfbench_ratio, tiny: Path) -> None:  # type: ignore[no-untyped-def]
     r = perfbench_ratio(tiny, {"batch_size": 64}, {"batch_size": 1}, budget_s=0.3, backend="eager")
     assert r.ratio > 0 and r.median_a_s > 0 and r.median_b_s > 0
+    assert 0 < r.ci_low <= r.ratio <= r.ci_high
     assert "eager_bs64" in r.label and "eager_bs1" in r.label
