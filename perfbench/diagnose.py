@@ -9,20 +9,26 @@ fails one fails once, with this message, instead of failing every backend.
 
 Both checks run the way the correctness check does: eval mode, autograd off, float32, on private
 clones of the batch (the caller's batch is never touched), and leave the model's train/eval mode
-as they found it.
+as they found it. `fail_on_diagnosis` runs both once for a comparison group, whatever its
+backends (interleaved or each point timed alone).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from perfbench.axes import Amp
 from perfbench.correctness import MismatchError, relative_error, tolerance_for
+from perfbench.row import Row
 from perfbench.scenario import Scenario
+from perfbench.workload import checked_model, seeded_batch, to_device
+
+if TYPE_CHECKING:
+    from perfbench.point import PointTask
 
 
 def clone_batch(value: Any) -> Any:
@@ -124,3 +130,33 @@ def diagnose(
     tol = tolerance if tolerance is not None else tolerance_for(Amp.OFF, scenario.tolerance)
     found = [input_mutation(scenario, model, batch), nondeterminism(scenario, model, batch, tol)]
     return [f for f in found if f is not None]
+
+
+def fail_on_diagnosis(
+    scenario: Scenario,
+    tasks: tuple[PointTask, ...],
+    emit: Callable[[dict[str, Any]], None],
+    begin: Callable[[int], None],
+) -> bool:
+    """Diagnose the eager model once for the whole group (whatever its backends); when it fails,
+    every task gets a failed row with the diagnosis and True is returned."""
+    begin(tasks[0].point_id)  # a forward that hangs here is blamed on a point, not on nothing
+    diagnosis = _diagnose(scenario, tasks[0])
+    if not diagnosis:
+        return False
+    for t in tasks:
+        emit(Row.for_point(t.point_id, t.point, status="failed", error=diagnosis).as_dict())
+    return True
+
+
+def _diagnose(scenario: Scenario, task: PointTask) -> str:
+    """The eager model's own problems, named before any backend is checked ("" when none)."""
+    try:
+        device = torch.device(task.point.device.value)
+        torch.set_num_threads(task.point.threads)
+        model = checked_model(scenario, task.seed).to(device)
+        batch = to_device(seeded_batch(scenario, task.point.batch_size, task.seed), device)
+        found = diagnose(scenario, model, batch)
+    except Exception:  # a model that cannot even build fails in its own arm, with file:line
+        return ""
+    return "; ".join(f"eager: {f}" for f in found)

@@ -103,7 +103,7 @@ def _model_at_fault(scenario: Scenario, task: GroupTask, emit: RowSink, activity
     """The interleaved path's diagnoses for points timed alone (eager with --no-control, a
     backend's rerun command): a model that changes its input or is not deterministic fails the
     group once with that diagnosis, not every point against the reference."""
-    from perfbench.group_timing import fail_on_diagnosis
+    from perfbench.diagnose import fail_on_diagnosis
 
     def tagged(row: dict[str, Any]) -> None:
         row["group_id"] = task.group_id

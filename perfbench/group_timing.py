@@ -10,13 +10,18 @@ Order of work, and why:
    reference that was never stable (docs/design.md rule 9).
 2. Each arm is built, checked and run a few steps in its own pass (cold start and peak memory are
    per arm; a failing arm is recorded at once and the rest of the group goes on). Nothing is torn
-   down between arms: resetting dynamo for one arm would make another recompile while timed. An
-   earlier compiled arm that a later prepare invalidated recompiles in the warm-up rounds, and
-   `recompiled_during_timing` in `extra` says whether anything compiled inside the timed rounds.
+   down between arms, and inside `compile_variants.shared_dynamo` only the first compiled arm's
+   prepare resets dynamo: a later reset would throw away an earlier arm's compiled code, which
+   would recompile after its build (and `compile-freezing`, without freezing). Each arm's compile
+   facts are the ones its own pass left (the trackers of earlier arms see later arms' compiles);
+   `compiled_after_build` counts graphs compiled after the builds (warm-up and rounds) and
+   `recompiled_during_timing` says whether any was compiled inside the timed rounds.
 3. With a DataLoader with worker processes, all arms read one shared loader, so no idle arm's
    workers prefetch while another arm is timed; each arm counts its own data wait.
 4. The rounds run at the point's thread count (checked after every sample). An arm whose step
-   raises is recorded as failed and the rounds run again without it.
+   raises, or that changes the thread count, is recorded as failed and the rounds run again
+   without it. Anything else that goes wrong fails the points that have no row yet, with its
+   message.
 5. Rows: each arm keeps its own measurement (median, IQR, quantiles, raw samples); non-eager
    arms get `speedup_vs_eager`, its interval, `verdict` and `verdict_reason`; the eager row
    carries the control's interval in `extra["aa_control"]`. The family for the multiple-comparison
@@ -37,8 +42,9 @@ from typing import Any
 import torch
 
 from perfbench.backends import BACKENDS
+from perfbench.backends.compile_variants import shared_dynamo
 from perfbench.contention import judge_contention, snapshot
-from perfbench.diagnose import diagnose
+from perfbench.diagnose import fail_on_diagnosis
 from perfbench.interleave import Interleaved, InterleaveSettings, ThreadsChanged, interleave
 from perfbench.point import (
     CpuPeakMemory,
@@ -57,20 +63,14 @@ from perfbench.verdict import (
     format_comparison,
     format_control,
     judge,
+    no_change_reason,
 )
 from perfbench.worker_output import TimedOutput
-from perfbench.workload import Workload, build_workload, checked_model, seeded_batch, to_device
+from perfbench.workload import Workload, build_workload
 
 CONTROL = "eager (A/A control)"
+COMPILE_FACTS = ("compiles", "recompiles", "compile_ids", "inductor_cache")  # compile_facts
 OWN_PASS_STEPS = 3  # steps each arm runs alone after its build: peak memory, first warm-up
-# what a backend's `Prepared.changes_what` says it counts -> what zero of them means
-NO_CHANGE = {
-    "graphs captured": "torch.compile captured no graph: the model ran eagerly",
-    "graphs compiled with frozen weights": "torch.compile compiled no graph: the model ran eagerly",
-    "rewrites fired": "the fx passes made no rewrite: the model ran unchanged",
-    "ops replaced by our kernels": "no op was replaced by a Triton kernel: the model ran eagerly",
-    "Linear layers quantized": "no Linear layer was quantized: the model ran in float32",
-}
 
 
 @dataclass
@@ -85,6 +85,7 @@ class Arm:
     cold_wall_s: float
     control: bool = False
     wait_s: float = 0.0
+    compile_facts: dict[str, Any] = field(default_factory=dict)  # as its own pass left them
     row: Row = field(init=False)
 
     def __post_init__(self) -> None:
@@ -129,20 +130,6 @@ def measure_interleaved(
                 once(Row.for_point(t.point_id, t.point, **_failure(scenario, err)).as_dict())
 
 
-def fail_on_diagnosis(
-    scenario: Scenario, tasks: tuple[PointTask, ...], emit: Emit, begin: Begin
-) -> bool:
-    """Diagnose the eager model once for the whole group (whatever its backends); when it fails,
-    every task gets a failed row with the diagnosis and True is returned."""
-    begin(tasks[0].point_id)  # a forward that hangs here is blamed on a point, not on nothing
-    diagnosis = _diagnose(scenario, tasks[0])
-    if not diagnosis:
-        return False
-    for t in tasks:
-        emit(Row.for_point(t.point_id, t.point, status="failed", error=diagnosis).as_dict())
-    return True
-
-
 def _measure(
     scenario: Scenario,
     tasks: tuple[PointTask, ...],
@@ -154,10 +141,11 @@ def _measure(
     eager_task = tasks[0]
     arms: list[Arm] = []
     try:
-        for t in tasks:
-            _build_arm(scenario, t, t.point.label(), False, arms, emit, begin)
-            if t is eager_task and control:
-                _build_arm(scenario, t, CONTROL, True, arms, emit, begin)
+        with shared_dynamo():  # no arm's prepare throws away an earlier arm's compiled code
+            for t in tasks:
+                _build_arm(scenario, t, t.point.label(), False, arms, emit, begin)
+                if t is eager_task and control:
+                    _build_arm(scenario, t, CONTROL, True, arms, emit, begin)
         _share_loader(arms)
         # a copy: an arm dropped from the rounds is still closed below (its DataLoader may
         # be the one the others read)
@@ -167,19 +155,6 @@ def _measure(
             arm.workload.close()
         for name in {t.point.backend for t in tasks}:
             BACKENDS[name].teardown()
-
-
-def _diagnose(scenario: Scenario, task: PointTask) -> str:
-    """The eager model's own problems, named before any backend is checked ("" when none)."""
-    try:
-        device = torch.device(task.point.device.value)
-        torch.set_num_threads(task.point.threads)
-        model = checked_model(scenario, task.seed).to(device)
-        batch = to_device(seeded_batch(scenario, task.point.batch_size, task.seed), device)
-        found = diagnose(scenario, model, batch)
-    except Exception:  # a model that cannot even build fails in its own arm, with file:line
-        return ""
-    return "; ".join(f"eager: {f}" for f in found)
 
 
 def _build_arm(
@@ -214,7 +189,10 @@ def _build_arm(
             emit(row.as_dict())
         return
     peak = peak_memory(cpu_memory)
-    arms.append(Arm(name, task, workload, inst, peak, time.perf_counter() - started, control))
+    arm = Arm(name, task, workload, inst, peak, time.perf_counter() - started, control)
+    # its own compiles: the trackers of compiled arms stay registered and see later arms' too
+    arm.compile_facts = {k: workload.info[k] for k in COMPILE_FACTS if k in workload.info}
+    arms.append(arm)
 
 
 def _failure(scenario: Scenario, err: BaseException) -> dict[str, Any]:
@@ -246,9 +224,10 @@ def _time_and_record(
     scenario: Scenario, arms: list[Arm], family_size: int, emit: Emit, begin: Begin
 ) -> None:
     """Rounds until no arm fails in them, then one row per non-control arm."""
+    built = _graphs_compiled()
     while arms:
         try:
-            inter, facts = _rounds(arms, begin)
+            inter, facts = _rounds(arms, begin, built)
             break
         except ArmFailed as failed:
             _drop(arms, failed.name, _failure(scenario, failed.__cause__ or failed), emit)
@@ -274,9 +253,10 @@ def _drop(arms: list[Arm], name: str, columns: dict[str, Any], emit: Emit) -> No
         emit(arm.row.as_dict())
 
 
-def _rounds(arms: list[Arm], begin: Begin) -> tuple[Interleaved, dict[str, Any]]:
+def _rounds(arms: list[Arm], begin: Begin, built: int) -> tuple[Interleaved, dict[str, Any]]:
     """The interleaved rounds over `arms`, with the facts every arm shares (contention, output
-    printed while timed, recompiles)."""
+    printed while timed, graphs compiled since the arms were built (`built`: dynamo's count
+    then) and inside the timed rounds)."""
     first = arms[0].task
     settings = InterleaveSettings(
         budget_s=first.timing.budget_s * len(arms),
@@ -317,6 +297,7 @@ def _rounds(arms: list[Arm], begin: Begin) -> tuple[Interleaved, dict[str, Any]]
         "contention": contention,
         "printed": printed.facts(),
         "recompiled_during_timing": _graphs_compiled() != marks["graphs"],
+        "compiled_after_build": _graphs_compiled() - built,
     }
     return inter, facts
 
@@ -338,10 +319,10 @@ def _guarded(arm: Arm, begin: Begin) -> Callable[[], Any]:
 
 
 def _graphs_compiled() -> int:
-    """How many graphs dynamo has compiled in this process so far."""
+    """How many graphs dynamo has compiled in this process so far (never reset)."""
     from torch._dynamo.utils import counters
 
-    return int(sum(counters["stats"].values())) if "stats" in counters else 0
+    return int(counters["stats"]["unique_graphs"])
 
 
 def _record_arm(scenario: Scenario, arm: Arm, inter: Interleaved, facts: dict[str, Any]) -> None:
@@ -354,7 +335,9 @@ def _record_arm(scenario: Scenario, arm: Arm, inter: Interleaved, facts: dict[st
     row.contended = contention.contended
     row.extra.update(contention.as_dict())
     row.extra.update(facts["printed"])
+    row.extra.update(arm.compile_facts)
     row.extra["recompiled_during_timing"] = facts["recompiled_during_timing"]
+    row.extra["compiled_after_build"] = facts["compiled_after_build"]
     row.extra["interleaved"] = {
         "arms": list(inter.arms),
         "rounds": inter.rounds,
@@ -368,14 +351,6 @@ def _record_arm(scenario: Scenario, arm: Arm, inter: Interleaved, facts: dict[st
     row.wall_s = arm.cold_wall_s + inter.wall_s
     # GPU summary, input-bound hint, NVTX cost, --profile pass: after every arm is timed
     arm.inst.finish(workload, m.median, row.extra, row.data_wait_frac)
-
-
-def no_change_reason(changes_what: str) -> str:
-    """Why a backend that changed nothing is `no change`, in words a user can act on ("" leaves
-    the verdict's generic reason)."""
-    if changes_what in NO_CHANGE:
-        return NO_CHANGE[changes_what]
-    return f"0 {changes_what}: the eager model ran" if changes_what else ""
 
 
 def _judge(arms: list[Arm], inter: Interleaved, family_size: int) -> None:

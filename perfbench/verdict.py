@@ -42,6 +42,15 @@ from perfbench.speedup import PairedEstimate, holm_levels
 DEFAULT_DELTA = 0.03
 DEFAULT_ALPHA = 0.05
 
+# what a backend's `Prepared.changes_what` says it counts -> what zero of them means
+NO_CHANGE = {
+    "graphs captured": "torch.compile captured no graph: the model ran eagerly",
+    "graphs compiled with frozen weights": "torch.compile compiled no graph: the model ran eagerly",
+    "rewrites fired": "the fx passes made no rewrite: the model ran unchanged",
+    "ops replaced by our kernels": "no op was replaced by a Triton kernel: the model ran eagerly",
+    "Linear layers quantized": "no Linear layer was quantized: the model ran in float32",
+}
+
 
 class Verdict(str, Enum):
     FASTER = "faster"
@@ -183,3 +192,11 @@ def format_control(check: ControlCheck) -> str:
     if check.ok:
         return f"A/A control {_span(check.low, check.high)} ok"
     return check.reason
+
+
+def no_change_reason(changes_what: str) -> str:
+    """Why a backend that changed nothing is `no change`, in words a user can act on ("" leaves
+    the verdict's generic reason)."""
+    if changes_what in NO_CHANGE:
+        return NO_CHANGE[changes_what]
+    return f"0 {changes_what}: the eager model ran" if changes_what else ""

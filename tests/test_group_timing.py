@@ -11,16 +11,20 @@ from typing import Any
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from perfbench import group_timing
 from perfbench.axes import Point
 from perfbench.backends import BACKENDS
 from perfbench.backends.base import Backend, Prepared
+from perfbench.backends.compile_facts import recompiles
 from perfbench.group import GroupTask, measure_group
 from perfbench.group_timing import measure_interleaved
 from perfbench.point import PointTask
 from perfbench.scenario import load_scenario
 from perfbench.timing import TimingSettings
+from perfbench.verdict import NO_CHANGE
 from tests.conftest import TINY_MLP
 
 FAST = TimingSettings(budget_s=0.05, warmup_s=0.01, min_warmup=1, min_reps=3, max_reps=50)
@@ -317,3 +321,96 @@ def test_steps_run_at_the_points_thread_count(write_scenario, monkeypatch, timed
     rows = run_group(write_scenario(TINY_MLP), ["eager", "pool"], threads=threads)
     assert rows["pool"]["status"] == "ok", rows["pool"].get("error")
     assert seen == {threads}
+
+
+def test_eager_that_fails_to_build_leaves_the_others_without_verdict(write_scenario, monkeypatch):
+    def broken(model, point, batch, scenario) -> Prepared:
+        raise RuntimeError("eager is broken today")
+
+    register(monkeypatch, "eager", broken)
+    register(monkeypatch, "copy", copy_backend())
+    rows = run_group(write_scenario(TINY_MLP), ["eager", "copy"])
+    assert rows["eager"]["status"] == "failed" and "eager is broken today" in rows["eager"]["error"]
+    assert rows["copy"]["status"] == "ok" and rows["copy"]["median_ms"] > 0
+    assert not rows["copy"]["verdict"] and rows["copy"]["speedup_vs_eager"] is None
+
+
+def test_unexpected_error_still_gives_every_point_one_row(write_scenario, monkeypatch):
+    def judge(*args: Any) -> None:
+        raise ValueError("the interval code fell over")
+
+    monkeypatch.setattr(group_timing, "_judge", judge)
+    register(monkeypatch, "copy", copy_backend())
+    rows = run_group(write_scenario(TINY_MLP), ["eager", "copy"])
+    for row in rows.values():
+        assert row["status"] == "failed"
+        assert "ValueError: the interval code fell over" in row["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "backends",
+    [["eager", "compile", "compile-freezing"], ["eager", "compile-freezing", "compile"]],
+)
+def test_two_compiled_arms_keep_their_own_compiled_code(write_scenario, backends):
+    """No arm's prepare throws away another's compiled code: nothing compiles after the builds
+    (a freezing arm recompiled then would run without freezing), and each arm's compile facts
+    are its own (no false 'recompiled')."""
+    rows = run_group(write_scenario(TINY_MLP), backends)
+    for name in backends[1:]:
+        row = rows[name]
+        assert row["status"] == "ok", row.get("error")
+        extra = row["extra"]
+        assert extra["recompiled_during_timing"] is False
+        assert extra["compiled_after_build"] == 0, (name, extra.get("compile_ids"))
+        assert extra["compiles"] == 1 and extra["recompiles"] == 0, (name, extra["compile_ids"])
+        assert extra["graphs"] == 1 and row["verdict"]
+    assert rows["compile-freezing"]["extra"]["frozen_constants"] > 0
+
+
+@pytest.mark.slow
+def test_a_recompile_inside_the_rounds_is_flagged(write_scenario, monkeypatch):
+    """The detector itself: dynamo reset as the rounds start makes the compiled arm recompile
+    inside them."""
+    real = group_timing.snapshot
+    calls = {"n": 0}
+
+    def snapshot():
+        calls["n"] += 1
+        if calls["n"] == 1:  # the first snapshot is taken right before the first timed round
+            torch._dynamo.reset()
+        return real()
+
+    monkeypatch.setattr(group_timing, "snapshot", snapshot)
+    rows = run_group(write_scenario(TINY_MLP), ["eager", "compile"], control=False)
+    assert rows["compile"]["status"] == "ok", rows["compile"].get("error")
+    assert rows["compile"]["extra"]["recompiled_during_timing"] is True
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), max_size=12), st.randoms())
+def test_recompiles_counts_repeat_attempts_of_a_frame(pairs, rnd) -> None:
+    """Recompiles are a frame's distinct attempts less one, whatever attempt number the frame's
+    first compile had (a second model of a group starts at `0/1`) and however often an id is
+    repeated (a lazily compiled backward)."""
+    ids = [f"{frame}/{n}" for frame, n in pairs] * 2
+    rnd.shuffle(ids)
+    expected = sum(len({n for f, n in pairs if f == frame}) - 1 for frame in {f for f, _ in pairs})
+    assert recompiles(ids) == expected
+    assert recompiles([f"[{i}]" for i in ids]) == expected
+
+
+def test_every_backend_count_has_a_no_change_reason() -> None:
+    """Each `changes_what` a backend can report as 0 has its own reason (the keys once drifted
+    from the backends' words, and fx's zero rewrites got only the generic reason)."""
+    import re
+
+    import perfbench.backends as pkg
+
+    always_one = {  # these backends report changes=1 whenever they prepare at all
+        "graph exported and run by ONNX Runtime",
+        "model compiled ahead of time into an AOTInductor package",
+    }
+    said = set()
+    for path in Path(pkg.__file__).parent.glob("*.py"):
+        said |= set(re.findall(r'changes_what\s*=\s*"([^"]+)"', path.read_text()))
+    assert said - always_one and not (said - always_one) - set(NO_CHANGE), said

@@ -39,6 +39,17 @@ def attempt(compile_id: str) -> int:
     return int(digits) if digits else 0
 
 
+def recompiles(ids: list[str]) -> int:
+    """Compiles of a frame this tracker had already seen compiled, counted per frame as its
+    distinct attempts less one. Not `attempt > 0`: in a comparison group several compiled models
+    share the frame, so a second model's first compile is `0/1` without any guard failing
+    (a lazily compiled backward repeats its forward's id and is no recompile either)."""
+    attempts: dict[str, set[int]] = {}
+    for c in ids:
+        attempts.setdefault(str(c).strip("[]").rsplit("/", 1)[0], set()).add(attempt(c))
+    return sum(len(a) - 1 for a in attempts.values())
+
+
 def cache_state(delta: dict[str, int]) -> str:
     """`hit` (every lookup hit a cache), `miss` (inductor compiled at least one graph anew),
     `bypass` (a graph could not be cached) or `none` (no lookup: nothing compiled yet)."""
@@ -62,7 +73,7 @@ def track_compiles(info: dict[str, Any]) -> None:
         now = cache_counts()
         delta = {k: now[k] - start[k] for k in now if now[k] - start[k]}
         info["compiles"] = len(ids)
-        info["recompiles"] = sum(1 for c in ids if attempt(c) > 0)
+        info["recompiles"] = recompiles(ids)
         info["compile_ids"] = ids[:MAX_IDS]
         info["inductor_cache"] = {"state": cache_state(delta), **delta}
 

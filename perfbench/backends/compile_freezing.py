@@ -68,7 +68,11 @@ def _applies(point: Any, scenario: Any) -> str | None:
 
 
 def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) -> Prepared:
-    prepared = prepare_compiled(model, point, example_batch, scenario, mode=None)
+    # options: a compile wrapper unequal to plain `compile`'s, so that dynamo, which shares
+    # compiled code between models of one class compiled by equal wrappers, never hands this
+    # model another arm's unfrozen graph (or that arm this one's) in a comparison group
+    options = {"freezing": True}
+    prepared = prepare_compiled(model, point, example_batch, scenario, None, options)
     counter = FrozenConstantCounter()
     start = time.perf_counter()
     patch = torch._inductor.config.patch(freezing=True, post_grad_custom_post_pass=counter)
