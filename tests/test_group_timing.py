@@ -350,7 +350,11 @@ def test_unexpected_error_still_gives_every_point_one_row(write_scenario, monkey
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "backends",
-    [["eager", "compile", "compile-freezing"], ["eager", "compile-freezing", "compile"]],
+    [
+        ["eager", "compile", "compile-freezing"],
+        ["eager", "compile-freezing", "compile"],
+        ["eager", "compile-max-autotune", "compile"],
+    ],
 )
 def test_two_compiled_arms_keep_their_own_compiled_code(write_scenario, backends):
     """No arm's prepare throws away another's compiled code: nothing compiles after the builds
@@ -365,7 +369,8 @@ def test_two_compiled_arms_keep_their_own_compiled_code(write_scenario, backends
         assert extra["compiled_after_build"] == 0, (name, extra.get("compile_ids"))
         assert extra["compiles"] == 1 and extra["recompiles"] == 0, (name, extra["compile_ids"])
         assert extra["graphs"] == 1 and row["verdict"]
-    assert rows["compile-freezing"]["extra"]["frozen_constants"] > 0
+    if "compile-freezing" in rows:
+        assert rows["compile-freezing"]["extra"]["frozen_constants"] > 0
 
 
 @pytest.mark.slow
