@@ -32,6 +32,10 @@ class Progress:
             flush=True,
         )
 
+    def _on_repetition(self, data: dict[str, Any]) -> None:
+        """--repeat N: the sweep starts again in fresh workers."""
+        print(f"repetition {data['number']}/{data['of']} (fresh workers)", flush=True)
+
     def _on_phase(self, data: dict[str, Any]) -> None:
         """Inside a long group: preparing / warming up / timing round n of m."""
         print(f"    ... {data['text']}", flush=True)

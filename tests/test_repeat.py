@@ -210,6 +210,7 @@ def test_repeat_end_to_end(write_scenario, tmp_path: Path) -> None:  # type: ign
     df = pd.read_csv(out / "results.csv", keep_default_na=False)
     assert list(df["repeat"]) == [0, 0, 1, 1] and df["point_id"].is_unique
     assert df["group_id"].nunique() == 1
+    assert "repetition 2/2 (fresh workers)" in proc.stdout
     assert "run-to-run spread over 2 repetitions" in proc.stdout
     meta = json.loads((out / "run.json").read_text())
     assert [p["backend"] for p in meta["repeat"]["points"]] == ["eager", "fx"]
