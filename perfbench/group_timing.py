@@ -237,6 +237,7 @@ def _time_and_record(
         return
     for arm in arms:
         if not arm.control:  # the control only calibrates: no row, no profile pass
+            begin(arm.task.point_id)  # flops count, --profile pass: a hang here is this arm's
             _record_arm(scenario, arm, inter, facts)
     _judge(arms, inter, family_size)
     for arm in arms:

@@ -419,3 +419,23 @@ def test_every_backend_count_has_a_no_change_reason() -> None:
     for path in Path(pkg.__file__).parent.glob("*.py"):
         said |= set(re.findall(r'changes_what\s*=\s*"([^"]+)"', path.read_text()))
     assert said - always_one and not (said - always_one) - set(NO_CHANGE), said
+
+
+def test_work_after_the_rounds_is_blamed_on_its_own_arm(write_scenario, monkeypatch):
+    """The flop count and the --profile pass run per arm after the rounds: a hang there must
+    be blamed (--timeout) on that arm, not on whichever arm took the last sample."""
+    current: list[int] = []
+    blamed: dict[int, int] = {}
+    real = group_timing._record_arm
+
+    def record(scenario, arm, inter, facts) -> None:
+        blamed[arm.task.point_id] = current[-1]
+        real(scenario, arm, inter, facts)
+
+    monkeypatch.setattr(group_timing, "_record_arm", record)
+    register(monkeypatch, "copy", copy_backend())
+    register(monkeypatch, "copy2", copy_backend())
+    path = write_scenario(TINY_MLP)
+    tasks = tasks_for(path, ["eager", "copy", "copy2"])
+    measure_interleaved(load_scenario(path), tasks, True, 1, lambda row: None, current.append)
+    assert blamed == {0: 0, 1: 1, 2: 2}
