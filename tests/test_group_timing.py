@@ -6,6 +6,7 @@ thread count while timed."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +43,28 @@ def make_batch(batch_size):
 """
 
 
-def tasks_for(path: Path, backends: list[str], **axes: Any) -> tuple[PointTask, ...]:
+def tasks_for(
+    path: Path, backends: list[str], budget_s: float = FAST.budget_s, **axes: Any
+) -> tuple[PointTask, ...]:
     axes = {"threads": 1, "batch_size": 4, **axes}
+    timing = replace(FAST, budget_s=budget_s)
     return tuple(
-        PointTask(str(path), Point(backend=b, **axes), i, 0, FAST, str(path.parent))
+        PointTask(str(path), Point(backend=b, **axes), i, 0, timing, str(path.parent))
         for i, b in enumerate(backends)
     )
 
 
 def run_group(
-    path: Path, backends: list[str], control: bool = True, family: int = 1, **axes: Any
+    path: Path,
+    backends: list[str],
+    control: bool = True,
+    family: int = 1,
+    budget_s: float = FAST.budget_s,
+    **axes: Any,
 ) -> dict[str, dict[str, Any]]:
     """Rows by backend; every point gets exactly one row."""
     rows: list[dict[str, Any]] = []
-    tasks = tasks_for(path, backends, **axes)
+    tasks = tasks_for(path, backends, budget_s, **axes)
     measure_interleaved(load_scenario(path), tasks, control, family, rows.append, lambda _: None)
     assert sorted(r["point_id"] for r in rows) == list(range(len(backends)))
     return {r["backend"]: r for r in rows}
@@ -439,3 +448,25 @@ def test_work_after_the_rounds_is_blamed_on_its_own_arm(write_scenario, monkeypa
     tasks = tasks_for(path, ["eager", "copy", "copy2"])
     measure_interleaved(load_scenario(path), tasks, True, 1, lambda row: None, current.append)
     assert blamed == {0: 0, 1: 1, 2: 2}
+
+
+@pytest.mark.slow
+def test_group_timed_beside_busy_processes_is_flagged_contended(write_scenario, monkeypatch):
+    """Three busy loops on a 2-core machine take more than the one core a 1-thread group
+    leaves free: every arm's row is flagged, with the reason."""
+    import subprocess
+    import sys
+
+    burn = "import time\nend = time.time() + 60\nwhile time.time() < end: pass\n"
+    burners = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(3)]
+    try:
+        register(monkeypatch, "copy", copy_backend())
+        rows = run_group(write_scenario(TINY_MLP), ["eager", "copy"], budget_s=0.5)
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
+    for row in rows.values():
+        assert row["contended"] is True, row["extra"]
+        assert "other processes used" in row["extra"]["contention"]
+        assert row["extra"]["others_cores"] > 1.25
