@@ -77,7 +77,7 @@ def measure_group(
 
     A group with an eager point and something to compare it with (another backend, or the A/A
     control) is timed interleaved (`perfbench.group_timing`); otherwise each point is timed
-    alone. `output` (the worker's captured stdout/stderr) is logged per point, or per group when
+    alone. Either way the eager model is diagnosed first (`diagnose.fail_on_diagnosis`). `output` (the worker's captured stdout/stderr) is logged per point, or per group when
     interleaved (its arms run in alternation, so their output cannot be told apart)."""
     activity = activity or Activity()
     eager = [p for p in task.points if p.point.backend == "eager"]
