@@ -227,6 +227,7 @@ def measure_ratio(
     label: str = "A/B",
     timer: Callable[[Callable[[], Any], int], float] | None = None,
     level: float = 0.95,
+    threads: int | None = None,
 ) -> Ratio:
     """Time two callables interleaved with `perfbench.interleave` and estimate A/B with
     `perfbench.speedup`: the same code, and the same interval, as the sweep's verdicts.
@@ -241,6 +242,8 @@ def measure_ratio(
     `timer(fn, number) -> s per call` defaults to the harness's timer for `device` (CUDA events
     on CUDA). Preempted samples on an oversubscribed machine are winsorized, and the batch-means
     interval carries the rest: a noisy machine gives a wide interval, not a false result.
+    `threads`: torch's thread count for the rounds, checked after every sample (a side that
+    changes it raises: the ratio would measure threads); None leaves it alone.
     """
     from perfbench.interleave import InterleaveSettings, interleave
 
@@ -251,6 +254,7 @@ def measure_ratio(
     inter = interleave(
         {"A": fn_a, "B": fn_b},
         device=device,
+        threads=threads,
         settings=settings,
         timer=_CallableTimer(timer) if timer is not None else None,
     )
@@ -295,14 +299,15 @@ def perfbench_ratio(request: pytest.FixtureRequest) -> Iterator[Callable[..., Ra
         opened.append(pb)
         if pa.device != pb.device:
             raise ValueError("a ratio compares points on one device")
-        result = measure_ratio(
+        threads = {make_point({**common, **side}).threads for side in (a, b)}
+        return measure_ratio(
             synced(pa.step, pa.sync),
             synced(pb.step, pb.sync),
             device=pa.device,
             budget_s=budget_s,
             label=f"{pa.label} / {pb.label}",
+            threads=threads.pop() if len(threads) == 1 else None,  # else threads are compared
         )
-        return result
 
     yield run
     for prepared in opened:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -142,6 +143,21 @@ def test_assert_at_most_fails_only_when_the_whole_interval_is_above(
             r.assert_at_most(limit)
     else:
         r.assert_at_most(limit)
+
+
+def test_a_side_that_changes_the_thread_count_is_refused() -> None:
+    """The rounds run at the point's threads; a side that changes them would make the ratio
+    measure threads, so it raises naming the side (perfbench.interleave's guard)."""
+    before = torch.get_num_threads()
+
+    def changes_threads() -> None:
+        torch.set_num_threads(2)
+
+    try:
+        with pytest.raises(RuntimeError, match="arm 'B' changed torch's thread count from 1"):
+            measure_ratio(_noop, changes_threads, budget_s=0.0, threads=1)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_measure_ratio_real_clock() -> None:
