@@ -126,20 +126,21 @@ def _measure_interleaved(
     from perfbench.group_timing import measure_interleaved
 
     log = f"group-{ordered[0].point_id}"
-
-    def tagged(row: dict[str, Any]) -> None:  # emitted at once: a crash later loses nothing
-        row["group_id"] = task.group_id
-        if output is not None:
-            row.setdefault("extra", {})["output_log"] = f"logs/{log}.log"
-        emit(row)
-
+    # the group's rows wait for its end: its arms run in alternation, so the output they printed
+    # is one log, and each row gets that log's facts. Nothing is lost by waiting: a worker that
+    # dies first makes the runner rerun the group without the culprit.
+    rows: list[dict[str, Any]] = []
     if output is not None:
         output.begin(ordered[0].run_dir, log)
     try:
         measure_interleaved(
-            scenario, ordered, task.control, task.family_size, tagged, activity.begin
+            scenario, ordered, task.control, task.family_size, rows.append, activity.begin
         )
     finally:
         activity.idle()
-        if output is not None:
-            output.end()
+        captured = output.end() if output is not None else None
+    for row in rows:
+        row["group_id"] = task.group_id
+        if captured is not None:
+            captured.annotate(row)
+        emit(row)

@@ -50,7 +50,8 @@ def forward(model, batch):
 
 PERFBENCH_LINE = re.compile(
     r"perfbench: |report: |group \d+/\d+: |\[\d+/\d+\] |    (ok|skipped|failed|oom|timeout)[ :]|"
-    r"    output: |    scenario import output: |    warning: the step printed "
+    r"    output: |    scenario import output: |    warning: the step printed |"
+    r"    verdict: |    contended: |    \.\.\. "
 )
 
 
@@ -84,17 +85,19 @@ def test_terminal_holds_only_perfbench_lines(write_scenario, tmp_path) -> None:
     logs = out / "logs"
     assert "hello from the scenario's import" in (logs / "load.log").read_text()
     assert "scenario import output: 2 lines" in proc.stdout
+    # eager and int8 form one comparison group, timed in alternation: one log for the group
+    group_log = f"group-{rows['eager'].point_id}.log"
     for backend in ("eager", "int8"):
         row = rows[backend]
         assert row.status == "ok", row.error
         extra = json.loads(row.extra)
-        log = logs / f"{row.point_id}.log"
-        assert extra["output_log"] == f"logs/{row.point_id}.log"
+        log = logs / group_log
+        assert extra["output_log"] == f"logs/{group_log}"
         assert log.stat().st_size <= 2 * 2**20 + 200  # the first and last MiB and the cut note
         text = log.read_text(errors="replace")
         assert "raw stderr" in text and "from C 1" in text  # fd level: C and raw writes too
         if extra["output_bytes"] > 2 * 2**20:
             assert "bytes cut here" in text
         assert extra["printed_during_timing_bytes"] >= 200_000  # flagged: printed while timed
-        assert f"in RUN_DIR/logs/{row.point_id}.log" in proc.stdout
+        assert f"in RUN_DIR/logs/{group_log}" in proc.stdout
     assert proc.stdout.count("warning: the step printed") == 2
