@@ -168,7 +168,7 @@ def _check_threads(name: str, threads: int | None, when: str) -> None:
             name,
             f"arm {name!r} changed torch's thread count from {threads} to "
             f"{torch.get_num_threads()} {when}: the comparison would measure threads, "
-            "not backends"
+            "not backends",
         )
 
 

@@ -454,11 +454,10 @@ def test_work_after_the_rounds_is_blamed_on_its_own_arm(write_scenario, monkeypa
 def test_group_timed_beside_busy_processes_is_flagged_contended(write_scenario, monkeypatch):
     """Three busy loops on a 2-core machine take more than the one core a 1-thread group
     leaves free: every arm's row is flagged, with the reason."""
-    import subprocess
-    import sys
-
     import os
     import signal
+    import subprocess
+    import sys
 
     # detached (reparented away by a shell that exits at once): a burner that is a child of the
     # measuring process would count as its own CPU, as a scenario's DataLoader workers do
