@@ -93,6 +93,8 @@ def verdict_text(row: dict[str, Any], verdict: str, speedup: float, margin: floa
     if verdict == INTERPRETER or not has_verdict(row):
         return verdict
     reason = str(row.get("verdict_reason") or "").strip()
+    if reason.startswith(f"{backend} {verdict}"):  # the harness wrote the whole sentence
+        return reason
     if verdict == "no change":
         return f"{backend} no change" + (f": {reason}" if reason else "")
     low, high = _number(row.get("speedup_ci_low")), _number(row.get("speedup_ci_high"))

@@ -97,6 +97,14 @@ def test_verdict_columns_drive_the_text() -> None:
     )
 
 
+def test_a_sentence_written_by_the_harness_is_shown_once() -> None:
+    """group_timing writes the whole sentence into verdict_reason (the terminal prints it as
+    is); the report must not repeat the verdict in front of it."""
+    sentence = "compile inconclusive (0.61–0.67), too noisy: A/A control 0.99–1.05 is wider"
+    rows = [*_pair(1, "compile", "inconclusive", 0.64, 0.61, 0.67, verdict_reason=sentence)]
+    assert speedups(_table(rows))["verdict_text"].iloc[0] == sentence
+
+
 def test_summary_is_green_only_with_a_faster_call() -> None:
     rows = [
         *_pair(1, "compile", "same", 1.02, 1.00, 1.03),
