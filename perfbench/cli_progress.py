@@ -49,7 +49,8 @@ class Progress:
         print(f"[{n}/{total}] {data['point'].label()}", flush=True)
         print(_result_line(row), flush=True)
         if row["status"] == "ok" and row.get("verdict_reason"):
-            print(f"    verdict: {row['verdict_reason']}", flush=True)
+            kind = "control" if row.get("backend") == "eager" else "verdict"  # eager: the A/A line
+            print(f"    {kind}: {row['verdict_reason']}", flush=True)
         if row.get("contended"):
             why = (row.get("extra") or {}).get("contention") or "other processes took CPU"
             print(f"    contended: {why}", flush=True)

@@ -52,10 +52,15 @@ class Activity:
 
     def __init__(self, shared: Any | None = None) -> None:
         self._slots = shared if shared is not None else [self.IDLE, 0.0]
+        # where phases of a long group are told (the local worker sends them to the terminal)
+        self.say: Callable[[str], None] = lambda text: None
 
-    def begin(self, point_id: int) -> None:
+    def begin(self, point_id: int, phase: str = "") -> None:
+        """Work on `point_id` starts now; `phase` (preparing ..., timing ...) goes to `say`."""
         self._slots[1] = time.monotonic()
         self._slots[0] = float(point_id)
+        if phase:
+            self.say(phase)
 
     def idle(self) -> None:
         self._slots[0] = self.IDLE

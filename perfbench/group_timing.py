@@ -101,7 +101,7 @@ class ArmFailed(Exception):
 
 
 Emit = Callable[[dict[str, Any]], None]
-Begin = Callable[[int], None]
+Begin = Callable[..., None]  # Activity.begin(point_id, phase='')
 
 
 def measure_interleaved(
@@ -168,7 +168,7 @@ def _build_arm(
 ) -> None:
     """Build, check and run one arm alone; a failure is emitted at once (not for the control)."""
     point = task.point
-    begin(task.point_id)
+    begin(task.point_id, f"preparing {name} (build, backend prepare, first call, check)")
     cpu_memory = CpuPeakMemory() if point.device.value == "cpu" else None
     if point.device.value == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -226,6 +226,13 @@ def _time_and_record(
     """Rounds until no arm fails in them, then one row per non-control arm."""
     built = _graphs_compiled()
     while arms:
+        first = arms[0].task
+        budget = first.timing.budget_s * len(arms)
+        begin(
+            first.point_id,
+            f"warming up, then timing {len(arms)} arms in alternating rounds "
+            f"(about {budget:g} s of timed work)",
+        )
         try:
             inter, facts = _rounds(arms, begin, built)
             break
@@ -237,7 +244,8 @@ def _time_and_record(
         return
     for arm in arms:
         if not arm.control:  # the control only calibrates: no row, no profile pass
-            begin(arm.task.point_id)  # flops count, --profile pass: a hang here is this arm's
+            # flops count, --profile pass: a hang here is this arm's
+            begin(arm.task.point_id, f"recording {arm.name} (flop count, profiling passes)")
             _record_arm(scenario, arm, inter, facts)
     _judge(arms, inter, family_size)
     for arm in arms:

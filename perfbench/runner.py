@@ -169,7 +169,8 @@ class LocalExecutor:
 
         for number, group in enumerate(groups, 1):
             progress("group", {"number": number, "groups": len(groups), "group": group})
-            _run_group(group, plan, run_dir, self._worker, here)
+            say = lambda text: progress("phase", {"text": text})  # noqa: E731
+            _run_group(group, plan, run_dir, self._worker, here, say)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "host": self._host}
@@ -194,8 +195,10 @@ def _run_group(
     run_dir: RunDir,
     worker: Worker,
     record: Callable[[dict[str, Any]], None],
+    say: Callable[[str], None] = lambda text: None,
 ) -> None:
-    """Skipped points are recorded at once; the rest go to the worker as one task. A point that
+    """Skipped points are recorded at once; the rest go to the worker as one task (its phases go
+    to `say`). A point that
     hangs or takes the worker down is recorded as such, and the group runs again without it."""
     runnable = []
     for planned in group.points:
@@ -208,7 +211,9 @@ def _run_group(
         plan.scenario_path, group.group_id, tuple(runnable), plan.control, plan.family_size
     )
     while pending.points:
-        result = worker.run(pending, plan.timeout_s, on_row=lambda row: record(_full(row, group)))
+        result = worker.run(
+            pending, plan.timeout_s, on_row=lambda row: record(_full(row, group)), on_phase=say
+        )
         finished = {row["point_id"] for row in result.rows}
         if result.status == "done":
             return

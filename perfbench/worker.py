@@ -30,6 +30,7 @@ def _child_main(conn: Connection, env: dict[str, str], activity_slots: Any) -> N
     from perfbench.scenario import ScenarioError, load_scenario
 
     activity = Activity(activity_slots)
+    activity.say = lambda text: conn.send(("phase", text))
     scenarios: dict[str, Any] = {}
     while True:
         try:
@@ -106,6 +107,7 @@ class Worker:
         task: GroupTask,
         timeout_s: float | None,
         on_row: Callable[[dict[str, Any]], None] = lambda row: None,
+        on_phase: Callable[[str], None] = lambda text: None,
     ) -> WorkerResult:
         """Send one group and collect its rows as they come (each goes to `on_row` at once).
 
@@ -122,6 +124,9 @@ class Worker:
                     kind, row = self._conn.recv()
                     if kind == "done":
                         return result
+                    if kind == "phase":
+                        on_phase(row)
+                        continue
                     result.rows.append(row)
                     on_row(row)
                     continue

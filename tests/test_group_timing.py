@@ -65,7 +65,7 @@ def run_group(
     """Rows by backend; every point gets exactly one row."""
     rows: list[dict[str, Any]] = []
     tasks = tasks_for(path, backends, budget_s, **axes)
-    measure_interleaved(load_scenario(path), tasks, control, family, rows.append, lambda _: None)
+    measure_interleaved(load_scenario(path), tasks, control, family, rows.append, lambda *_: None)
     assert sorted(r["point_id"] for r in rows) == list(range(len(backends)))
     return {r["backend"]: r for r in rows}
 

@@ -61,7 +61,9 @@ def run(write_scenario, tmp_path: Path, source: str, *flags: str, timeout: float
 
 
 def verdict_lines(stdout: str) -> list[str]:
-    return [m.group(1) for m in re.finditer(r"^\s+verdict: (.*)$", stdout, re.MULTILINE)]
+    """The verdict lines and eager's A/A control line, in terminal order."""
+    found = re.finditer(r"^\s+(?:verdict|control): (.*)$", stdout, re.MULTILINE)
+    return [m.group(1) for m in found]
 
 
 def test_backend_verdict_in_results_and_on_the_terminal(write_scenario, tmp_path):
