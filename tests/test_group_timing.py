@@ -446,7 +446,8 @@ def test_work_after_the_rounds_is_blamed_on_its_own_arm(write_scenario, monkeypa
     register(monkeypatch, "copy2", copy_backend())
     path = write_scenario(TINY_MLP)
     tasks = tasks_for(path, ["eager", "copy", "copy2"])
-    measure_interleaved(load_scenario(path), tasks, True, 1, lambda row: None, current.append)
+    begin = lambda point_id, phase="": current.append(point_id)  # noqa: E731
+    measure_interleaved(load_scenario(path), tasks, True, 1, lambda row: None, begin)
     assert blamed == {0: 0, 1: 1, 2: 2}
 
 
