@@ -45,6 +45,7 @@ from perfbench.backends import BACKENDS
 from perfbench.backends.compile_variants import shared_dynamo
 from perfbench.contention import judge_contention, snapshot
 from perfbench.diagnose import fail_on_diagnosis
+from perfbench.group_sharing import share_loader, shared_weights
 from perfbench.interleave import Interleaved, InterleaveSettings, ThreadsChanged, interleave
 from perfbench.point import (
     CpuPeakMemory,
@@ -146,7 +147,7 @@ def _measure(
                 _build_arm(scenario, t, t.point.label(), False, arms, emit, begin)
                 if t is eager_task and control:
                     _build_arm(scenario, t, CONTROL, True, arms, emit, begin)
-        _share_loader(arms)
+        share_loader(arms)
         # a copy: an arm dropped from the rounds is still closed below (its DataLoader may
         # be the one the others read)
         _time_and_record(scenario, list(arms), family_size, emit, begin)
@@ -178,7 +179,7 @@ def _build_arm(
     started = time.perf_counter()
     try:
         with inst.phase("build"):
-            workload = build_workload(scenario, point, seed=task.seed)
+            workload = build_workload(scenario, point, task.seed, shared_weights(point, arms))
         for _ in range(OWN_PASS_STEPS):
             workload.step()
         workload.sync()
@@ -199,25 +200,6 @@ def _failure(scenario: Scenario, err: BaseException) -> dict[str, Any]:
     columns = error_columns(scenario.path, err)
     extra = columns.pop("extra", None)
     return {**columns, **({"extra": extra} if extra else {})}
-
-
-def _share_loader(arms: list[Arm]) -> None:
-    """All arms read the first arm's DataLoader when it has worker processes; each arm counts
-    the time it waited for its own batches."""
-    if not arms or arms[0].task.point.num_workers == 0 or not arms[0].workload.feed.uses_loader:
-        return
-    shared = arms[0].workload.feed.next_batch
-    for i, arm in enumerate(arms):
-        if i > 0:
-            arm.workload.feed.close()  # its own workers stop before any arm is timed
-
-        def next_batch(arm: Arm = arm) -> Any:
-            start = time.perf_counter()
-            batch = shared()
-            arm.wait_s += time.perf_counter() - start
-            return batch
-
-        arm.workload.feed.next_batch = next_batch
 
 
 def _time_and_record(

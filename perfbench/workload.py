@@ -145,14 +145,22 @@ class Checked:
     sync: Callable[[], None]
 
 
-def prepare_checked(scenario: Scenario, point: Point, seed: int = 0) -> Checked:
+def prepare_checked(
+    scenario: Scenario, point: Point, seed: int = 0, weights_from: torch.nn.Module | None = None
+) -> Checked:
     """Seed, build, reference, backend prepare, first call, correctness check: everything before
     timing that the sweep, rung 6 of `perfbench check` and the pytest plugin share. Raises on any
-    failure; a wrong result raises `MismatchError`. The caller runs the backend's teardown."""
+    failure; a wrong result raises `MismatchError`. The caller runs the backend's teardown.
+
+    `weights_from`: run on that model's own tensors (same storage, not a copy). Arms of one
+    comparison group do this where the backend leaves weights alone: two separately built copies
+    of the same MLP measured up to 15% apart here from where their memory happened to land."""
     torch.set_num_threads(point.threads)
     device = torch.device(point.device.value)
     sync = device_sync(device)
     model = checked_model(scenario, seed).to(device)
+    if weights_from is not None:
+        model.load_state_dict(weights_from.state_dict(), assign=True)
     check_input = to_device(seeded_batch(scenario, point.batch_size, seed), device)
     model.eval()
     with torch.no_grad():
@@ -192,10 +200,12 @@ def prepare_checked(scenario: Scenario, point: Point, seed: int = 0) -> Checked:
     )
 
 
-def build_workload(scenario: Scenario, point: Point, seed: int = 0) -> Workload:
+def build_workload(
+    scenario: Scenario, point: Point, seed: int = 0, weights_from: torch.nn.Module | None = None
+) -> Workload:
     """`prepare_checked`, then the data feed and the step the timer repeats (in train mode: the
     backend's loss checked, one training step run and counted in cold start)."""
-    checked = prepare_checked(scenario, point, seed)
+    checked = prepare_checked(scenario, point, seed, weights_from)
     prepared, model, sync = checked.prepared, checked.model, checked.sync
     target = prepared.model
     device = torch.device(point.device.value)

@@ -91,6 +91,10 @@ class Backend:
     # inductor config): arms sharing one worker must then be prepared before any is timed, and
     # `teardown` must run once the group is done.
     process_wide_state: bool = False
+    # True when prepare leaves the model's weight tensors as they are (it may wrap the module):
+    # an inference arm of a comparison group then runs on eager's own tensors, so no arm is
+    # faster or slower only because of where its copy of the weights landed in memory.
+    reuses_weights: bool = False
     # True when the backend honours the `shapes` axis (the torch.compile backends compile with
     # dynamic=True at shapes=dynamic) or is the baseline measured against it (eager); every other
     # backend skips shapes=dynamic with a reason.

@@ -101,4 +101,5 @@ BACKEND = Backend(
     teardown=reset_dynamo,
     process_wide_state=True,
     shapes_axis=True,
+    reuses_weights=True,
 )

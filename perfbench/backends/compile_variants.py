@@ -123,6 +123,7 @@ REDUCE_OVERHEAD = Backend(
     teardown=reset_dynamo,
     process_wide_state=True,
     shapes_axis=True,
+    reuses_weights=True,
 )
 
 MAX_AUTOTUNE = Backend(
@@ -132,4 +133,5 @@ MAX_AUTOTUNE = Backend(
     teardown=reset_dynamo,
     process_wide_state=True,
     shapes_axis=True,
+    reuses_weights=True,
 )

@@ -11,5 +11,9 @@ def _prepare(model, point, example_batch, scenario) -> Prepared:
 
 # shapes_axis: eager runs the same at shapes=static and dynamic, the baseline of both
 BACKEND = Backend(
-    name="eager", description="plain PyTorch eager mode", prepare=_prepare, shapes_axis=True
+    name="eager",
+    description="plain PyTorch eager mode",
+    prepare=_prepare,
+    shapes_axis=True,
+    reuses_weights=True,
 )
