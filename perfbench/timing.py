@@ -215,6 +215,14 @@ def timer_overhead_s(device: str = "cpu", samples: int = 200) -> float:
 def is_significant(ratio: float, noise_a: float, noise_b: float) -> bool:
     """A change B/A - 1 is significant when its size exceeds the noise of *both* runs.
 
+    This is no verdict rule any more. Verdicts come from paired interleaved rounds
+    (`perfbench.speedup`, `perfbench.verdict`): points timed minutes apart drift by more than
+    either one's IQR, which is why this rule once called noise a speedup. It remains only where
+    no paired rounds exist, and every caller says so next to its output: a results.csv written
+    before the verdict columns (the report's and the advisor's fallback), and `perfbench compare` between two runs
+    that were not made with `--repeat` (where runs cannot be the unit). It is a screen, not a
+    test: it has no error rate.
+
     Noise is each run's IQR / median of the per-step times: the relative width of the middle
     half of what that run measured. The standard error of a median is far smaller (about
     1.25 * IQR / sqrt(n)), but it only describes sampling within one run; between two runs the
