@@ -11,19 +11,20 @@ How a group is timed:
 1. Each arm is warmed up on its own (`timing.warm_up`), then its calls per sample are calibrated
    once (`timing.calibrate_number`) so a sample lasts at least `min_sample_s`.
 2. The order of arms changes every round by a Williams design (`balanced_orders`): over one
-   period every arm runs in every position, and right after every other arm, equally often, so
-   cold caches after a switch and any position effect hit all arms alike. Two arms give the
-   ABBA pattern (AB, BA).
+   period every arm runs in every position, and right after every other arm, equally often;
+   the rounds of a period are chained so that no arm runs twice in a row across a round
+   boundary (a repeated arm would run with warm caches). Two arms cannot avoid it: they get
+   ABBA, where each arm repeats once per period, which is again balanced.
 3. One period of warm-up rounds is run and dropped; it is also the pilot that times a round.
-4. The number of timed rounds is fixed then, before the first timed round: as many as fit in
-   `budget_s`, rounded down to whole multiples of lcm(period, blocks) (at least one), so the
-   design stays balanced and the rounds split evenly into the speedup's batch-means blocks.
-   Why fixed and not "until the interval is tight": stopping on the data makes intervals too
-   narrow just when the noise happened to look small (optional stopping); the number of rounds
-   depends only on how long a warm-up round took. The one exception is a deadline
-   (`deadline_factor` × the planned time), checked only between whole units, so that a machine
-   that becomes very busy cannot hold a worker forever; it depends on elapsed time, never on
-   the ratios, and `stop_reason` says when it fired.
+4. The number of timed rounds is fixed then, before the first timed round: as many whole
+   periods as fit in `budget_s`, at least `min_periods` (so the speedup has at least five
+   blocks of whole periods). Why fixed and not "until the interval is tight": stopping on the
+   data makes intervals too narrow just when the noise happened to look small (optional
+   stopping); the number of rounds depends only on how long a warm-up round took. The one
+   exception is a deadline (`deadline_factor` × the planned time), checked only between whole
+   periods once `min_periods` are done, so that a machine that becomes very busy cannot hold a
+   worker forever; it depends on elapsed time, never on the ratios, and `stop_reason` says when
+   it fired.
 
 Thread count: the group's `threads` are set before the rounds and checked after every sample; an
 arm that changes it (an ONNX Runtime session with its own pool, a library calling
@@ -41,7 +42,7 @@ from typing import Any
 
 import torch
 
-from perfbench.speedup import DEFAULT_BLOCKS
+from perfbench.speedup import DEFAULT_BLOCKS, PairedEstimate, estimate_speedup
 from perfbench.timing import (
     Measurement,
     Timer,
@@ -60,10 +61,11 @@ class InterleaveSettings:
     budget_s: float = 3.0  # timed work of the whole group (all arms), warm-up excluded
     warmup_s: float = 0.2  # per arm, before calibration
     min_warmup: int = 2
-    blocks: int = DEFAULT_BLOCKS  # the speedup's batch-means blocks; rounds are a multiple
+    blocks: int = DEFAULT_BLOCKS  # the speedup's batch-means blocks (of whole periods)
+    min_periods: int = 5  # at least this many periods of the order design are timed
     min_sample_s: float = 1e-3
     max_rounds: int = 3000
-    deadline_factor: float = 3.0  # stop (between whole units) past this × the planned time
+    deadline_factor: float = 3.0  # stop (between whole periods) past this × the planned time
 
 
 @dataclass
@@ -99,10 +101,39 @@ class Interleaved:
             stop_reason=f"interleaved: {self.rounds} rounds ({self.stop_reason})",
         )
 
+    def estimate(self, arm: str, baseline: str = "eager") -> PairedEstimate:
+        """The arm's speedup over the baseline (t_baseline / t_arm) from these rounds."""
+        return estimate_speedup(
+            self.times_s[baseline], self.times_s[arm], period=self.period, blocks=self.blocks
+        )
+
+
+def _chain(rows: list[tuple[int, ...]]) -> list[tuple[int, ...]] | None:
+    """The rows in a cyclic order where no row starts with the arm the previous one ended on
+    (depth-first search from the first row), or None when there is none (one or two arms)."""
+    path, used = [0], {0}
+
+    def extend() -> bool:
+        if len(path) == len(rows):
+            return rows[path[-1]][-1] != rows[path[0]][0]
+        for j in range(len(rows)):
+            if j not in used and rows[path[-1]][-1] != rows[j][0]:
+                path.append(j)
+                used.add(j)
+                if extend():
+                    return True
+                path.pop()
+                used.discard(j)
+        return False
+
+    return [rows[i] for i in path] if extend() else None
+
 
 def balanced_orders(n: int) -> list[tuple[int, ...]]:
     """A Williams design for n arms: n orders (2n when n is odd), each arm in each position
-    equally often and each arm right after each other arm equally often."""
+    equally often and each arm right after each other arm equally often within the rows; the
+    rows are chained so that no arm repeats across a round boundary where that is possible
+    (n >= 3; for n = 2 each arm repeats once per period)."""
     if n < 1:
         raise ValueError(f"need at least one arm, got {n}")
     first = [0]
@@ -111,16 +142,15 @@ def balanced_orders(n: int) -> list[tuple[int, ...]]:
     rows = [tuple((x + i) % n for x in first) for i in range(n)]
     if n % 2 and n > 1:
         rows += [tuple(reversed(r)) for r in rows]
-    return rows
+    return (_chain(rows) if n >= 3 else None) or rows
 
 
-def plan_rounds(round_s: float, unit: int, settings: InterleaveSettings) -> int:
-    """Timed rounds: whole units that fit into the budget, at least one, at most max_rounds."""
-    cap = max(unit, settings.max_rounds // unit * unit)
-    if round_s <= 0 or not math.isfinite(round_s):
-        return unit
-    fits = int(settings.budget_s / round_s) // unit * unit
-    return min(max(fits, unit), cap)
+def plan_periods(period_s: float, settings: InterleaveSettings, period: int) -> int:
+    """Timed periods: as many as fit into the budget, at least min_periods, at most max_rounds."""
+    cap = max(settings.min_periods, settings.max_rounds // period)
+    if period_s <= 0 or not math.isfinite(period_s):
+        return settings.min_periods
+    return min(max(int(settings.budget_s / period_s), settings.min_periods), cap)
 
 
 def _check_threads(name: str, threads: int | None, when: str) -> None:
@@ -210,16 +240,16 @@ def interleave(
         )
     orders = [tuple(names[i] for i in row) for row in balanced_orders(len(names))]
     period = len(orders)
-    unit = math.lcm(period, settings.blocks)
 
     round_times = []
     for order in orders:  # one period of warm-up rounds: dropped, and the pilot
         round_times.append(sum(sample(n, arms[n], numbers[n]) * numbers[n] for n in order))
         for n in order:
             warmup_calls[n] += numbers[n]
-    round_s = statistics.median(round_times)
-    planned = plan_rounds(round_s, unit, settings)
-    deadline = settings.deadline_factor * max(settings.budget_s, planned * round_s)
+    period_s = statistics.median(round_times) * period
+    planned = plan_periods(period_s, settings, period) * period
+    deadline = settings.deadline_factor * max(settings.budget_s, planned / period * period_s)
+    min_rounds = settings.min_periods * period
 
     if before_timing is not None:
         before_timing()
@@ -229,7 +259,8 @@ def interleave(
     stop = "planned"
     timing_start = time.perf_counter()
     while len(done) < planned:
-        if len(done) % unit == 0 and done and time.perf_counter() - timing_start > deadline:
+        at_period_end = len(done) % period == 0 and len(done) >= min_rounds
+        if at_period_end and time.perf_counter() - timing_start > deadline:
             stop = "deadline"
             break
         order = orders[len(done) % period]

@@ -1,35 +1,41 @@
 """A backend's speedup over eager, with an honest 95% confidence interval, from interleaved rounds.
 
 Input: per round r of one interleaved run (`perfbench.interleave`), the eager time e_r and the
-backend time b_r, measured seconds apart on the same batch. Per round d_r = ln(b_r / e_r); the
+backend time b_r, measured moments apart on the same batch. Per round d_r = ln(b_r / e_r); the
 estimate is θ = -mean(d) on the log scale, and the speedup exp(θ) = t_eager / t_backend (above 1:
-the backend is faster). The interval is a t-interval over batch statistics of d. The known
-pitfalls, and how this method avoids each:
+the backend is faster). The method, in four steps, and the pitfall each step answers:
 
-- **Rounds are not independent.** Clock drift, a neighbour's load and steal time come in bursts
-  that last many rounds, so neighbouring d_r are positively correlated, and anything that treats
-  rounds as independent (a paired t-test over rounds, a plain bootstrap over rounds) gives an
-  interval that is too narrow. Batch means: cut the rounds into `blocks` (~10) contiguous blocks;
-  a block spans many rounds, so block statistics are close to independent even when rounds are
-  not, and the t-interval over the ~10 block statistics (df = blocks - 1) carries the
-  correlation in its width. Ten blocks keep the t quantile reasonable (2.26 for df 9) while each
-  block stays long. The interleaving itself makes the slow part of the drift cancel inside d_r.
-- **Optional stopping.** Stopping as soon as an interval looks tight makes intervals too narrow
-  exactly when the noise happened to look small. `perfbench.interleave` fixes the number of
-  rounds before the first timed round, from the time budget and the warm-up rounds' duration
-  (which are dropped), never from the ratios; this module then sees a fixed-size sample.
-- **First-after-switch cache effects.** The arm that runs right after another pays for the
-  caches that arm evicted. The interleaving orders arms by a Williams design (every arm runs in
-  every position, and after every other arm, equally often over a period), drops warm-up
-  rounds, and runs a whole number of periods, so the switch cost lands on every arm alike.
-- **Preempted samples.** One sample stretched by a descheduling would, through a block mean,
-  widen the whole interval. With `center="median"` each block's statistic is the median of its
-  d_r: under the null both arms' samples are exchangeable, so d_r is symmetric about the true
-  shift and the block medians estimate it; one wild sample moves nothing. `"mean"` is the
-  textbook batch mean; both are tested for coverage in `tests/test_speedup.py`.
-- **Multiplicity across a sweep.** Twenty comparisons at 95% each make about one false call by
-  chance. `holm_levels` gives each comparison of a sweep the level Holm's step-down procedure
-  tests it at, and its interval is computed at that level (see `perfbench.verdict`).
+1. **Preempted samples: winsorize.** One sample stretched by a descheduling would otherwise
+   widen the whole interval. d is clipped to median ± 3 · 1.4826 · MAD (about ±3 standard
+   deviations for normal noise, so quiet data are left alone). Under the null both arms are
+   exchangeable, so d is symmetric about the true shift and symmetric clipping keeps the
+   estimate centred; a stretched sample hits either arm alike.
+2. **First-after-switch cache effects: average whole periods.** The arm that runs right after
+   another pays for the caches that arm evicted; an arm that runs twice in a row runs warm. The
+   interleaving orders arms by a Williams design chained so that no arm repeats across a round
+   boundary (two arms: ABBA, each arm repeats once per period), drops warm-up rounds, and runs
+   whole periods; here d is averaged per period, so any effect of position or predecessor that
+   repeats with the period cancels inside each period mean instead of adding to the spread.
+3. **Rounds are not independent: batch means.** Clock drift, a neighbour's load and steal time
+   come in bursts that last many rounds, so neighbouring d_r are correlated, and anything that
+   treats rounds as independent (a paired t-test over rounds, a plain bootstrap over rounds)
+   gives an interval that is too narrow (`tests/test_speedup.py` shows one covering 70% instead
+   of 95%). The period means are cut into `blocks` (up to 10) contiguous blocks of whole periods;
+   block means are close to independent when the correlation dies out within a block, and the
+   t-interval over them (df = blocks - 1) carries the remaining correlation in its width. Ten
+   blocks keep the t quantile reasonable (2.26 at df 9; 2.78 at df 4 with the minimum of five).
+   Limitation, stated: a drift that hits one arm and not the other and lasts as long as a block
+   is not covered at the nominal rate; drift that hits both arms alike cancels inside d_r, and
+   the A/A control (`perfbench.verdict`) is the empirical check on the machine at hand.
+4. **Optional stopping: a fixed number of rounds.** Stopping as soon as an interval looks tight
+   makes intervals too narrow exactly when the noise happened to look small.
+   `perfbench.interleave` fixes the number of rounds before the first timed round, from the time
+   budget and the warm-up rounds' duration, never from the ratios; this module then sees a
+   fixed-size sample.
+
+**Multiplicity across a sweep.** Twenty comparisons at 95% each make about one false call by
+chance. `holm_levels` gives each comparison of a sweep the level Holm's step-down procedure tests
+it at, and its interval is computed at that level (see `perfbench.verdict`).
 """
 
 from __future__ import annotations
@@ -38,12 +44,11 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from perfbench.student_t import t_cdf, t_ppf, t_sf
 
 DEFAULT_BLOCKS = 10
-Center = Literal["mean", "median"]
+WINSOR_MADS = 3.0  # clip d at median ± this many robust standard deviations (1.4826 · MAD)
 
 
 def log_ratios(t_base: Sequence[float], t_arm: Sequence[float]) -> list[float]:
@@ -59,20 +64,36 @@ def log_ratios(t_base: Sequence[float], t_arm: Sequence[float]) -> list[float]:
     return [math.log(b / a) for a, b in zip(t_base, t_arm, strict=True)]
 
 
-def block_statistics(
-    values: Sequence[float], blocks: int, center: Center = "median"
-) -> list[float]:
+def winsorize(values: Sequence[float], mads: float = WINSOR_MADS) -> list[float]:
+    """Clip values to median ± mads · 1.4826 · MAD (unchanged when the MAD is zero)."""
+    med = statistics.median(values)
+    spread = 1.4826 * statistics.median(abs(v - med) for v in values)
+    if spread == 0.0:
+        return list(values)
+    lo, hi = med - mads * spread, med + mads * spread
+    return [min(max(v, lo), hi) for v in values]
+
+
+def period_means(values: Sequence[float], period: int) -> list[float]:
+    """Mean of each whole period of `period` consecutive values (a trailing partial one is left
+    out: it would not be balanced over the order design)."""
+    if period < 1:
+        raise ValueError(f"period must be >= 1, got {period}")
+    whole = len(values) // period
+    return [statistics.fmean(values[k * period : (k + 1) * period]) for k in range(whole)]
+
+
+def block_means(values: Sequence[float], blocks: int) -> list[float]:
     """Cut `values` into `blocks` contiguous blocks (sizes differ by at most one, longer first)
-    and return each block's mean or median. Fewer values than blocks: one block per value."""
+    and return each block's mean. Fewer values than blocks: one block per value."""
     n = len(values)
     blocks = max(1, min(blocks, n))
     size, extra = divmod(n, blocks)
-    stat = statistics.fmean if center == "mean" else statistics.median
     out: list[float] = []
     start = 0
     for k in range(blocks):
         stop = start + size + (1 if k < extra else 0)
-        out.append(stat(values[start:stop]))
+        out.append(statistics.fmean(values[start:stop]))
         start = stop
     return out
 
@@ -85,7 +106,6 @@ class PairedEstimate:
     se: float  # inf when there are fewer than two blocks: nothing can be said
     blocks: int
     rounds: int
-    center: str = "median"
 
     @property
     def speedup(self) -> float:
@@ -145,19 +165,20 @@ class PairedEstimate:
 def estimate_speedup(
     t_base: Sequence[float],
     t_arm: Sequence[float],
+    period: int = 1,
     blocks: int = DEFAULT_BLOCKS,
-    center: Center = "median",
 ) -> PairedEstimate:
-    """Speedup of the arm over the baseline (t_base / t_arm) from paired rounds, by batch
-    statistics over `blocks` contiguous blocks (see the module docstring for why)."""
+    """Speedup of the arm over the baseline (t_base / t_arm) from paired rounds: winsorized log
+    ratios, averaged per period of the order design, batch means over `blocks` blocks of whole
+    periods, t-interval (see the module docstring for why each step)."""
     d = log_ratios(t_base, t_arm)
-    if not d:
-        raise ValueError("no paired rounds to estimate a speedup from")
-    stats = block_statistics(d, blocks, center)
-    b = len(stats)
-    theta = -statistics.fmean(stats)
-    se = statistics.stdev(stats) / math.sqrt(b) if b >= 2 else math.inf
-    return PairedEstimate(log_speedup=theta, se=se, blocks=b, rounds=len(d), center=center)
+    if len(d) < period or not d:
+        raise ValueError(f"{len(d)} paired rounds: need at least one whole period of {period}")
+    means = block_means(period_means(winsorize(d), period), blocks)
+    b = len(means)
+    theta = -statistics.fmean(means)
+    se = statistics.stdev(means) / math.sqrt(b) if b >= 2 else math.inf
+    return PairedEstimate(log_speedup=theta, se=se, blocks=b, rounds=len(d) // period * period)
 
 
 def holm_adjust(p_values: Sequence[float]) -> list[float]:

@@ -13,8 +13,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perfbench.interleave import InterleaveSettings, balanced_orders, interleave, plan_rounds
-from perfbench.speedup import estimate_speedup
+from perfbench.interleave import InterleaveSettings, balanced_orders, interleave, plan_periods
 from perfbench.timing import Timer
 
 
@@ -55,7 +54,7 @@ def spin(seconds: float) -> None:
 
 
 @given(st.integers(1, 9))
-def test_orders_are_a_williams_design(n: int) -> None:
+def test_orders_are_a_williams_design_without_repeats(n: int) -> None:
     rows = balanced_orders(n)
     assert len(rows) == (2 * n if n % 2 and n > 1 else n)
     assert all(sorted(r) == list(range(n)) for r in rows)
@@ -65,14 +64,30 @@ def test_orders_are_a_williams_design(n: int) -> None:
     assert len(set(after.values())) <= 1 and len(after) == n * (
         n - 1
     )  # every arm after every other
+    # across round boundaries (cyclically, period after period): no arm runs twice in a row,
+    # except with two arms, where ABBA repeats each arm exactly once per period
+    seq = [a for r in rows for a in r]
+    repeats = Counter(seq[i] for i in range(len(seq)) if seq[i - 1] == seq[i])
+    assert repeats == (
+        Counter({0: 1, 1: 1}) if n == 2 else Counter({0: len(rows)}) if n == 1 else Counter()
+    )
 
 
-@given(st.floats(1e-4, 2.0), st.sampled_from([10, 20, 30, 60]), st.floats(0.1, 10.0))
-def test_planned_rounds_are_whole_units_within_budget(round_s: float, unit: int, budget: float):
+def test_three_arms_are_balanced_across_boundaries_too() -> None:
+    """Eager, control, backend: every arm follows every other exactly 3 times per period, round
+    boundaries included (an unchained order gave eager and control a warm repeat each, the
+    backend none: a bias against the backend)."""
+    seq = [a for r in balanced_orders(3) for a in r]
+    pairs = Counter((seq[i - 1], seq[i]) for i in range(len(seq)))
+    assert set(pairs.values()) == {3} and len(pairs) == 6
+
+
+@given(st.floats(1e-4, 2.0), st.sampled_from([2, 4, 6]), st.floats(0.1, 10.0))
+def test_planned_periods_fit_the_budget(period_s: float, period: int, budget: float) -> None:
     s = InterleaveSettings(budget_s=budget, max_rounds=1000)
-    r = plan_rounds(round_s, unit, s)
-    assert r % unit == 0 and unit <= r <= max(unit, 1000)
-    assert r == unit or r * round_s <= budget  # over budget only by the one-unit minimum
+    k = plan_periods(period_s, s, period)
+    assert s.min_periods <= k <= max(s.min_periods, 1000 // period)
+    assert k == s.min_periods or k * period_s <= budget  # over budget only by the minimum
 
 
 def test_rounds_rotate_and_warmup_is_dropped() -> None:
@@ -85,9 +100,9 @@ def test_rounds_rotate_and_warmup_is_dropped() -> None:
         settings=s,
         before_timing=lambda: seen.update({n: a.calls for n, a in arms.items()}),
     )
-    # 3 arms -> 6 orders, 10 blocks -> units of 30 rounds; a round "takes" 2+2+1.6 ms
-    assert res.period == 6 and res.rounds % 30 == 0
-    assert res.rounds == plan_rounds(5.6e-3, 30, s) == res.planned_rounds == 90
+    # 3 arms -> 6 orders per period; a round "takes" 2 + 2 + 16 x 0.1 ms, a period 33.6 ms
+    assert res.period == 6 and res.rounds % 6 == 0
+    assert res.rounds == plan_periods(6 * 5.6e-3, s, 6) * 6 == res.planned_rounds == 102
     assert res.numbers == {"eager": 1, "control": 1, "compile": 16}
     firsts = Counter(order[0] for order in res.orders)
     assert set(firsts.values()) == {res.rounds // 3}
@@ -98,13 +113,13 @@ def test_rounds_rotate_and_warmup_is_dropped() -> None:
         assert seen[name] == res.warmup_calls[name]
         assert arm.calls == res.warmup_calls[name] + res.rounds * res.numbers[name]
     assert res.stop_reason == "planned" and res.timer == "fake"
-    est = estimate_speedup(res.times_s["eager"], res.times_s["compile"])
-    assert est.speedup == pytest.approx(20.0)
+    est = res.estimate("compile")
+    assert est.speedup == pytest.approx(20.0) and est.blocks == 10
 
 
 def test_a_deadline_stops_between_whole_units() -> None:
     """The fake timer claims 1 µs per call, so the plan is max_rounds; the real 2 ms sleeps blow
-    the (tiny) deadline, and the run stops after whole units, saying so."""
+    the (tiny) deadline, and the run stops after whole periods, no fewer than min_periods."""
     arms = {"a": Arm(1e-6, sleep=2e-3), "b": Arm(1e-6, sleep=2e-3)}
     s = InterleaveSettings(
         budget_s=0.01, deadline_factor=1.0, max_rounds=500, warmup_s=0.0, min_sample_s=1e-6
@@ -112,7 +127,7 @@ def test_a_deadline_stops_between_whole_units() -> None:
     res = interleave(arms, timer=FakeTimer(), settings=s)
     assert res.planned_rounds == 500
     assert res.stop_reason == "deadline"
-    assert res.rounds % 10 == 0 and 10 <= res.rounds < 500
+    assert res.rounds % 2 == 0 and 10 <= res.rounds < 500  # 5 periods of AB, BA at least
     assert "deadline" in res.measurement("a").stop_reason
 
 
@@ -154,7 +169,7 @@ def test_a_known_ratio_on_the_real_clock() -> None:
         {"fast": lambda: spin(4e-4), "slow": lambda: spin(6e-4)},
         settings=InterleaveSettings(budget_s=0.4, warmup_s=0.02, min_sample_s=1e-4),
     )
-    est = estimate_speedup(res.times_s["fast"], res.times_s["slow"])
+    est = res.estimate("slow", baseline="fast")
     assert est.speedup == pytest.approx(2 / 3, rel=0.25)
     assert res.timer == "perf_counter" and res.numbers == {"fast": 1, "slow": 1}
     assert math.isfinite(est.half_width())
