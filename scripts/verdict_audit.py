@@ -2,8 +2,9 @@
 
 Built directly on `perfbench.interleave` (timing) and `perfbench.speedup` / `perfbench.verdict`
 (intervals and verdicts), so it runs without the sweep runner. Every group is timed the way a
-comparison group is: eager, its A/A control (a second, independently built eager) and the
-backend(s) under test, interleaved in balanced rounds at the default budget.
+comparison group is: eager, its A/A control (a second eager module over the same weight tensors,
+see `twin`) and the backend(s) under test, interleaved in balanced rounds at the default budget.
+All arms of a group run on one set of weights, as the backends under test would.
 
 Experiments (`--only` picks some; all by default):
 
@@ -83,6 +84,20 @@ def build(scenario: Scenario, seed: int = 0) -> torch.nn.Module:
     return scenario.build_model().eval()
 
 
+def twin(scenario: Scenario, model: torch.nn.Module) -> torch.nn.Module:
+    """A second module object over the *same* parameter tensors (the A/A control).
+
+    Why not a separately built copy: on this machine two copies of the same MLP weights, built
+    one after the other, ran up to 15% apart at batch 8 (interleaved, quiet: CI 0.84-0.87 for
+    the later copy against the first), while a twin sharing the first one's tensors read 1.00
+    (1.006-1.026). Where the weights landed in memory is not what a control, or a backend
+    comparison, should measure; every arm here runs on the group's one set of weights.
+    """
+    other = build(scenario)
+    other.load_state_dict(model.state_dict(), assign=True)
+    return other.eval()
+
+
 def infer_step(scenario: Scenario, model: Any, batch: Any) -> Step:
     def step() -> Any:
         with torch.no_grad():
@@ -99,13 +114,18 @@ def equivalent_step(scenario: Scenario, model: torch.nn.Module, batch: Any) -> S
     return infer_step(scenario, torch.fx.symbolic_trace(model), batch)
 
 
-def spin_step(step: Step, seconds: float) -> Step:
-    """The eager step followed by a busy-wait of `seconds`: a backend known to be slower."""
+def spin_step(step: Step, fraction: float) -> Step:
+    """The eager step followed by a busy-wait of `fraction` of that very call's duration: a
+    backend exactly (1 + fraction) times slower than eager at every moment. A spin of fixed
+    length sized from a pilot is not: a pilot taken while a neighbour ran made a "5%" spin 16% of
+    a quiet step in the first audit of this script."""
 
     def slower() -> Any:
+        start = time.perf_counter()
         out = step()
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
+        end = time.perf_counter()
+        stop = end + fraction * (end - start)
+        while time.perf_counter() < stop:
             pass
         return out
 
@@ -230,46 +250,41 @@ class Audit:
         sc = self.scenario
 
         def arms(bs: int) -> dict[str, Step]:
-            batch = self.batch(sc, bs)
+            batch, model = self.batch(sc, bs), build(sc)
             return {
-                "eager": infer_step(sc, build(sc), batch),
-                "control": infer_step(sc, build(sc), batch),
-                "equivalent": equivalent_step(sc, build(sc), batch),
+                "eager": infer_step(sc, model, batch),
+                "control": infer_step(sc, twin(sc, model), batch),
+                "equivalent": equivalent_step(sc, model, batch),
             }
 
         self.repeat("false-calls", runs, arms)
 
     def power(self, runs: int, fraction: float) -> None:
-        from perfbench.timing import TimingSettings, measure
-
         sc = self.scenario
-        spins: dict[int, float] = {}
-        for bs in self.batch_sizes:
-            torch.set_num_threads(self.threads)
-            eager = infer_step(sc, build(sc), self.batch(sc, bs))
-            spins[bs] = fraction * measure(eager, settings=TimingSettings(budget_s=1.0)).median
-            self.out(f"power {fraction:.0%} bs{bs}: spin {spins[bs] * 1e3:.3f} ms per step")
 
         def arms(bs: int) -> dict[str, Step]:
-            batch = self.batch(sc, bs)
-            eager = infer_step(sc, build(sc), batch)
-            slower = spin_step(infer_step(sc, build(sc), batch), spins[bs])
-            return {"eager": eager, "control": infer_step(sc, build(sc), batch), "spin": slower}
+            batch, model = self.batch(sc, bs), build(sc)
+            return {
+                "eager": infer_step(sc, model, batch),
+                "control": infer_step(sc, twin(sc, model), batch),
+                "spin": spin_step(infer_step(sc, model, batch), fraction),
+            }
 
         self.repeat(f"power-{fraction:.0%}", runs, arms)
 
     def sensitivity(self, runs: int, chain: Scenario, batch_size: int) -> None:
         """torch.compile against eager on the pointwise chain: compiled once, timed `runs` times."""
         batch = self.batch(chain, batch_size)
-        compiled = torch.compile(build(chain), dynamic=False)
+        model = build(chain)
+        compiled = torch.compile(model, dynamic=False)
         start = time.perf_counter()
         infer_step(chain, compiled, batch)()
         self.out(f"sensitivity: compile + first call {time.perf_counter() - start:.1f} s")
 
         def arms(bs: int) -> dict[str, Step]:
             return {
-                "eager": infer_step(chain, build(chain), batch),
-                "control": infer_step(chain, build(chain), batch),
+                "eager": infer_step(chain, model, batch),
+                "control": infer_step(chain, twin(chain, model), batch),
                 "compile": infer_step(chain, compiled, batch),
             }
 
@@ -283,7 +298,8 @@ class Audit:
         """`sweeps` back-to-back sweeps (all batch sizes, Holm across each sweep)."""
         sc = self.scenario
         batches = {bs: self.batch(sc, bs) for bs in self.batch_sizes}
-        compiled = {bs: torch.compile(build(sc), dynamic=False) for bs in self.batch_sizes}
+        models = {bs: build(sc) for bs in self.batch_sizes}
+        compiled = {bs: torch.compile(models[bs], dynamic=False) for bs in self.batch_sizes}
         for bs in self.batch_sizes:
             infer_step(sc, compiled[bs], batches[bs])()  # compile outside the timed sweeps
         seen: dict[str, list[str]] = {}
@@ -293,8 +309,8 @@ class Audit:
             groups = []
             for bs in self.batch_sizes:
                 arms = {
-                    "eager": infer_step(sc, build(sc), batches[bs]),
-                    "control": infer_step(sc, build(sc), batches[bs]),
+                    "eager": infer_step(sc, models[bs], batches[bs]),
+                    "control": infer_step(sc, twin(sc, models[bs]), batches[bs]),
                     "compile": infer_step(sc, compiled[bs], batches[bs]),
                 }
                 groups.append(run_group(f"sweep{s}-bs{bs}", arms, self.threads, self.settings))
