@@ -19,15 +19,19 @@ interleaved rounds (`perfbench.speedup`). The rules, with the practical margin �
   is an equivalence claim (two one-sided tests at the interval's level), protected per
   comparison at <= α / 2, not across the family: it claims no difference, which is not what a
   false call in the issue's sense is.
-- **The A/A control** (eager against a second, independently built eager in the same rounds)
-  calibrates the method on the machine as it was during those rounds. Its interval is the plain
-  95% one (not Holm-adjusted: a narrower control interval only makes the check stricter). The
-  group is `too noisy` when the control's interval does not cover 1 (the method saw a
-  difference where none exists: drift, order effects, a neighbour) or does not lie inside the
-  margin (the noise floor is wider than δ, so no call at δ can be trusted). On a quiet machine
-  about 5% of groups fail the first test by chance; that is the price of checking. In a too-noisy
-  group every verdict except `no change` becomes `inconclusive`, with `too_noisy` set and a reason
-  that starts "too noisy:"; the interval is kept, so nothing measured is hidden.
+- **The A/A control** (eager against a second eager module in the same rounds) calibrates the
+  timing method on the machine as it was during those rounds. Build it over the *same* weight
+  tensors as eager (`load_state_dict(..., assign=True)`), and give every backend that does not
+  make its own weights the same tensors too: on the 2-core development VM two separately built
+  copies of the default MLP ran up to 15% apart at batch 8 (interleaved, quiet machine), which
+  is where the weights landed in memory, not the code. Its interval is the plain 95% one (not
+  Holm-adjusted: a narrower control interval only makes the check stricter). The group is `too
+  noisy` when the control's interval does not cover 1 (the method saw a difference where none
+  exists: order effects, a neighbour) or does not lie inside the margin (the noise floor is
+  wider than δ, so no call at δ can be trusted). On a quiet machine about 5% of groups fail the
+  first test by chance; that is the price of checking. In a too-noisy group every verdict except
+  `no change` becomes `inconclusive`, with `too_noisy` set and a reason that starts "too noisy:";
+  the interval is kept, so nothing measured is hidden.
 """
 
 from __future__ import annotations
