@@ -196,6 +196,13 @@ def summary(groups: list[GroupRun], comparisons: list[Comparison]) -> dict[str, 
     return {
         "runs": len(groups),
         "verdicts": dict(Counter(c.verdict.value for c in comparisons if c.verdict is not None)),
+        "verdicts_uncontended": dict(
+            Counter(
+                c.verdict.value
+                for g, c in zip(groups, comparisons, strict=False)
+                if c.verdict is not None and not g.contended and len(groups) == len(comparisons)
+            )
+        ),
         "control_calls": sum(
             g.control.low > 1 + DEFAULT_DELTA or g.control.high < 1 / (1 + DEFAULT_DELTA)
             for g in groups
@@ -221,6 +228,18 @@ class Audit:
     out: Callable[[str], None] = print
     records: dict[str, Any] = field(default_factory=dict)
 
+    quiet_wait_s: float = 0.0
+
+    def wait_for_quiet(self) -> None:
+        """Up to quiet_wait_s: wait until others used < 0.3 cores over 3 s (an audit aid, to
+        measure power on a quiet machine when the machine is shared; not part of the method)."""
+        deadline = time.monotonic() + self.quiet_wait_s
+        while time.monotonic() < deadline:
+            with probe(cores_wanted=self.threads) as p:
+                time.sleep(3.0)
+            if p.result is not None and p.result.others_cores < 0.3:
+                return
+
     def batch(self, scenario: Scenario, batch_size: int) -> Any:
         seed_everything(1)
         return scenario.make_batch(batch_size)
@@ -231,6 +250,7 @@ class Audit:
             groups, comps = [], []
             self.out(f"{name} bs{bs}: {runs} runs")
             for r in range(runs):
+                self.wait_for_quiet()
                 g = run_group(f"{name}-bs{bs}-run{r}", make_arms(bs), self.threads, self.settings)
                 judged_run = judged([g], self.delta)
                 groups.append(g)
@@ -305,6 +325,7 @@ class Audit:
         seen: dict[str, list[str]] = {}
         walls = []
         for s in range(sweeps):
+            self.wait_for_quiet()
             start = time.perf_counter()
             groups = []
             for bs in self.batch_sizes:
@@ -351,6 +372,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="false-calls,power,sensitivity,reproducibility",
         help="comma-separated experiments",
     )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0.0,
+        help="before each group, wait up to this many seconds for other processes to go quiet",
+    )
     p.add_argument("--json", type=Path, help="write every record here")
     return p.parse_args(argv)
 
@@ -367,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         settings=InterleaveSettings(budget_s=args.budget),
         delta=args.delta,
+        quiet_wait_s=args.quiet_wait,
     )
     start = time.perf_counter()
     if "false-calls" in only:
