@@ -119,24 +119,44 @@ def test_control_must_cover_one_and_fit_the_margin() -> None:
     assert not wide.ok and "wider than the ±3% margin" in wide.reason
 
 
-def test_a_too_noisy_group_makes_no_calls() -> None:
-    """With a failed control, faster/slower/same all become inconclusive, flagged, with the
-    control's reason; `no change` stays, being a fact about the backend."""
+def test_a_too_noisy_group_calls_only_what_clears_the_control() -> None:
+    """A ±6% control: 1.5× faster survives (its interval widened by the control's), a 1.00 that
+    would read `same` and a 1.05 that would read `faster` become inconclusive, all flagged with
+    the control's reason; `no change` stays, being a fact about the backend."""
     noisy = check_control(estimate(1.0, 0.03))
+    assert not noisy.ok
     inputs = [
-        ComparisonInput("compile", estimate(1.5), changes=2, control=noisy),
+        ComparisonInput("compile", estimate(1.5, 0.002), changes=2, control=noisy),
         ComparisonInput("int8", estimate(1.0, 0.001), changes=4, control=noisy),
+        ComparisonInput("fx", estimate(1.05, 0.001), changes=1, control=noisy),
         ComparisonInput(
-            "fx", estimate(0.5), changes=0, no_change_reason="0 rewrites", control=noisy
+            "triton", estimate(0.5), changes=0, no_change_reason="0 ops", control=noisy
         ),
     ]
-    compile_, int8, fx = judge(inputs)
-    for c in (compile_, int8):
+    compile_, int8, fx, triton = judge(inputs, alpha=0.05)
+    assert compile_.verdict is Verdict.FASTER and compile_.too_noisy
+    raw_low, raw_high = compile_.estimate.interval(compile_.level)  # type: ignore[union-attr]
+    assert compile_.low == pytest.approx(raw_low / noisy.high)
+    assert compile_.high == pytest.approx(raw_high / noisy.low)
+    for c in (int8, fx):
         assert c.verdict is Verdict.INCONCLUSIVE and c.too_noisy
         assert c.reason.startswith("too noisy: A/A control")
-    assert fx.verdict is Verdict.NO_CHANGE and not fx.too_noisy
-    assert format_comparison(compile_).startswith("compile inconclusive (")
-    assert "too noisy" in format_comparison(compile_)
+    assert triton.verdict is Verdict.NO_CHANGE and not triton.too_noisy
+    line = format_comparison(compile_)
+    assert line.startswith("compile 1.50× faster (")
+    assert "widened by the noisy A/A control); too noisy: A/A control" in line
+
+
+@given(st.floats(0.3, 3.0), st.floats(1e-4, 0.1), st.floats(0.8, 1.2), st.floats(0.001, 0.1))
+def test_widening_only_removes_calls(speedup: float, se: float, ctl: float, ctl_se: float) -> None:
+    """Whatever the control, a too-noisy comparison's interval contains the raw one, so it can
+    lose a faster/slower/same call but never gain or flip one."""
+    control = check_control(estimate(ctl, ctl_se))
+    [raw] = judge([ComparisonInput("b", estimate(speedup, se))])
+    [c] = judge([ComparisonInput("b", estimate(speedup, se), control=control)])
+    assert c.low <= raw.low + 1e-12 and c.high >= raw.high - 1e-12
+    if c.verdict is not Verdict.INCONCLUSIVE:
+        assert c.verdict is raw.verdict
 
 
 def test_formatted_lines() -> None:
