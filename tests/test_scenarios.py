@@ -13,7 +13,7 @@ import torch
 from perfbench.scenario import Scenario, load_scenario, probe_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
-NAMES = ["mlp", "transformer", "convnet", "llm_block", "input_bound"]
+NAMES = ["mlp", "transformer", "convnet", "llm_block", "input_bound", "pointwise_chain"]
 
 
 @pytest.fixture(scope="module", params=NAMES)
