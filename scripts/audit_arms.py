@@ -3,6 +3,7 @@ an equivalent path (fx symbolic_trace), and a spin that adds a fixed fraction of
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from collections.abc import Callable
