@@ -77,7 +77,9 @@ def test_terminal_holds_only_perfbench_lines(write_scenario, tmp_path) -> None:
         terminal = terminal[:start] + terminal[end:]
     foreign = [line for line in terminal if not PERFBENCH_LINE.match(line)]
     assert foreign == [], foreign
-    assert len(proc.stdout) + len(proc.stderr) < 5000  # not 200 KB per forward
+    # not 200 KB per forward; the bound leaves room for perfbench's own findings block, whose
+    # "try:" lines carry full rerun commands (6.5 kB in this run)
+    assert len(proc.stdout) + len(proc.stderr) < 20_000
 
     df = pd.read_csv(out / "results.csv", keep_default_na=False)
     rows = {r.backend: r for r in df.itertuples()}
