@@ -54,6 +54,7 @@ from perfbench.point import (
     peak_memory,
     record_ok,
 )
+from perfbench.profiling.gpu_throttle import clocks_for, mark_throttled, throttle_facts
 from perfbench.profiling.instruments import PointInstruments
 from perfbench.row import Row
 from perfbench.scenario import Scenario
@@ -266,6 +267,7 @@ def _rounds(arms: list[Arm], begin: Begin, built: int) -> tuple[Interleaved, dic
         printed.start()
         marks["graphs"] = _graphs_compiled()
         marks["cpu"] = snapshot()
+        marks["gpu"] = clocks_for(first.point.device.value)
 
     steps = {arm.name: _guarded(arm, begin) for arm in arms}
     for arm in arms:
@@ -289,6 +291,7 @@ def _rounds(arms: list[Arm], begin: Begin, built: int) -> tuple[Interleaved, dic
         "printed": printed.facts(),
         "recompiled_during_timing": _graphs_compiled() != marks["graphs"],
         "compiled_after_build": _graphs_compiled() - built,
+        "gpu": throttle_facts(marks.get("gpu"), clocks_for(first.point.device.value)),
     }
     return inter, facts
 
@@ -326,6 +329,7 @@ def _record_arm(scenario: Scenario, arm: Arm, inter: Interleaved, facts: dict[st
     row.contended = contention.contended
     row.extra.update(contention.as_dict())
     row.extra.update(facts["printed"])
+    mark_throttled(row, facts["gpu"])  # SM clock and throttle reasons around the rounds (CUDA)
     row.extra.update(arm.compile_facts)
     row.extra["recompiled_during_timing"] = facts["recompiled_during_timing"]
     row.extra["compiled_after_build"] = facts["compiled_after_build"]
