@@ -9,9 +9,8 @@ All arms of a group run on one set of weights, as the backends under test would.
 Experiments (`--only` picks some; all by default):
 
 - `false-calls`: groups where nothing differs: eager against its control, and against a
-  test-only "equivalent" backend (the same model traced by `torch.fx.symbolic_trace`: the
-  same kernels through fx's generated forward, as the fx backend runs when nothing fires). Target: at most 1 `faster` /
-  `slower` call in all over 20 runs.
+  test-only "equivalent" backend (the same model traced by `torch.fx.symbolic_trace`, as the
+  fx backend runs it when nothing fires). Target: at most 1 `faster`/`slower` call in 20 runs.
 - `power`: a test-only backend that runs eager and then spins for 10% (or 5%) of the eager
   step. Target: `slower` in >= 9 of 10 runs (10%) and >= 7 of 10 (5%).
 - `sensitivity`: scenarios/pointwise_chain.py, torch.compile against eager. Target: `faster` in
@@ -60,6 +59,7 @@ from perfbench.verdict import (
 from perfbench.workload import seed_everything
 
 ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ("false-calls", "power", "sensitivity", "reproducibility")
 Step = Callable[[], Any]
 
 
@@ -85,14 +85,9 @@ def build(scenario: Scenario, seed: int = 0) -> torch.nn.Module:
 
 
 def twin(scenario: Scenario, model: torch.nn.Module) -> torch.nn.Module:
-    """A second module object over the *same* parameter tensors (the A/A control).
-
-    Why not a separately built copy: on this machine two copies of the same MLP weights, built
-    one after the other, ran up to 15% apart at batch 8 (interleaved, quiet: CI 0.84-0.87 for
-    the later copy against the first), while a twin sharing the first one's tensors read 1.00
-    (1.006-1.026). Where the weights landed in memory is not what a control, or a backend
-    comparison, should measure; every arm here runs on the group's one set of weights.
-    """
+    """A second module object over the *same* parameter tensors (the A/A control). Separately
+    built copies of the MLP ran up to 15% apart at batch 8 here (quiet, interleaved: 0.84-0.87),
+    a twin over the same tensors 1.006-1.026: placement in memory is not what to measure."""
     other = build(scenario)
     other.load_state_dict(model.state_dict(), assign=True)
     return other.eval()
@@ -107,18 +102,15 @@ def infer_step(scenario: Scenario, model: Any, batch: Any) -> Step:
 
 
 def equivalent_step(scenario: Scenario, model: torch.nn.Module, batch: Any) -> Step:
-    """The same model through `torch.fx.symbolic_trace`: the same ops, run by fx's generated
-    forward instead of the modules' own (what the fx backend runs when none of its rewrites
-    fire). Not `torch.func.functional_call`: that path swaps the parameters in and out on every
-    call and measured 5% slower at batch 8 here (CI 0.95-0.96, quiet group), a real cost."""
+    """The same model through `torch.fx.symbolic_trace`: the same ops and weights, run by fx's
+    generated forward (what the fx backend runs when none of its rewrites fire)."""
     return infer_step(scenario, torch.fx.symbolic_trace(model), batch)
 
 
 def spin_step(step: Step, fraction: float) -> Step:
-    """The eager step followed by a busy-wait of `fraction` of that very call's duration: a
-    backend exactly (1 + fraction) times slower than eager at every moment. A spin of fixed
-    length sized from a pilot is not: a pilot taken while a neighbour ran made a "5%" spin 16% of
-    a quiet step in the first audit of this script."""
+    """The eager step, then a busy-wait of `fraction` of that call's own duration: (1 + fraction)
+    times eager at every moment (a fixed spin sized from a pilot taken while a neighbour ran
+    came out 16% of a quiet step instead of 5%)."""
 
     def slower() -> Any:
         start = time.perf_counter()
@@ -189,6 +181,16 @@ def describe(g: GroupRun, comparisons: list[Comparison], delta: float) -> str:
     return "\n".join(lines)
 
 
+def _uncontended(groups: list[GroupRun], comparisons: list[Comparison]) -> list[str]:
+    if len(groups) != len(comparisons):  # one comparison per group in these experiments
+        return []
+    return [
+        c.verdict.value
+        for g, c in zip(groups, comparisons, strict=True)
+        if c.verdict and not g.contended
+    ]
+
+
 def summary(groups: list[GroupRun], comparisons: list[Comparison]) -> dict[str, Any]:
     """Counts and spreads over the runs of one experiment."""
     hw = [c.estimate.half_width(c.level) for c in comparisons if c.estimate is not None]
@@ -196,13 +198,7 @@ def summary(groups: list[GroupRun], comparisons: list[Comparison]) -> dict[str, 
     return {
         "runs": len(groups),
         "verdicts": dict(Counter(c.verdict.value for c in comparisons if c.verdict is not None)),
-        "verdicts_uncontended": dict(
-            Counter(
-                c.verdict.value
-                for g, c in zip(groups, comparisons, strict=False)
-                if c.verdict is not None and not g.contended and len(groups) == len(comparisons)
-            )
-        ),
+        "verdicts_uncontended": dict(Counter(_uncontended(groups, comparisons))),
         "control_calls": sum(
             g.control.low > 1 + DEFAULT_DELTA or g.control.high < 1 / (1 + DEFAULT_DELTA)
             for g in groups
@@ -342,18 +338,11 @@ class Audit:
                 seen.setdefault(c.backend.split("-", 1)[1], []).append(
                     c.verdict.value if c.verdict else "failed"
                 )
-        contradictions = {
-            k: v for k, v in seen.items() if "faster" in v and ({"slower", "same"} & set(v))
-        }
-        contradictions.update(
-            {k: v for k, v in seen.items() if "slower" in v and ({"faster", "same"} & set(v))}
-        )
-        self.records["reproducibility"] = {
-            "verdicts": seen,
-            "contradictions": contradictions,
-            "sweep_timing_wall_s": walls,
-        }
-        self.out(f"reproducibility: {json.dumps(self.records['reproducibility'])}")
+        decided = {"faster", "slower", "same"}  # any two of them for one setting contradict
+        contradictions = {k: v for k, v in seen.items() if len(decided & set(v)) >= 2}
+        record = {"verdicts": seen, "contradictions": contradictions, "sweep_wall_s": walls}
+        self.records["reproducibility"] = record
+        self.out(f"reproducibility: {json.dumps(record)}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -367,17 +356,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--power-runs", type=int, default=10)
     p.add_argument("--sensitivity-runs", type=int, default=5)
     p.add_argument("--sweeps", type=int, default=5)
-    p.add_argument(
-        "--only",
-        default="false-calls,power,sensitivity,reproducibility",
-        help="comma-separated experiments",
-    )
-    p.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0.0,
-        help="before each group, wait up to this many seconds for other processes to go quiet",
-    )
+    p.add_argument("--only", default=",".join(EXPERIMENTS), help="comma-separated experiments")
+    p.add_argument("--quiet-wait", type=float, default=0.0, help="max s to wait, per group")
     p.add_argument("--json", type=Path, help="write every record here")
     return p.parse_args(argv)
 
@@ -385,7 +365,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     only = set(args.only.split(","))
-    unknown = only - {"false-calls", "power", "sensitivity", "reproducibility"}
+    unknown = only - set(EXPERIMENTS)
     if unknown:
         sys.exit(f"verdict_audit: unknown experiment(s) {sorted(unknown)}")
     audit = Audit(
@@ -408,11 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     if "reproducibility" in only:
         audit.reproducibility(args.sweeps)
     audit.records["total_wall_s"] = time.perf_counter() - start
-    audit.records["settings"] = {
-        **asdict(audit.settings),
-        "threads": args.threads,
-        "delta": args.delta,
-    }
+    audit.records["settings"] = {**asdict(audit.settings), "threads": args.threads}
     if args.json:
         args.json.write_text(json.dumps(audit.records, indent=1, default=str))
     print(f"audit done in {audit.records['total_wall_s']:.0f} s")
