@@ -19,7 +19,8 @@ The `contended` flag. A phase is contended when either
    `others_cores > max(0, cpus - cores_wanted) + 0.25`, where `cores_wanted` is what the timed
    work itself keeps busy (the point's threads, plus DataLoader workers). One busy neighbour on a
    2-core machine timed with 2 threads takes ~1 core and is flagged; a quarter core leaves room
-   for the kernel's and the session's own housekeeping. A neighbour that fits in the free
+   for housekeeping (measured in quiet windows on the shared 2-core development machine: 0.00 to
+   0.14 cores; with other sessions' test suites running: 0.5 to 2.0). A neighbour that fits in the free
    cores (1 thread timed, 1 busy neighbour, 2 cores) is not flagged by this rule, or
 2. steal exceeded 5% of the phase's CPU time (`steal_s > 0.05 * wall_s * cpus`): the host
    itself was oversubscribed.

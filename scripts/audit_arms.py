@@ -45,10 +45,8 @@ def infer_step(scenario: Scenario, model: Any, batch: Any) -> Step:
 
 
 def equivalent_step(scenario: Scenario, model: torch.nn.Module, batch: Any) -> Step:
-    """The same model through `torch.fx.symbolic_trace`: the same ops, run by fx's generated
-    forward instead of the modules' own (what the fx backend runs when none of its rewrites
-    fire). Not `torch.func.functional_call`: that path swaps the parameters in and out on every
-    call and measured 5% slower at batch 8 here (CI 0.95-0.96, quiet group), a real cost."""
+    """The same model through `torch.fx.symbolic_trace`: the same ops and weights, run by fx's
+    generated forward (what the fx backend runs when none of its rewrites fire)."""
     return infer_step(scenario, torch.fx.symbolic_trace(model), batch)
 
 
