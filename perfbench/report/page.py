@@ -26,7 +26,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from perfbench.axes import AXES
+from perfbench.axes import AXES, point_label
 from perfbench.report import ceiling_check, charts, data, profiling_view, verdict_view, why
 from perfbench.row import SHOWN
 from perfbench.rundir import RunDir
@@ -131,6 +131,7 @@ def render_report(run: RunDir) -> str:
         correctness_note=data.CORRECTNESS_ONLY_NOTE,
         css=_asset("report.css"),
         js=_asset("report.js"),
+        controls=_controls(df),
         why=why.why_context(run, df, meta),  # hardware, advisor findings, op diffs (issue 12)
     )
 
@@ -197,6 +198,24 @@ def _table(df: pd.DataFrame, columns: list[tuple[str, str, str]]) -> list[dict[s
             cells.append((text, raw))
         rows.append({"r": r, "cells": cells, "note": _note(r)})
     return rows
+
+
+def _controls(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """The A/A control of every comparison group that had one (eager rows' `aa_control`)."""
+    out = []
+    for r in df[(df["backend"] == "eager") & (df["status"] == "ok")].to_dict("records"):
+        control = (r.get("extra") or {}).get("aa_control")
+        if isinstance(control, dict):
+            out.append(
+                {
+                    "settings": point_label({**r, "backend": ""}, " "),
+                    "text": r.get("verdict_reason") or "",
+                    "ok": bool(control.get("ok")),
+                    "contended": r.get("contended") is True,
+                    "contention": (r.get("extra") or {}).get("contention", ""),
+                }
+            )
+    return out
 
 
 def _flops_unknown(r: dict[str, Any]) -> bool:

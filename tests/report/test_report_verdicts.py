@@ -157,3 +157,23 @@ def test_bar_colour_is_the_verdicts(cases: list[tuple[str, float, bool]]) -> Non
     svg = charts.speedup_chart(sp) or ""
     assert _fills(svg, GREEN) == int((sp["tone"] == "good").sum())
     assert _fills(svg, RED) == int((sp["tone"] == "bad").sum())
+
+
+def test_the_a_a_control_of_each_group_is_shown() -> None:
+    """Issue 11 item 3: the control's interval is recorded and shown in the report, per group;
+    a run without controls (older, or --no-control) shows no such section."""
+    from perfbench.report.page import _controls
+
+    rows = _pair(1, "compile", "faster", 1.3, 1.2, 1.4) + _pair(2, "fx", "same", 1.0, 0.99, 1.01)
+    rows[0]["extra"] = {"aa_control": {"ok": True, "ci_low": 0.99, "ci_high": 1.01}}
+    rows[0]["verdict_reason"] = "A/A control 0.99–1.01 ok"
+    rows[2]["extra"] = {"aa_control": {"ok": False}, "contention": "other processes used 1.5 cores"}
+    rows[2]["verdict_reason"] = "too noisy: A/A control 0.95–1.06 is wider than the ±3% margin"
+    rows[2]["contended"] = True
+    shown = _controls(_table(rows))
+    assert [(c["settings"].split()[0], c["ok"], c["contended"]) for c in shown] == [
+        ("bs1", True, False),
+        ("bs2", False, True),
+    ]
+    assert shown[1]["text"].startswith("too noisy: A/A control 0.95–1.06")
+    assert _controls(_table(_pair(3, "compile", "same", 1.0, 0.99, 1.01))) == []
