@@ -35,9 +35,9 @@ class GroupTask:
     # comparisons against eager in the whole sweep: the family of the multiple-test correction
     family_size: int = 1
 
-    def without(self, point_id: int) -> GroupTask:
-        """The same group less one point (the one that hung or crashed the process)."""
-        rest = tuple(p for p in self.points if p.point_id != point_id)
+    def without(self, *point_ids: int) -> GroupTask:
+        """The same group less these points (finished, or the one that hung or crashed)."""
+        rest = tuple(p for p in self.points if p.point_id not in point_ids)
         return GroupTask(self.scenario_path, self.group_id, rest, self.control, self.family_size)
 
 

@@ -23,7 +23,7 @@ from perfbench.plan import ComparisonGroup, RunPlan
 from perfbench.ray_task import GroupPayload, group_task, versions
 from perfbench.row import Row
 from perfbench.rundir import RunDir
-from perfbench.runner import _full, _point_task  # the local executor's own row and task builders
+from perfbench.runner import _full, record_skipped  # the local executor's row builders
 
 SLOT = "perfbench_timing_slot"  # a custom resource each node declares once: one timed group
 POLL_S = 0.25  # how often the driver looks at the clock while waiting for messages
@@ -105,21 +105,7 @@ class GroupDriver:
 
     def record_skipped(self, group: ComparisonGroup) -> GroupTask:
         """Record the group's skipped points now; the runnable rest as one GroupTask."""
-        runnable = []
-        for planned in group.points:
-            if planned.skip_reason:
-                row = Row.for_point(planned.point_id, planned.point, group_id=group.group_id)
-                row.update(status="skipped", reason=planned.skip_reason)
-                self.record(row.as_dict())
-            else:
-                runnable.append(_point_task(planned, self.plan, self.run_dir))
-        return GroupTask(
-            self.plan.scenario_path,
-            group.group_id,
-            tuple(runnable),
-            self.plan.control,
-            self.plan.family_size,
-        )
+        return record_skipped(group, self.plan, self.run_dir, self.record)
 
     def submit(
         self, group: ComparisonGroup, task: GroupTask, number: int, avoid: str | None = None

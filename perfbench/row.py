@@ -132,9 +132,7 @@ class Row:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Row:
         """A row from column values; a name that is not a column is an error, not a lost value."""
-        unknown = set(values) - set(COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown result columns: {sorted(unknown)}")
+        _check_columns(values)
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
@@ -143,14 +141,20 @@ class Row:
 
     def update(self, **columns: Any) -> None:
         """Set several columns at once; a misspelt name is an error, not a new attribute."""
-        unknown = set(columns) - set(COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown result columns: {sorted(unknown)}")
+        _check_columns(columns)
         for name, value in columns.items():
             setattr(self, name, value)
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row))
+
+
+def _check_columns(names: Mapping[str, Any]) -> None:
+    unknown = set(names) - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown result columns: {sorted(unknown)}")
+
+
 # measurement columns: blanked for any row whose status is not ok (rule 1), in column order
 MEASURED: tuple[str, ...] = tuple(f.name for f in fields(Row) if f.metadata["measured"])
 # the report's results table: (column, header, format), in column order

@@ -200,16 +200,7 @@ def _run_group(
     """Skipped points are recorded at once; the rest go to the worker as one task (its phases go
     to `say`). A point that
     hangs or takes the worker down is recorded as such, and the group runs again without it."""
-    runnable = []
-    for planned in group.points:
-        if planned.skip_reason:
-            base = Row.for_point(planned.point_id, planned.point, group_id=group.group_id)
-            record({**base.as_dict(), "status": "skipped", "reason": planned.skip_reason})
-        else:
-            runnable.append(_point_task(planned, plan, run_dir))
-    pending = GroupTask(
-        plan.scenario_path, group.group_id, tuple(runnable), plan.control, plan.family_size
-    )
+    pending = record_skipped(group, plan, run_dir, record)
     while pending.points:
         result = worker.run(
             pending, plan.timeout_s, on_row=lambda row: record(_full(row, group)), on_phase=say
@@ -217,20 +208,34 @@ def _run_group(
         finished = {row["point_id"] for row in result.rows}
         if result.status == "done":
             return
-        remaining = [t for t in pending.points if t.point_id not in finished]
+        remaining = pending.without(*finished).points
         culprit = result.culprit if result.culprit is not None else remaining[0].point_id
         status = "timeout" if result.status == "timeout" else "failed"
         error = f"point stopped: {result.detail}" if status == "timeout" else result.detail
         culprit_task = next(t for t in remaining if t.point_id == culprit)
         base = Row.for_point(culprit, culprit_task.point, group_id=group.group_id)
         record({**base.as_dict(), "status": status, "error": error})
-        pending = GroupTask(
-            pending.scenario_path,
-            pending.group_id,
-            tuple(t for t in remaining if t.point_id != culprit),
-            pending.control,
-            pending.family_size,
-        )
+        pending = pending.without(*finished, culprit)
+
+
+def record_skipped(
+    group: ComparisonGroup,
+    plan: RunPlan,
+    run_dir: RunDir,
+    record: Callable[[dict[str, Any]], None],
+) -> GroupTask:
+    """Record the group's skipped points now; the runnable rest as one GroupTask (for any
+    executor: a skipped point never leaves this process)."""
+    runnable = []
+    for planned in group.points:
+        if planned.skip_reason:
+            base = Row.for_point(planned.point_id, planned.point, group_id=group.group_id)
+            record({**base.as_dict(), "status": "skipped", "reason": planned.skip_reason})
+        else:
+            runnable.append(_point_task(planned, plan, run_dir))
+    return GroupTask(
+        plan.scenario_path, group.group_id, tuple(runnable), plan.control, plan.family_size
+    )
 
 
 def _full(row: dict[str, Any], group: ComparisonGroup) -> dict[str, Any]:
