@@ -286,11 +286,12 @@ def _rounds(arms: list[Arm], begin: Begin, built: int) -> tuple[Interleaved, dic
         for arm in arms:
             arm.inst.after_timing()
     contention = judge_contention(marks["cpu"], snapshot(), float(first.point.threads))
+    graphs = _graphs_compiled()
     facts = {
         "contention": contention,
         "printed": printed.facts(),
-        "recompiled_during_timing": _graphs_compiled() != marks["graphs"],
-        "compiled_after_build": _graphs_compiled() - built,
+        "recompiled_during_timing": graphs != marks["graphs"],
+        "compiled_after_build": graphs - built,
         "gpu": throttle_facts(marks.get("gpu"), clocks_for(first.point.device.value)),
     }
     return inter, facts
