@@ -26,6 +26,7 @@ from perfbench.flops import flops_missing
 from perfbench.profiling.instruments import PointInstruments, ProfileOptions
 from perfbench.row import Row
 from perfbench.scenario import Scenario, ScenarioError, describe_exception
+from perfbench.step_bytes import step_bytes
 from perfbench.timing import Measurement, TimingSettings, measure, timer_overhead_s
 from perfbench.worker_output import TimedOutput
 from perfbench.workload import Workload, build_workload, count_flops
@@ -223,6 +224,10 @@ def record_ok(
         timer_overhead_us=timer_overhead_s(point.device.value) * 1e6,
         timer=m.timer,
         correctness_only=_correctness_only(point),
+    )
+    # bytes a step must move (weights + batch): the advisor tells memory- from overhead-bound
+    extra["step_bytes"] = step_bytes(
+        workload.model, None if feed.uses_loader else feed.next_batch()
     )
     if feed.uses_loader:
         extra["timed_calls"] = len(m.times_s) * m.number

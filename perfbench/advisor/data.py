@@ -134,8 +134,8 @@ class RunData:
     def same_but(self, row: dict[str, Any], **axes: Any) -> dict[str, Any] | None:
         """The ok row equal to `row` on every axis except those given, which take these values."""
         want = {a: axis_text(axes.get(a, row.get(a))) for a in AXES}
-        for other in self.ok():
-            if all(axis_text(other.get(a)) == want[a] for a in AXES):
+        for other in self.ok():  # --repeat: from the same repetition, never another one's
+            if all(axis_text(other.get(a)) == want[a] for a in AXES) and _rep(other) == _rep(row):
                 return other
         return None
 
@@ -143,7 +143,7 @@ class RunData:
         """Ok rows that share every axis but `vary`, groups of two or more, sorted along it."""
         found: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for r in self.ok():
-            key = tuple(axis_text(r.get(a)) for a in AXES if a != vary)
+            key = (*(axis_text(r.get(a)) for a in AXES if a != vary), _rep(r))
             found.setdefault(key, []).append(r)
         return [sorted(g, key=lambda r: _num(r.get(vary))) for g in found.values() if len(g) > 1]
 
@@ -176,6 +176,11 @@ class RunData:
             out += ["--set", f"{axis}={value}"]
         text = shlex.join(out) + (f" {extra}" if extra else "")
         return f"{prefix} {text}" if prefix else text
+
+
+def _rep(row: dict[str, Any]) -> str:
+    """The row's repetition (--repeat): rows of different repetitions are never compared."""
+    return axis_text(row.get("repeat") or 0)
 
 
 def axis_text(value: Any) -> str:
