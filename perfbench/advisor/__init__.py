@@ -5,11 +5,14 @@ sentence, its evidence (numbers and where they come from) and the command to try
     print(format_findings(advise(run_dir)))
 
 Rules (one function each, `RunData -> list[Finding]`; modules group a few):
+- answer: first, the answer to the sweep's question: the fastest backend with its speedup,
+  interval, verdict and settings, from callable verdicts only; or that nothing clearly won.
 - precision: low precision slower than float32 on a CPU (names a missing AVX512-BF16/AMX/VNNI, or
   says the hardware is there and which ops grew); fp16/bf16 on a GPU that gains nothing.
 - compile_rules: a backend that changed nothing; graph breaks with file:line; recompilations;
   compile's break-even (cold start / time saved per step) and whether inductor's cache was warm.
-- scaling: overhead-bound points (step nearly flat across batch sizes); thread scaling
+- scaling: a large fixed per-step cost (step nearly flat across batch sizes), called overhead-
+  or memory-bound from the bytes a step moves and the copy ceiling (bound); thread scaling
   efficiency; threads above the physical cores.
 - resources: input-bound points (data wait); peak memory against eager.
 - diff_rules: where a slower backend's extra time went, from the op-level diff.
@@ -25,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from perfbench.advisor import compile_rules, diff_rules, precision, resources, scaling
+from perfbench.advisor import answer, compile_rules, diff_rules, precision, resources, scaling
 from perfbench.advisor.data import RunData
 from perfbench.advisor.finding import Finding, format_findings, ranked
 from perfbench.profiling.run_diffs import Comparison
@@ -33,6 +36,7 @@ from perfbench.profiling.run_diffs import Comparison
 Rule = Callable[[RunData], list[Finding]]
 
 RULES: tuple[Rule, ...] = (
+    answer.fastest,
     precision.low_precision_cpu,
     precision.low_precision_gpu,
     compile_rules.no_change,

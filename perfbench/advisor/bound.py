@@ -82,7 +82,9 @@ def classify(data: RunData, row: dict[str, Any], fixed_ms: float) -> Bound:
         + " [results.csv extra.step_bytes]"
     ]
     if llc and weights <= llc:
-        facts.append("the weights fit in the last-level cache: a step need not read them from memory")
+        facts.append(
+            "the weights fit in the last-level cache: a step need not read them from memory"
+        )
         return Bound(OVERHEAD, tuple(facts))
     gbps = copy_gbps(data, row)
     if gbps is None:

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-# priority: 1 a measured loss to act on now, 2 worth trying, 3 for information
-PRIORITY_NAMES = {1: "act", 2: "try", 3: "note"}
+# priority: 0 the answer to the sweep's question (advisor/answer.py), 1 a measured loss to act on
+# now, 2 worth trying, 3 for information
+PRIORITY_NAMES = {0: "answer", 1: "act", 2: "try", 3: "note"}
 
 
 @dataclass(frozen=True)

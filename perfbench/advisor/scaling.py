@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from perfbench.advisor.bound import MEMORY, OVERHEAD, UNKNOWN, classify
 from perfbench.advisor.data import RunData, compare, ms, quiet, settings
 from perfbench.advisor.finding import Finding
 
 OVERHEAD_SHARE = 0.5  # fixed cost above half the step at the smallest batch: overhead-bound
+# the finding's rule name by what the fixed cost is (advisor/bound.py)
+RULE_NAMES = {OVERHEAD: "overhead_bound", MEMORY: "memory_bound", UNKNOWN: "fixed_cost"}
 MIN_EFFICIENCY = 0.7  # thread scaling under 70% of linear, even at its interval's best end
 
 
@@ -21,6 +24,33 @@ def _intercept(r1: dict[str, Any], r2: dict[str, Any]) -> tuple[float, float]:
     fixed = (t1 * b2 - t2 * b1) / (b2 - b1)
     low = ((t1 - i1 / 2) * b2 - (t2 + i2 / 2) * b1) / (b2 - b1)
     return fixed, low
+
+
+def _sentence(small: dict[str, Any], large: dict[str, Any], share: float, kind: str) -> str:
+    """What the fixed cost is, in words: overhead, memory traffic, or either (cannot tell)."""
+    factor = float(large["batch_size"]) / float(small["batch_size"])
+    growth = large["median_ms"] / small["median_ms"]
+    head = (
+        f"a {factor:.0f}× larger batch made the step only {growth:.2f}× longer, so about "
+        f"{min(share, 1):.0%} of its {ms(small['median_ms'])} does not grow with the batch"
+    )
+    name, at = small["backend"], f"at batch {int(small['batch_size'])} ({settings(small)})"
+    if kind == MEMORY:
+        return (
+            f"{name} is memory-bound, not overhead-bound, {at}: {head}, and reading its weights from "
+            "memory every step accounts for most of that (fusion cannot remove it; a larger "
+            "batch per weight read, or smaller weights, can)."
+        )
+    if kind == UNKNOWN:
+        return (
+            f"{name} has a large fixed per-step cost {at}: {head}. It is either overhead (launches, "
+            "Python, dispatch) or reading weights that do not fit in the cache: without a "
+            "measured copy bandwidth this run cannot tell which."
+        )
+    return (
+        f"{name} is overhead-bound {at}: {head}; it is a fixed per-step cost (launches, Python, "
+        "dispatch) rather than work on the batch."
+    )
 
 
 def overhead_bound(data: RunData) -> list[Finding]:
@@ -36,21 +66,16 @@ def overhead_bound(data: RunData) -> list[Finding]:
         share, low_share = fixed / small["median_ms"], low / small["median_ms"]
         if low_share <= OVERHEAD_SHARE:
             continue
-        factor = float(large["batch_size"]) / float(small["batch_size"])
-        growth = large["median_ms"] / small["median_ms"]
-        sentence = (
-            f"{small['backend']} is overhead-bound at batch {int(small['batch_size'])} "
-            f"({settings(small)}): a {factor:.0f}× larger batch made the step only {growth:.2f}× "
-            f"longer, so about {min(share, 1):.0%} of its {ms(small['median_ms'])} is a fixed "
-            "per-step cost (launches, Python, dispatch) rather than work on the batch."
-        )
+        bound = classify(data, small, fixed)
+        sentence = _sentence(small, large, share, bound.kind)
         evidence = (
             f"step {ms(small['median_ms'])} (IQR {ms(small['iqr_ms'])}) at batch {int(small['batch_size'])}, "
             f"{ms(large['median_ms'])} (IQR {ms(large['iqr_ms'])}) at batch {int(large['batch_size'])} [results.csv]",
             f"fixed cost from a line through both: {ms(fixed)} per step, at least {ms(max(low, 0))} "
             "within the IQRs",
+            *bound.evidence,
         )
-        if str(small.get("device")) == "cuda":
+        if str(small.get("device")) == "cuda" and bound.kind == OVERHEAD:
             command = data.command(small, backend=f"{small['backend']},compile-reduce-overhead")
         else:
             bigger = int(large["batch_size"]) * 2
@@ -62,7 +87,7 @@ def overhead_bound(data: RunData) -> list[Finding]:
             )
         out.append(
             Finding(
-                "overhead_bound",
+                RULE_NAMES[bound.kind],
                 sentence,
                 evidence,
                 command,

@@ -151,13 +151,16 @@ def test_break_even_needs_a_compiled_point(tmp_path: Path) -> None:
 
 
 def test_overhead_bound(tmp_path: Path) -> None:
-    flat = [row(10.0, batch_size=8), row(11.0, batch_size=64)]
+    # weights that fit in the cache: the fixed cost is not memory traffic (advisor/bound.py)
+    small = {"step_bytes": {"weights": 2**20, "weight_tensors": 4, "last_level_cache": 2**25}}
+    flat = [row(10.0, batch_size=8, extra=small), row(11.0, batch_size=64, extra=small)]
     [f] = rules(write_run(tmp_path / "a", flat))["overhead_bound"]
-    assert "overhead-bound at batch 8" in f.sentence and "batch_size=8,128" in f.command
-    linear = [row(10.0, batch_size=8), row(80.0, batch_size=64)]
-    assert "overhead_bound" not in rules(write_run(tmp_path / "b", linear))
-    noisy = [row(10.0, 0.3, batch_size=8), row(11.0, 0.3, batch_size=64)]
-    assert "overhead_bound" not in rules(write_run(tmp_path / "c", noisy))
+    assert "is overhead-bound at batch 8" in f.sentence and "batch_size=8,128" in f.command
+    for kind in ("overhead_bound", "memory_bound", "fixed_cost"):
+        linear = [row(10.0, batch_size=8), row(80.0, batch_size=64)]
+        assert kind not in rules(write_run(tmp_path / f"b{kind}", linear))
+        noisy = [row(10.0, 0.3, batch_size=8), row(11.0, 0.3, batch_size=64)]
+        assert kind not in rules(write_run(tmp_path / f"c{kind}", noisy))
 
 
 def test_thread_scaling(tmp_path: Path) -> None:
