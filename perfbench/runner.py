@@ -23,6 +23,7 @@ from perfbench.point import PointTask
 from perfbench.profiling.instruments import note_row
 from perfbench.profiling.instruments import run_meta as instruments_meta
 from perfbench.repeat import repetition_plan, summarize
+from perfbench.rerun_defaults import scenario_defaults
 from perfbench.row import Row
 from perfbench.rundir import RunDir
 from perfbench.scenario import Scenario
@@ -48,7 +49,13 @@ def run_meta(scenario: Scenario, plan: RunPlan) -> dict[str, Any]:
     environment, the command as typed), where (environment), and the device's ceilings."""
     meta: dict[str, Any] = {
         "perfbench_version": __version__,
-        "scenario": {"path": str(scenario.path), "name": scenario.name, "doc": scenario.doc},
+        "scenario": {
+            "path": str(scenario.path),
+            "name": scenario.name,
+            "doc": scenario.doc,
+            # what a flagless rerun sweeps: the advisor's short `try:` commands drop these
+            "sweep": scenario_defaults(scenario),
+        },
         "sweep": plan.sweep_record(),
         "argv": list(plan.argv),
         "command": " ".join(plan.argv),

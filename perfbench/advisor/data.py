@@ -24,6 +24,7 @@ import pandas as pd
 from perfbench.axes import AXES
 from perfbench.profiling.run_diffs import Comparison, run_diffs
 from perfbench.report.data import load_results, point_label
+from perfbench.rerun_defaults import shorten
 from perfbench.rundir import RunDir
 from perfbench.timing import is_significant
 
@@ -174,7 +175,9 @@ class RunData:
             i += 1
         for axis, value in axes.items():
             out += ["--set", f"{axis}={value}"]
-        text = shlex.join(out) + (f" {extra}" if extra else "")
+        # only what differs from the defaults a rerun resolves to (perfbench/rerun_defaults.py)
+        text = shorten(shlex.join(out), (self.meta.get("scenario") or {}).get("sweep"))
+        text += f" {extra}" if extra else ""
         return f"{prefix} {text}" if prefix else text
 
 
