@@ -131,7 +131,7 @@ def _no_winner(data: RunData, callable_: list[dict[str, Any]], note: str) -> Fin
         sentence = (
             "No backend beat eager with confidence: no comparison of this run had a verdict that "
             "may be called (all contended, too noisy or interpreter timings); rerun on a quieter "
-            "machine, with --repeat, or at threads=1."
+            "machine or with --repeat."
         )
         compared = [r for r in data.ok() if not math.isnan(_num(r.get("speedup_ci_low")))]
         close = max(compared, key=_speedup, default=None)
