@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from perfbench import layout
+from perfbench.report import facts_view
 
 
 @dataclass
@@ -24,7 +25,8 @@ class Profiling:
     tb_dir: str | None = None
     flamegraphs: list[tuple[str, str]] = field(default_factory=list)  # (relative path, svg text)
     graph_breaks: list[tuple[str, Any, list[str]]] = field(default_factory=list)
-    facts: list[tuple[str, str, str]] = field(default_factory=list)  # (point, key, value)
+    facts: list[tuple[str, str]] = field(default_factory=list)  # (backend or point, facts text)
+    point_facts: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     breakdown: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # step time, %
     breakdown_columns: list[str] = field(default_factory=list)  # categories any point shows
     nsys: list[tuple[str, str]] = field(default_factory=list)  # (point, nsys command)
@@ -70,7 +72,8 @@ def profiling(df: pd.DataFrame, run_path: Path) -> Profiling:
         reasons = extra.get("graph_break_reasons") or []
         if breaks not in (None, 0) or reasons:
             prof.graph_breaks.append((label, breaks, [str(x) for x in reasons]))
-        _add_facts(prof, label, extra)
+        _add_facts(prof, label, extra, str(r.get("backend") or ""))
+    prof.facts = facts_view.grouped(prof.point_facts)
     for _, pct in prof.breakdown:
         prof.breakdown_columns += [k for k in pct if k not in prof.breakdown_columns]
     if prof.tb_dir is None and (run_path / layout.TB).is_dir():
@@ -110,7 +113,7 @@ def _add_profile(
         prof.breakdown.append((label, keep))
 
 
-def _add_facts(prof: Profiling, label: str, extra: dict[str, Any]) -> None:
+def _add_facts(prof: Profiling, label: str, extra: dict[str, Any], backend: str) -> None:
     """The Triton coverage table, and the `extra` keys no other section shows, as facts."""
     has_coverage = isinstance(extra.get("coverage"), dict)
     if has_coverage:
@@ -118,8 +121,9 @@ def _add_facts(prof: Profiling, label: str, extra: dict[str, Any]) -> None:
     shown = [k for k in FACT_KEYS if k in extra]
     skip = HIDDEN_EXTRA | set(FACT_KEYS) | (COVERAGE_KEYS if has_coverage else set())
     shown += sorted(k for k in extra if k not in skip)
-    for key in shown:
-        prof.facts.append((label, key, _short(extra[key])))
+    facts = facts_view.point_facts(extra, shown)
+    if facts:
+        prof.point_facts.append((backend, label, facts))
 
 
 def _counts(counts: Any) -> str:
