@@ -14,7 +14,8 @@ not). They look alike in step times and are told apart by bytes and bandwidth:
 Reading the weights at the copy ceiling takes at least `weights / copy_gbps`. When that floor is
 at least a quarter of the fixed cost (MEMORY_SHARE), the point is called memory-bound; weights that fit in the cache, or
 whose floor is a small part of the fixed cost, leave it overhead-bound; weights above the cache
-with no ceiling recorded cannot be told apart, and the finding says so with the command that
+with no ceiling recorded, or on a contended point (the step stretched, the ceiling not), cannot
+be told apart, and the finding says so with the command that
 measures the ceiling.
 """
 
@@ -110,5 +111,13 @@ def classify(data: RunData, row: dict[str, Any], fixed_ms: float) -> Bound:
         if fixed_ms > 0
         else f"reading them at {gbps:.1f} GB/s takes at least {floor_ms:.2f} ms [run.json ceilings]"
     )
-    kind = MEMORY if fixed_ms > 0 and floor_ms >= MEMORY_SHARE * fixed_ms else OVERHEAD
-    return Bound(kind, tuple(facts), floor_ms)
+    if fixed_ms > 0 and floor_ms >= MEMORY_SHARE * fixed_ms:
+        return Bound(MEMORY, tuple(facts), floor_ms)
+    if row.get("contended") is True or str(row.get("contended")).lower() == "true":
+        facts.append(
+            "the point was contended: other processes stretch its step (and share the memory "
+            "bus) but not the ceiling, so a small share here does not make it overhead "
+            "[results.csv contended]"
+        )
+        return Bound(UNKNOWN, tuple(facts), floor_ms)
+    return Bound(OVERHEAD, tuple(facts), floor_ms)

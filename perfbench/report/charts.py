@@ -60,6 +60,33 @@ def _plain_log_ticks(axis: object) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))  # type: ignore[attr-defined]
 
 
+# 1-2-5 labels a log axis spanning decades; within one decade it leaves one or two ticks (a
+# chart of two batch sizes: 250 to 1,300 samples/s showed only 500 and 1,000), so denser
+# mantissas are tried until at least MIN_TICKS fall inside the data
+LOG_SUBS = ((1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0, 7.0), tuple(float(i) for i in range(1, 10)),
+            (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0))  # fmt: skip
+MIN_TICKS = 3
+
+
+def log_subs(lo: float, hi: float) -> tuple[float, ...]:
+    """The sparsest LOG_SUBS that puts MIN_TICKS ticks between lo and hi (the densest if none)."""
+    if not (lo > 0 and hi > 0):
+        return LOG_SUBS[0]
+    lo, hi = min(lo, hi) / 1.05, max(lo, hi) * 1.05
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    for subs in LOG_SUBS:
+        ticks = [m * 10.0**e for e in range(first, last + 1) for m in subs]
+        if sum(lo <= t <= hi for t in ticks) >= MIN_TICKS:
+            return subs
+    return LOG_SUBS[-1]
+
+
+def _readable_log_ticks(axis: object, lo: float, hi: float) -> None:
+    """`_plain_log_ticks` with mantissas dense enough for the data range (see LOG_SUBS)."""
+    _plain_log_ticks(axis)
+    axis.set_major_locator(LogLocator(base=10, subs=log_subs(lo, hi)))  # type: ignore[attr-defined]
+
+
 def _truncated(ax: object, total: int) -> None:
     """Say so when a chart shows only the first MAX_BARS points (the table has all of them)."""
     if total > MAX_BARS:
@@ -108,7 +135,7 @@ def throughput_chart(df: pd.DataFrame) -> str | None:
             sizes = sorted(sub["batch_size"].astype(int).unique())
             ax.set_xticks(sizes, [str(b) for b in sizes])
             ax.xaxis.set_minor_locator(NullLocator())
-            _plain_log_ticks(ax.yaxis)
+            _readable_log_ticks(ax.yaxis, sub["throughput"].min(), sub["throughput"].max())
             ax.set_xlabel("batch size")
             ax.set_ylabel("samples / s")
             if facets:

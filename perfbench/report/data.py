@@ -76,6 +76,8 @@ SPEEDUP_COLUMNS = [
     "tone",
     "repeat",
     "setting_key",
+    "shown_ms",
+    "ms_note",
 ]
 
 
@@ -113,6 +115,9 @@ def _speedup_row(
         low = high = math.nan
         # rule 8: a difference counts only when it exceeds the noise of both points
         significant = is_significant(r["median_ms"] / base["median_ms"], _noise(base), _noise(r))
+    shown_ms, ms_note = consistent_ms(
+        r["backend"], base["median_ms"], r["median_ms"], speedup, paired
+    )
     verdict = verdict_view.verdict_of(r, significant, speedup)
     correctness_only = bool(r["correctness_only"])
     setting = point_label({**r, "backend": ""}, " ") + (f" on {r['host']}" if several_hosts else "")
@@ -132,7 +137,30 @@ def _speedup_row(
         "tone": verdict_view.tone(verdict, correctness_only),
         "repeat": r.get("repeat") or 0,
         "setting_key": setting,
+        "shown_ms": shown_ms,
+        "ms_note": ms_note,
     }
+
+
+def consistent_ms(
+    backend: str, eager_ms: float, median_ms: float, speedup: float, paired: bool
+) -> tuple[float, str]:
+    """The backend time to show beside eager's median so the pair agrees with the speedup.
+
+    A paired speedup is the rounds' estimate (each round's eager and backend share its load);
+    the medians pool all samples. When they point different ways (paired 0.98× while the
+    backend's median is lower than eager's) the page shows eager's median ÷ the speedup, and the
+    tooltip gives the backend's own median and why it disagrees. Otherwise the median, no note."""
+    if not paired or not speedup or math.isnan(speedup) or eager_ms == median_ms:
+        return median_ms, ""
+    if (speedup > 1) == (median_ms < eager_ms):
+        return median_ms, ""
+    return eager_ms / speedup, (
+        f"eager's median ÷ the paired speedup {speedup:.2f}×. {backend}'s own median, "
+        f"{median_ms:.4g} ms against eager's {eager_ms:.4g} ms, points the other way: medians "
+        "pool samples from rounds under different load, while each paired round times both "
+        "under the same load, so the speedup and its interval are the estimate to trust."
+    )
 
 
 def _float(value: Any) -> float:
@@ -199,14 +227,34 @@ def speedup_summary(sp: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def best_per_backend(df: pd.DataFrame) -> pd.DataFrame:
-    """The highest-throughput ok point of each backend (lowest median where throughput is absent)."""
+def best_per_backend(df: pd.DataFrame, sp: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The highest-throughput ok point of each backend (lowest median where throughput is absent),
+    ranked by samples/s: per sample, so points at different batch sizes compare. Beside each,
+    eager at the same settings (`eager_ms`, and `speedup`/`tone`/`shown_ms`/`ms_note` from the
+    speedup table `sp`), so no row's time is read against another batch size's."""
     ok = df[(df["status"] == "ok") & df["median_ms"].notna()].copy()
     if ok.empty:
         return ok
     ok["_score"] = ok["throughput"].fillna(-1.0) if "throughput" in ok else -1.0
     ok = ok.sort_values(["_score", "median_ms"], ascending=[False, True])
-    return ok.groupby("backend", sort=False).head(1).drop(columns="_score")
+    best = ok.groupby("backend", sort=False).head(1).drop(columns="_score")
+    eager = {_key(r): r["median_ms"] for r in ok[ok["backend"] == "eager"].to_dict("records")}
+    best["eager_ms"] = [eager.get(_key(r), math.nan) for r in best.to_dict("records")]
+    by_label = {} if sp is None else {s["label"]: s for s in sp.to_dict("records")}
+    for col, empty in (
+        ("speedup", math.nan),
+        ("tone", ""),
+        ("shown_ms", math.nan),
+        ("ms_note", ""),
+    ):
+        best[col] = [by_label.get(lbl, {}).get(col, empty) for lbl in best["label"]]
+    best["shown_ms"] = best["shown_ms"].fillna(best["median_ms"])
+    return best
+
+
+def settings_differ(best: pd.DataFrame) -> bool:
+    """Whether the best points of the backends are at different settings (not one group)."""
+    return len({axes_key(r, OTHER_AXES) for r in best.to_dict("records")}) > 1
 
 
 def not_ok(df: pd.DataFrame) -> pd.DataFrame:

@@ -85,6 +85,7 @@ def render_report(run: RunDir) -> str:
     sp = data.speedups(df, verdict_view.margin_of(meta))
     prof = profiling_view.profiling(df, run.path)
     chart_list = _charts(df, sp, meta, run)
+    best = data.best_per_backend(df, sp)
     # axes with one value in the whole run are stated once above the table, not in every row
     varying = [a for a in AXES if a == "backend" or (a in df and df[a].astype(str).nunique() > 1)]
     # points measured on several machines (--executor ray): a host column, rows grouped by host
@@ -106,7 +107,8 @@ def render_report(run: RunDir) -> str:
         ceilings=ceiling_check.listed(meta),
         counts=counts,
         n_points=len(df),
-        best=_rows(data.best_per_backend(df)),
+        best=_rows(best),
+        best_mixed=data.settings_differ(best),
         speedups=sp.to_dict("records"),
         speedup_summary=data.speedup_summary(sp),
         not_ok=_rows(data.not_ok(df)),

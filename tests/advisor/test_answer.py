@@ -142,6 +142,14 @@ def test_weights_in_cache_or_a_small_floor_are_overhead_bound(tmp_path: Path) ->
     assert "overhead_bound" in small_floor
 
 
+def test_a_contended_small_floor_is_not_called_overhead(tmp_path: Path) -> None:
+    """Others stretch a contended step (and share the memory bus), never the ceiling."""
+    rows = [{**r, "contended": True} for r in _flat(40 * MB, 32 * MB)]
+    found = rules_of(_with_ceiling(write_run(tmp_path / "c", rows), 100.0))
+    assert "overhead_bound" not in found
+    assert any("contended" in e for e in found["fixed_cost"].evidence)
+
+
 def test_without_a_ceiling_it_says_it_cannot_tell(tmp_path: Path) -> None:
     found = rules_of(write_run(tmp_path / "u", _flat(100 * MB, 32 * MB)))
     assert "overhead_bound" not in found and "memory_bound" not in found

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from perfbench.advisor import RunData, advise
-from perfbench.advisor.bound import MEMORY, OVERHEAD, classify
+from perfbench.advisor.bound import MEMORY, OVERHEAD, UNKNOWN, classify
 from perfbench.ceilings import last_level_cache_bytes, measure_ceilings
 from perfbench.cli import main
 
@@ -52,7 +52,11 @@ def test_weights_above_the_cache_are_memory_bound(tmp_path: Path, cache_dir: Pat
     assert small["extra"]["step_bytes"]["weights"] == BIG_WEIGHTS
     assert data.meta["ceilings_by_threads"]["1"]["copy_gbps"] > 0
     # the largest fixed cost the step can have is all of it (its fastest sample: the box is shared)
-    assert classify(data, small, min(small["extra"]["times_ms"])).kind == MEMORY
+    bound = classify(data, small, min(small["extra"]["times_ms"]))
+    # quiet: memory-bound; contended (others stretch the step, not the ceiling): cannot tell;
+    # never overhead-bound
+    expected = {UNKNOWN, MEMORY} if small.get("contended") is True else {MEMORY}
+    assert bound.kind in expected, (bound, small["extra"]["times_ms"][:20])
     assert "overhead_bound" not in {f.rule for f in advise(data)}
 
 
