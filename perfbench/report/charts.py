@@ -65,7 +65,7 @@ def _plain_log_ticks(axis: object) -> None:
 # mantissas are tried until at least MIN_TICKS fall inside the data
 LOG_SUBS = ((1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0, 7.0), tuple(float(i) for i in range(1, 10)),
             (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0))  # fmt: skip
-MIN_TICKS = 3
+MIN_TICKS = 4
 
 
 def log_subs(lo: float, hi: float) -> tuple[float, ...]:
