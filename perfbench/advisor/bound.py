@@ -83,7 +83,9 @@ def classify(data: RunData, row: dict[str, Any], fixed_ms: float) -> Bound:
     weights = _positive((counted or {}).get("weights")) if isinstance(counted, dict) else None
     if weights is None:
         return Bound(UNKNOWN, ("bytes per step: not counted by this run (older perfbench)",))
-    llc = _positive(counted.get("last_level_cache"))
+    # the recorded cache is the CPU's: a GPU's L2 is not recorded, so on CUDA it is unknown
+    cuda = str(row.get("device") or "").startswith("cuda")
+    llc = None if cuda else _positive(counted.get("last_level_cache"))
     facts = [
         f"weights: {_mb(weights)} in {counted.get('weight_tensors', '?')} tensors"
         + (f", last-level cache {_mb(llc)}" if llc else ", cache size unknown")
