@@ -64,8 +64,9 @@ def _said(row: dict[str, Any]) -> str:
 
 
 def _rep(row: dict[str, Any]) -> str:
+    """` (repetition 1)` in a run made with --repeat (rows of several repetitions), else ''."""
     r = _num(row.get("repeat"))
-    return "" if math.isnan(r) else f" (repetition {int(r)})"
+    return "" if math.isnan(r) or not row.get("_repeated") else f" (repetition {int(r)})"
 
 
 def _medians(data: RunData, row: dict[str, Any]) -> str:
@@ -80,9 +81,16 @@ def _medians(data: RunData, row: dict[str, Any]) -> str:
     )
 
 
+def _same_group(data: RunData, row: dict[str, Any], best: dict[str, Any]) -> bool:
+    """`row` was timed in `best`'s group (same settings and repetition, another backend)."""
+    found = data.same_but(row, backend=best["backend"])
+    return found is not None and found.get("label") == best.get("label")
+
+
 def fastest(data: RunData) -> list[Finding]:
     """The answer finding (see the module docstring); none for a run without comparisons."""
-    rows = [r for r in data.ok() if r.get("backend") != "eager"]
+    repeated = len({str(r.get("repeat")) for r in data.ok()}) > 1
+    rows = [{**r, "_repeated": repeated} for r in data.ok() if r.get("backend") != "eager"]
     compared = [r for r in rows if not math.isnan(_num(r.get("speedup_ci_low")))]
     if not compared:
         return []
@@ -98,9 +106,7 @@ def fastest(data: RunData) -> list[Finding]:
     if not wins:
         return [_no_winner(data, callable_, note)]
     best = max(wins, key=_speedup)
-    peers = [
-        r for r in callable_ if r is not best and data.same_but(r, backend=best["backend"]) is best
-    ]
+    peers = [r for r in callable_ if r is not best and _same_group(data, r, best)]
     elsewhere = [r for r in wins if r["backend"] == best["backend"] and r is not best]
     ran = [r for r in callable_ if r["backend"] == best["backend"]]
     sentence = (

@@ -41,6 +41,7 @@ def test_first_finding_names_the_clear_winner_with_its_interval(tmp_path: Path) 
     assert first.sentence.startswith("onnxruntime is the fastest backend here: 2.18× faster")
     assert "CI 1.68–2.63" in first.sentence and "verdict faster" in first.sentence
     assert "bs8" in first.sentence and "1 of the 2 setting(s)" in first.sentence
+    assert "repetition" not in first.sentence  # one repetition: nothing to tell apart
     assert any("compile 1.30×" in e for e in first.evidence)  # the runner-up, same settings
     assert any("1 of 4 comparison(s) left out" in e for e in first.evidence)
     assert "--set backend=eager,onnxruntime" in first.command
