@@ -38,6 +38,8 @@ if want run; then
     --set device=cuda --set batch_size=8,4096 --set amp=off,bf16 \
     --set backend=eager,compile,compile-reduce-overhead,compile-freezing,fx,triton \
     --profile --flamegraph --nvtx 2>&1 | tail -40
+  echo "== the answer and the fixed-cost findings (step_bytes on CUDA, the cuda copy ceiling)"
+  python3 -c "from perfbench.advisor import advise, format_findings as f; print(f([x for x in advise('/tmp/mlp-gpu') if x.rule in ('answer', 'overhead_bound', 'memory_bound', 'fixed_cost')]))"
   tar czf "$OUT/mlp-gpu.tgz" -C /tmp mlp-gpu
   echo "== AOTInductor on the GPU (one group: minutes of compile)"
   python3 -m perfbench.cli run scenarios/mlp.py --out /tmp/mlp-gpu-aoti --timeout 300 \
