@@ -4,9 +4,9 @@ status changes, for one PointHistory.
 Two kinds of evidence flag a step, both only from evidence records (trend.caveat):
 
 - a *level shift* (perfbench.history.steps): eager's median, or a backend's speedup, moved
-  between segments by more than the records' own spread, with a 95% interval that excludes no
-  change. The spread is the median IQR/median of eager's records, or the median relative
-  half-width of a backend's speedup intervals.
+  between segments by more than the records' own spread, with a 95% interval over the records
+  (run-to-run noise) that excludes no change. The records' own spread is the median relative
+  half-width of their own intervals (eager's median CI; a backend's speedup CI), at least 5%.
 - a *verdict change*: a backend's verdict flips between faster and same/slower, with at least
   two evidence records agreeing on each side (each verdict already cleared its own interval
   and A/A control when it was measured).
@@ -52,15 +52,23 @@ class Step:
 
 
 def _spread(history: PointHistory, backend: str) -> float:
+    """The records' own spread of the trended number: the median relative half-width of eager's
+    median confidence interval (IQR/median / 2 where a record has none), or of a backend's
+    speedup interval; never under MIN_STEP."""
     values = []
     for pos in history.positions:
         for rec in pos.records:
             if rec["backend"] != backend or caveat(rec) is not None:
                 continue
-            if backend == "eager" and rec.get("noise") is not None:
-                values.append(float(rec["noise"]))
-            elif rec.get("speedup_ci_low") and rec.get("speedup_ci_high") and rec.get("speedup"):
-                values.append((rec["speedup_ci_high"] - rec["speedup_ci_low"]) / 2 / rec["speedup"])
+            low, high, mid = (
+                (rec.get("median_ci_low_ms"), rec.get("median_ci_high_ms"), rec.get("median_ms"))
+                if backend == "eager"
+                else (rec.get("speedup_ci_low"), rec.get("speedup_ci_high"), rec.get("speedup"))
+            )
+            if low and high and mid:
+                values.append((high - low) / 2 / mid)
+            elif backend == "eager" and rec.get("noise") is not None:
+                values.append(float(rec["noise"]) / 2)
     return max(MIN_STEP, statistics.median(values)) if values else MIN_STEP
 
 

@@ -109,7 +109,11 @@ def make_engine(url: str) -> Engine:
     except sa.exc.ArgumentError as err:
         raise HistoryError(f"history URL {url!r} is not a database URL: {err}") from None
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        try:
+            return sa.create_engine(parsed, pool_pre_ping=True)
+        except (sa.exc.NoSuchModuleError, ImportError) as err:
+            hint = " (pip install 'perfbench[postgres]')" if "postgres" in url else ""
+            raise HistoryError(f"history URL {url!r}: no driver for it{hint}: {err}") from None
     engine = sa.create_engine(
         parsed,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "isolation_level": None},
