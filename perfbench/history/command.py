@@ -109,7 +109,7 @@ def _cell(history: trend.PointHistory, pos: trend.Position, backend: str) -> str
     good = [v for v in good if v is not None]
     flags = sorted({trend.caveat(r) or "" for r in recs} - {""})
     if not good:
-        return "no evidence (" + "; ".join(f[:30] for f in flags) + ")"
+        return "no evidence (" + "; ".join(f[:60] for f in flags) + ")"
     mid = math.exp(statistics.mean(map(math.log, good)))
     span = f" [{min(good):.3g}-{max(good):.3g}]" if len(good) > 1 else ""
     verdicts = sorted({r.get("verdict") or "" for r in recs if backend != "eager"} - {""})

@@ -121,7 +121,8 @@ def _positions(recs: Sequence[dict[str, Any]]) -> list[Position]:
     for pos in by_key.values():
         first_run = min(str(r.get("started_at") or "") for r in pos.records)
         topo = order.get(pos.commit or "", math.inf)
-        commit_time = pos.records[0].get("commit_time") or math.inf
+        commit_time = pos.records[0].get("commit_time")
+        commit_time = math.inf if commit_time is None else commit_time
         pos.sort = (topo, commit_time, bool(pos.dirty), first_run)
     return sorted(by_key.values(), key=lambda p: p.sort)
 
