@@ -43,7 +43,7 @@ class Step:
 
     def describe(self) -> str:
         word = "REGRESSION" if self.regression else "improvement"
-        kind = "slower" if self.metric == "eager median" else "speedup x"
+        kind = "time x" if self.metric == "eager median" else "speedup x"
         return (
             f"{word} in {self.metric} at {self.point}: {self.before.label} -> "
             f"{self.after.label}, {kind} {self.ratio:.3f} (95% CI {self.low:.3f}-{self.high:.3f}); "

@@ -124,7 +124,7 @@ def _step_mark(history: PointHistory, step: Step, px: Any) -> str:
     xs = [i for i, p in enumerate(history.positions) if p is step.before or p is step.after]
     x = px(sum(xs) / len(xs)) if xs else PAD_L
     size = "" if math.isnan(step.ratio) else f" x{step.ratio:.2f}"
-    label = html.escape(("regression" if step.regression else "step") + size)
+    label = html.escape(("regression" if step.regression else "improvement") + size)
     return (
         f'<line class="step" x1="{x:.1f}" y1="{PAD_T}" x2="{x:.1f}" y2="{H - PAD_B}" '
         f'stroke="#d62728" stroke-width="2" stroke-dasharray="5,3"/>'
