@@ -116,3 +116,21 @@ def test_the_gate_says_when_history_is_too_short() -> None:
     (history,) = trend.build([rec(0, "eager", 1.0), rec(1, "eager", 2.0)])
     (line,) = gate.gate([history], 5)
     assert not line.failed and "not judged" in line.text
+
+
+def test_other_machines_are_a_separate_trend_unless_across_machines() -> None:
+    recs = records([1, 1], per=2, sd=QUIET, seed=4)
+    for r in recs[:2]:
+        r["machine"] = "m2"
+    assert len(trend.build(recs)) == 2
+    (both,) = trend.build(recs, across_machines=True)
+    assert "--across-machines" in both.basis and len(both.positions) == 2
+
+
+def test_status_changes_are_listed_and_point_filters_apply() -> None:
+    recs = records([1, 1, 1], per=1, sd=QUIET, seed=5)
+    recs[2].update(status="failed", median_ms=None)
+    (history,) = trend.build(recs, [("batch_size", "8")])
+    (change,) = findings.status_changes(history)
+    assert change.startswith("eager: ok at c01") and change.endswith("-> failed at c02aaaaaaa")
+    assert trend.build(recs, [("batch_size", "64")]) == []

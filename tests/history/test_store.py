@@ -3,6 +3,7 @@ recording, two processes recording at once, and a run whose recording fails."""
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,8 @@ import sqlalchemy as sa
 
 from perfbench import cli
 from perfbench.history import store
+from perfbench.history.fingerprint import identify
+from perfbench.history.hooks import record_after_run
 from perfbench.history.record import resolve_url, run_records
 
 GOLDEN = Path(__file__).parents[1] / "report" / "data" / "mlp_run"
@@ -105,6 +108,8 @@ def test_a_schema_1_store_migrates_to_2_and_keeps_its_records(tmp_path: Path) ->
 KILLED = """
 import os, signal, sys
 from perfbench.history import store
+from perfbench.history.fingerprint import identify
+from perfbench.history.hooks import record_after_run
 from perfbench.history.record import resolve_url, run_records
 engine = store.open_store(resolve_url(sys.argv[1]))
 run, rows = run_records(sys.argv[2])
@@ -142,7 +147,9 @@ def test_two_processes_record_at_once(tmp_path: Path) -> None:
     assert _counts(db) == (8, 8 * 12)
 
 
-def test_a_run_whose_history_fails_only_warns(tmp_path: Path, write_scenario, capsys) -> None:
+def test_perfbench_run_records_and_a_failing_store_only_warns(
+    tmp_path: Path, write_scenario, capsys
+) -> None:
     scenario = write_scenario(
         textwrap.dedent("""
         import torch
@@ -153,11 +160,48 @@ def test_a_run_whose_history_fails_only_warns(tmp_path: Path, write_scenario, ca
             return torch.randn(batch_size, 4)
         """)
     )
-    bad = "sqlite:////nonexistent-dir/never/h.sqlite"
-    argv = ["run", str(scenario), "--budget", "0.05", "--no-control", "-q"]
-    assert cli.main([*argv, "--out", str(tmp_path / "run"), "--history", bad]) == 0
+    db, run = tmp_path / "h.sqlite", tmp_path / "run"
+    argv = ["run", str(scenario), "--budget", "0.05", "--no-control", "-q", "--out", str(run)]
+    assert cli.main([*argv, "--history", str(db)]) == 0
+    assert _counts(db) == (1, 1)
+    bad = argparse.Namespace(history="sqlite:////nonexistent-dir/never/h.sqlite", no_history=False)
+    record_after_run(run, bad)  # what `perfbench run` calls after the rows are written
     err = capsys.readouterr().err
     assert "warning: run not recorded in history" in err and "perfbench history import" in err
-    db = tmp_path / "h.sqlite"
-    assert cli.main(["history", "import", str(tmp_path / "run"), "--history", str(db)]) == 0
+    record_after_run(run, argparse.Namespace(history=str(db), no_history=True))
     assert _counts(db) == (1, 1)
+
+
+def test_store_location_from_flag_environment_or_cache(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PERFBENCH_HISTORY", str(tmp_path / "env.sqlite"))
+    assert resolve_url() == f"sqlite:///{tmp_path / 'env.sqlite'}"
+    assert resolve_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert resolve_url(str(tmp_path / "flag.sqlite")).endswith("flag.sqlite")
+    monkeypatch.setenv("PERFBENCH_HISTORY", "off")
+    assert resolve_url() is None
+    monkeypatch.setenv("PERFBENCH_HISTORY", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert resolve_url() == f"sqlite:///{tmp_path / 'cache' / 'perfbench' / 'history.sqlite'}"
+
+
+def test_scenario_identity_in_and_outside_git(tmp_path: Path) -> None:
+    outside = tmp_path / "plain" / "s.py"
+    outside.parent.mkdir()
+    outside.write_text("x = 1\n", encoding="utf-8")
+    ident = identify(outside, None, live=True)
+    assert ident.key == outside.resolve().as_posix() and ident.commit is None and ident.source_hash
+    repo = tmp_path / "repo"
+    (repo / "sub").mkdir(parents=True)
+    (repo / "sub" / "s.py").write_text("x = 1\n", encoding="utf-8")
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # fmt: skip
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "v1"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
+    commit = head.stdout.strip()
+    clean = identify(repo / "sub" / "s.py", commit, live=True)
+    assert (clean.key, clean.commit, clean.dirty) == ("sub/s.py", commit, False)
+    assert clean.commit_time and clean.repo_root
+    (repo / "sub" / "s.py").write_text("x = 2\n", encoding="utf-8")
+    assert identify(repo / "sub" / "s.py", commit, live=True).dirty is True
+    assert identify(repo / "sub" / "s.py", commit, live=False).dirty is None  # an import
