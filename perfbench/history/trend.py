@@ -45,6 +45,7 @@ class PointHistory:
     point_key: str
     basis: str
     positions: list[Position]
+    shown: tuple[str, ...] = ()  # the axes its label names (those that differ between points)
 
     @property
     def axes(self) -> dict[str, Any]:
@@ -52,7 +53,8 @@ class PointHistory:
 
     @property
     def label(self) -> str:
-        return " ".join(f"{k}={v}" for k, v in self.axes.items())
+        axes = self.axes
+        return " ".join(f"{k}={axes[k]}" for k in (self.shown or axes) if k in axes)
 
     @property
     def backends(self) -> list[str]:
@@ -150,7 +152,14 @@ def build(
             else f"{rec['machine']}|{rec.get('torch_version')}|{rec.get('perfbench_version')}"
         )
         groups.setdefault((rec["scenario_key"], rec["point_key"], basis), []).append(rec)
-    return [
+    histories = [
         PointHistory(scenario, point, _basis(rs[0], across_machines), _positions(rs))
         for (scenario, point, _), rs in groups.items()
     ]
+    all_axes = [h.axes for h in histories]
+    varying = tuple(
+        k for k in (all_axes[0] if all_axes else {}) if len({str(a.get(k)) for a in all_axes}) > 1
+    )
+    for history in histories:
+        history.shown = varying
+    return histories
