@@ -16,6 +16,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from perfbench.history import findings, gate, record, store, trend
 from perfbench.history.fingerprint import scenario_key
 
@@ -66,9 +68,10 @@ def _import(url: str, run_dirs: list[Path]) -> int:
     return code
 
 
-def _keys(engine: object, given: str) -> list[str]:
+def _keys(engine: Engine, given: str) -> list[str]:
+    """The stored scenario keys that `given` (a file, a repository path or a name) means."""
     path = Path(given)
-    stored = store.scenario_keys(engine)  # type: ignore[arg-type]
+    stored = store.scenario_keys(engine)
     wanted = {scenario_key(path)[0]} if path.is_file() else set()
     wanted |= {given, path.as_posix()}
     keys = [k for k, name in stored if k in wanted or name == given]

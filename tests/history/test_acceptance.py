@@ -9,8 +9,9 @@ is below the noise and the detector rightly refuses to call it (test_steps.py sh
 found at the 3% noise of a quiet machine, and refused at this box's noise). Each commit runs
 `--repeat 2` (two fresh workers, two records), so no segment rests on a single record. Where the
 box is so loaded that one unchanged version's own records spread wider than the step, there is
-no evidence to find it with: the detection half skips, saying the measured spread; the null half
-always runs.
+no evidence to find it with: the detection half skips, saying the measured spread (the null half
+still runs on those records). Above a load average of 3 per core nothing is swept at all (both
+skip, saying the load): at 13-15 on 2 cores one version's medians spread x33.
 
 The null repetitions reuse the real records of the unchanged commits: records of one model
 version are shuffled across pretend commits (the commit labels are the only thing made up), so

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -145,6 +146,8 @@ def test_two_processes_record_at_once(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     assert _counts(db) == (8, 8 * 12)
+    with sqlite3.connect(db) as conn:  # readers never block the writer
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_perfbench_run_records_and_a_failing_store_only_warns(
