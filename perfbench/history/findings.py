@@ -110,25 +110,30 @@ def _shift_steps(history: PointHistory, backend: str) -> list[Step]:
     steps = []
     for s in find_shifts(blocks, spread):
         regression = s.ratio > 1 if backend == "eager" else s.ratio < 1
-        before = max(range(s.index), key=lambda i: bool(blocks[i]) * i)
+        # the step lies between the last position with evidence before the boundary and the
+        # first with evidence after it: positions without evidence between them are unjudged
+        before = max(i for i in range(s.index) if blocks[i])
+        after = min(i for i in range(s.index, len(blocks)) if blocks[i])
         why = (
             f"shift clears the 95% interval and the records' spread ({spread:.1%}); "
             f"{s.n_before} records before, {s.n_after} after"
         )
+        if after - before > 1:
+            why += f"; {after - before - 1} positions between them have no evidence"
         steps.append(
             Step(
                 history.label,
                 metric,
                 backend,
                 history.positions[before],
-                history.positions[s.index],
+                history.positions[after],
                 s.ratio,
                 s.low,
                 s.high,
                 regression,
                 why,
                 rerun_commands(
-                    history, history.positions[before], history.positions[s.index], backend
+                    history, history.positions[before], history.positions[after], backend
                 ),
             )
         )

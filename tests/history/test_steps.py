@@ -134,3 +134,13 @@ def test_status_changes_are_listed_and_point_filters_apply() -> None:
     (change,) = findings.status_changes(history)
     assert change.startswith("eager: ok at c01") and change.endswith("-> failed at c02aaaaaaa")
     assert trend.build(recs, [("batch_size", "64")]) == []
+
+
+def test_a_step_across_contended_commits_names_the_nearest_evidence() -> None:
+    recs = records([1, 1, 2, 2, 2], per=2, sd=QUIET, seed=6)
+    for r in recs[4:6]:  # commit 2 (the first slow one) was contended: no evidence there
+        r.update(contended=True, contention_note="others")
+    (step,) = _steps(recs)
+    first_bad = step.after.records[0]["commit_time"]
+    assert (step.before.records[0]["commit_time"], first_bad) == (1, 3)
+    assert "1 positions between them have no evidence" in step.evidence
