@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         return compare_command(args)
     if args.command == "ceilings":
         return ceilings_command(args)
-    if args.command == "history":
+    if args.command in ("history", "bisect"):
         return history_command(args)
     if args.command == "diff":
         from perfbench.cli_diff import diff_command

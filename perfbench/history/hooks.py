@@ -16,6 +16,20 @@ def add_history_flags(sub: argparse._SubParsersAction, p: argparse.ArgumentParse
     from perfbench.history.command_args import add_history_arguments
 
     add_history_arguments(sub.add_parser("history", help="trends across commits, steps, CI gate"))
+    bisect = sub.add_parser(
+        "bisect",
+        help="find the commit where a point got slower: perfbench bisect GOOD BAD -- SCENARIO ...",
+    )
+    bisect.add_argument("good", help="a commit where the point was fast")
+    bisect.add_argument("bad", help="a later commit where it is slow")
+    bisect.add_argument(
+        "--ends", type=int, default=3, help="interleaved runs of each end (default %(default)s)"
+    )
+    bisect.add_argument(
+        "run_args",
+        nargs=argparse.REMAINDER,
+        help="-- then the scenario (its path in the repository) and `perfbench run` arguments",
+    )
     p.add_argument(
         "--history",
         metavar="PATH|URL",
@@ -43,7 +57,14 @@ def record_after_run(run_dir: Path, args: argparse.Namespace) -> None:
 
 
 def history_command(args: argparse.Namespace) -> int:
-    """Run `perfbench history` (imports SQLAlchemy only now)."""
+    """Run `perfbench history` or `perfbench bisect` (heavy imports only now)."""
+    if args.command == "bisect":
+        from perfbench.history.bisect import bisect_main
+
+        if args.ends < 2:
+            print("perfbench bisect: --ends must be >= 2", file=sys.stderr)
+            return 2
+        return bisect_main(args.good, args.bad, list(args.run_args), args.ends)
     from perfbench.history.command import history_main
 
     return history_main(args)
