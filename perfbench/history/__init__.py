@@ -7,7 +7,7 @@
 `perfbench history` command shows trends (perfbench.history.command). Modules: store (SQLAlchemy
 Core schema and migrations), record (run folder -> records), fingerprint (machine, scenario,
 commit), trend (grouping), steps (change detection statistics), findings (steps of a trend),
-gate (--fail-on-regression), page (--html).
+gate (--fail-on-regression), page (--html), bisect (`perfbench bisect`).
 """
 
 from __future__ import annotations
