@@ -3,7 +3,8 @@
 Each chart plots one metric over the positions (commits): every record as a dot (hollow and grey
 with its caveat in the tooltip when it is not evidence: contended, too noisy, failed), the
 positions' geometric means joined by a line, and each position's 95% intervals drawn as a band
-(eager: the records' median confidence intervals; a backend: its speedup intervals). A flagged
+(eager: the records' median confidence intervals; a backend: its speedup intervals), on a log
+scale, since steps are ratios. A flagged
 step is a red dashed line between its two positions, labelled with its size. Every dot links to
 its run folder's report.html. Plain SVG and CSS, no script and nothing fetched: it opens offline.
 """
@@ -66,14 +67,14 @@ def _svg(history: PointHistory, backend: str, steps: Sequence[Step]) -> str:
     ]
     if not values:
         return ""
-    y0, y1 = _scale(values)
+    y0, y1 = _scale([math.log(v) for v in values])  # log scale: steps are ratios
     n = max(len(marks), 2)
 
     def px(x: float) -> float:
         return PAD_L + (W - PAD_L - PAD_R) * x / (n - 1)
 
     def py(v: float) -> float:
-        return PAD_T + (H - PAD_T - PAD_B) * (1 - (v - y0) / (y1 - y0))
+        return PAD_T + (H - PAD_T - PAD_B) * (1 - (math.log(v) - y0) / (y1 - y0))
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" role="img">']
     parts.append(_axes(history, y0, y1, px, py))
@@ -98,7 +99,7 @@ def _svg(history: PointHistory, backend: str, steps: Sequence[Step]) -> str:
 def _axes(history: PointHistory, y0: float, y1: float, px: Any, py: Any) -> str:
     out = [f'<line x1="{PAD_L}" y1="{H - PAD_B}" x2="{W - PAD_R}" y2="{H - PAD_B}" stroke="#888"/>']
     for k in range(3):
-        v = y0 + (y1 - y0) * (k + 0.5) / 3
+        v = math.exp(y0 + (y1 - y0) * (k + 0.5) / 3)
         out.append(f'<text x="{PAD_L - 4}" y="{py(v) + 3:.1f}" text-anchor="end">{v:.3g}</text>')
     every = max(1, len(history.positions) // 6)
     for x, pos in enumerate(history.positions):
