@@ -8,7 +8,8 @@ into dicts for the statistics; there are no objects with identity to keep.
 Two tables: `runs` (one row per run folder: scenario, commit, versions, machine) and `records`
 (one row per results.csv row: the point's axes, medians, speedup, verdict, contention). A run and
 all its records are written in ONE transaction, so a run killed half-way through recording leaves
-nothing visible, and the unique `run_key` makes recording a folder twice a no-op. SQLite runs in
+nothing visible, and the unique `run_key` makes recording a folder twice a no-op (a folder
+recorded while still running is replaced when re-recorded complete). SQLite runs in
 WAL mode (readers never block the writer) with `BEGIN IMMEDIATE` (two writers queue on the
 busy timeout instead of failing when a read transaction tries to become a write one).
 
@@ -181,16 +182,26 @@ def open_store(url: str) -> Engine:
 
 
 def insert_run(engine: Engine, run: Mapping[str, Any], rows: Iterable[Mapping[str, Any]]) -> int:
-    """Write one run and its records in one transaction; returns the records added (0 when the
-    run_key is already stored: re-recording a folder adds nothing)."""
+    """Write one run and its records in one transaction; returns the records added. A run_key
+    already stored with the same state and as many records adds nothing (re-recording a folder
+    is a no-op); one stored while it was still being written (other state or fewer rows) is
+    replaced, in the same transaction, so a folder recorded mid-run is complete once re-imported."""
+    values = list(rows)
     with engine.begin() as conn:
-        exists = conn.execute(sa.select(runs.c.id).where(runs.c.run_key == run["run_key"]))
-        if exists.first() is not None:
-            return 0
+        found = conn.execute(
+            sa.select(runs.c.id, runs.c.state).where(runs.c.run_key == run["run_key"])
+        ).first()
+        if found is not None:
+            stored = conn.execute(
+                sa.select(sa.func.count()).select_from(records).where(records.c.run_id == found[0])
+            ).scalar_one()
+            if found[1] == run.get("state") and stored >= len(values):
+                return 0
+            conn.execute(records.delete().where(records.c.run_id == found[0]))
+            conn.execute(runs.delete().where(runs.c.id == found[0]))
         run_id = conn.execute(runs.insert().values(**run)).inserted_primary_key[0]
-        values = [{**row, "run_id": run_id} for row in rows]
         if values:
-            conn.execute(records.insert(), values)
+            conn.execute(records.insert(), [{**row, "run_id": run_id} for row in values])
         return len(values)
 
 

@@ -4,6 +4,7 @@ recording, two processes recording at once, and a run whose recording fails."""
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import signal
 import sqlite3
@@ -48,6 +49,22 @@ def test_import_of_the_golden_run_then_reimport_adds_nothing(tmp_path: Path, cap
     )
     out = capsys.readouterr().out
     assert out.count("== ") == 2 and "23.68" in out  # eager's median at batch 1, from the csv
+
+
+def test_a_folder_recorded_mid_run_is_completed_by_a_later_import(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(GOLDEN, run)
+    meta = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    lines = (run / "results.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (run / "results.csv").write_text("".join(lines[:4]), encoding="utf-8")  # 3 rows so far
+    (run / "run.json").write_text(json.dumps({**meta, "state": "running"}), encoding="utf-8")
+    db = str(tmp_path / "h.sqlite")
+    assert cli.main(["history", "import", str(run), "--history", db]) == 0
+    assert _counts(tmp_path / "h.sqlite") == (1, 3)
+    shutil.copy(GOLDEN / "results.csv", run / "results.csv")
+    shutil.copy(GOLDEN / "run.json", run / "run.json")
+    assert cli.main(["history", "import", str(run), "--history", db]) == 0
+    assert _counts(tmp_path / "h.sqlite") == (1, 12)
 
 
 def test_hostile_inputs_are_named(tmp_path: Path, capsys) -> None:
