@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from perfbench.history import findings, gate, record, store, trend
 from perfbench.history.fingerprint import scenario_key
@@ -45,6 +46,8 @@ def history_main(args: argparse.Namespace) -> int:
         return _show(url, args.target[0], filters, args)
     except store.HistoryError as err:
         return _err(str(err))
+    except SQLAlchemyError as err:  # a store that fails mid-way: name it, no traceback
+        return _err(f"history store {url!r}: {type(err).__name__}: {err}")
 
 
 def _import(url: str, run_dirs: list[Path]) -> int:

@@ -77,6 +77,10 @@ def test_hostile_inputs_are_named(tmp_path: Path, capsys) -> None:
     assert "expected AXIS=V" in capsys.readouterr().err
     assert cli.main(["history", "x.py", "--history", "nosuchdb+zz://x"]) == 2
     assert "nosuchdb+zz" in capsys.readouterr().err
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_text("not a database" * 100, encoding="utf-8")
+    assert cli.main(["history", "import", str(GOLDEN), "--history", str(garbage)]) == 2
+    assert f"cannot open history sqlite:///{garbage}" in capsys.readouterr().err
 
 
 V1_SCHEMA = """
