@@ -1,4 +1,4 @@
-"""The `perfbench` command: run, report, check, compare, ceilings.
+"""The `perfbench` command: run, report, check, compare, ceilings, history.
 
 Exit status: 0 when every point is ok or skipped, 1 when any point failed (failed, oom, timeout),
 2 for a usage or scenario-load error, 130 when interrupted with Ctrl-C (measured rows are kept).
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
 from perfbench.cli_capture import load_capturing_output
 from perfbench.cli_progress import Progress
+from perfbench.history.hooks import add_history_flags, history_command, record_after_run
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -88,6 +89,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--check", action="store_true", help="run the sanity ladder first")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    add_history_flags(sub, p)  # --history/--no-history here; the `history` subcommand on sub
     _add_profiling_arguments(p)
 
 
@@ -204,12 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         return compare_command(args)
     if args.command == "ceilings":
         return ceilings_command(args)
+    if args.command in ("history", "bisect"):
+        return history_command(args)
     if args.command == "diff":
         from perfbench.cli_diff import diff_command
 
         return diff_command(args)
-    parser.error(f"unknown command {args.command}")
-    return EXIT_USAGE
+    parser.error(f"unknown command {args.command}")  # exits 2 (NoReturn)
 
 
 def _split(text: str) -> list[str]:
@@ -240,9 +243,8 @@ def ceilings_command(args: argparse.Namespace) -> int:
 
     device = str(args.device)
     if not (device == "cpu" or device.startswith("cuda")):
-        print(
-            f"perfbench ceilings: device must be cpu or cuda[:N], got {device!r}", file=sys.stderr
-        )
+        message = f"perfbench ceilings: device must be cpu or cuda[:N], got {device!r}"
+        print(message, file=sys.stderr)
         return EXIT_USAGE
     from_cache = not args.refresh and cached_ceilings(device, args.threads) is not None
     try:
@@ -299,6 +301,7 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"perfbench: {len(plan.points)} points of {scenario.path} -> {run.path}", flush=True)
         print(*notes, sep="\n", end="\n" if notes else "", flush=True)
     counts = run_sweep(scenario, plan, run, Progress(args.quiet), executor)
+    record_after_run(run.path, args)  # after the rows are written; a failure only warns
     return _finish_run(run, counts, args.quiet)
 
 

@@ -12,6 +12,10 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
+# The run history (perfbench.history) is off for the suite, subprocesses included: tests must not
+# write the user's cache. The history tests name their own store.
+os.environ["PERFBENCH_HISTORY"] = "off"
+
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
