@@ -182,6 +182,13 @@ def _command_word(argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from perfbench.results_reader import damaged_rows_to
+
+    with damaged_rows_to():  # a damaged results.csv line: one `perfbench: warning:` line each
+        return _main(argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_word(argv))
     try:

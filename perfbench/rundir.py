@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from perfbench import layout
-from perfbench.row import COLUMNS, KINDS, Row, append_row, read_rows, write_header
+from perfbench.results_reader import ReadResult, read_results_csv
+from perfbench.row import COLUMNS, KINDS, Row, append_row, write_header
 
 
 @dataclass
@@ -80,8 +81,13 @@ class RunDir:
         append_row(self.results_csv, row if isinstance(row, Row) else Row.from_dict(row))
 
     def read_rows(self) -> list[Row]:
-        """results.csv as typed rows; columns an older perfbench did not write keep defaults."""
-        return read_rows(self.results_csv)
+        """results.csv as typed rows; columns an older perfbench did not write keep defaults.
+        Damaged lines are left out and named in a DamagedRowsWarning (perfbench.results_reader)."""
+        return read_results_csv(self.results_csv).rows
+
+    def read_checked(self) -> ReadResult:
+        """The intact rows and each damaged line (file:line, what was wrong), for a notice."""
+        return read_results_csv(self.results_csv)
 
     def read_results(self) -> pd.DataFrame:
         """results.csv as a DataFrame, one column per `Row` column (`extra` as dicts)."""
