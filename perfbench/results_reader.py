@@ -146,6 +146,8 @@ def _row(header: list[str], fields: list[str], last_line: str) -> Row:
             values[name] = parse_cell(text, KINDS[name])
         except ValueError as err:
             raise ValueError(f"column {name!r}: {err}, got {_short(text)}") from None
+    if header[-1] == "extra" and not fields[-1]:
+        raise ValueError("`extra` is empty (perfbench writes at least {}): the row was cut")
     if values.get("point_id") is None:
         raise ValueError("no point_id")
     if values.get("status") not in STATUSES:
