@@ -12,7 +12,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,19 @@ import pandas as pd
 from perfbench import layout
 from perfbench.results_reader import ReadResult, read_results_csv
 from perfbench.row import COLUMNS, KINDS, Row, append_row, write_header
+from perfbench.run_claim import AppendStart, check_folder
+from perfbench.run_lock import RunFolderError, RunLock
 
 
 @dataclass
 class RunDir:
-    """A run folder on disk. Create with `RunDir.create`, open an existing one with `RunDir(path)`."""
+    """A run folder on disk. A run takes it with `RunDir.claim` (perfbench.run_claim: the lock and
+    the ownership rules); `RunDir.create` only lays it out; `RunDir(path)` opens one to read."""
 
     path: Path
+    lock: RunLock | None = field(default=None, compare=False, repr=False)
+    append: bool = False  # --append: add points to the run the folder holds
+    appending: AppendStart | None = field(default=None, compare=False, repr=False)
 
     @property
     def results_csv(self) -> Path:
@@ -65,8 +71,37 @@ class RunDir:
         write_header(run.results_csv)
         return run
 
+    @classmethod
+    def claim(cls, path: Path, append: bool = False, command: str = "") -> RunDir:
+        """Take the folder for a run: its lock, then the ownership rules (RunFolderError, with
+        nothing written, when they refuse). `release()` when the run and its report are done."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise RunFolderError(f"{path} is a file, not a folder: choose another --out")
+        path.mkdir(parents=True, exist_ok=True)
+        lock = RunLock.acquire(path, command)
+        try:
+            check_folder(path, lock, append)
+        except BaseException:
+            lock.release()
+            raise
+        run = cls(path, lock, append)
+        write_header(run.results_csv)
+        return run
+
+    def release(self) -> None:
+        """Let go of the folder's lock (a no-op for a folder opened without `claim`)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
     def write_meta(self, meta: dict[str, Any]) -> None:
-        """Write run.json atomically (tmp file + rename), so a crash never leaves half a file."""
+        """Write run.json atomically (tmp file + rename), so a crash never leaves half a file.
+        An appended run (`appending`) keeps the first run's record and writes itself as the last
+        entry of its `appends`."""
+        if self.appending is not None:
+            base = self.appending.base_meta
+            meta = {**base, "appends": [*(base.get("appends") or []), meta]}
         tmp = self.run_json.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
         os.replace(tmp, self.run_json)

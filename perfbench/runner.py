@@ -24,6 +24,7 @@ from perfbench.profiling.instruments import note_row
 from perfbench.profiling.instruments import run_meta as instruments_meta
 from perfbench.repeat import repetition_plan, summarize
 from perfbench.row import Row
+from perfbench.run_claim import scenario_sha256, shifted_plan, start_append
 from perfbench.rundir import RunDir
 from perfbench.scenario import Scenario
 from perfbench.worker import Worker
@@ -48,7 +49,12 @@ def run_meta(scenario: Scenario, plan: RunPlan) -> dict[str, Any]:
     environment, the command as typed), where (environment), and the device's ceilings."""
     meta: dict[str, Any] = {
         "perfbench_version": __version__,
-        "scenario": {"path": str(scenario.path), "name": scenario.name, "doc": scenario.doc},
+        "scenario": {
+            "path": str(scenario.path),
+            "name": scenario.name,
+            "doc": scenario.doc,
+            "sha256": scenario_sha256(scenario.path),  # what --append and compare check
+        },
         "sweep": plan.sweep_record(),
         "argv": list(plan.argv),
         "command": " ".join(plan.argv),
@@ -81,9 +87,40 @@ def run_sweep(
     """Measure every planned point with `executor` (default: `make_executor(plan)`); returns the
     count per status. Ctrl-C stops after keeping all rows; the executor is closed either way.
     Under `--repeat N` the sweep runs N times, each repetition with a fresh executor (fresh
-    workers), its rows tagged with `repeat` (perfbench.repeat)."""
+    workers), its rows tagged with `repeat` (perfbench.repeat).
+
+    The folder must be the run's own (perfbench.run_claim): claimed here unless the caller did
+    (`RunDir.claim`), and checked against the run it holds when `run_dir.append`; a refusal
+    raises RunFolderError before anything is written."""
+    own = run_dir.lock is None  # a library caller: the same rules as the command line
+    if own:
+        run_dir = RunDir.claim(run_dir.path, run_dir.append, " ".join(plan.argv))
+    try:
+        meta = run_meta(scenario, plan)
+        start = run_dir.appending  # checked by the caller already, or checked here
+        if start is None and run_dir.append:
+            start = start_append(run_dir.path, meta, plan)
+        if start is not None:  # fresh point ids and repeat numbers after the folder's own
+            run_dir.appending, plan = start, shifted_plan(plan, start.first_point_id)
+            meta["first_point_id"] = start.first_point_id
+            meta["next_point_id"] = start.first_point_id + len(plan.points) * plan.repeat
+        first_repeat = start.first_repeat if start else 0
+        return _measure(scenario, plan, run_dir, meta, progress, executor, first_repeat)
+    finally:
+        if own:
+            run_dir.release()
+
+
+def _measure(
+    scenario: Scenario,
+    plan: RunPlan,
+    run_dir: RunDir,
+    meta: dict[str, Any],
+    progress: ProgressFn,
+    executor: Executor | None,
+    first_repeat: int,
+) -> Counter[str]:
     executor = executor or make_executor(plan, run_dir.path)
-    meta = run_meta(scenario, plan)
     meta["executor"] = executor.describe()
     run_dir.write_meta(meta)
     counts: Counter[str] = Counter()
@@ -98,7 +135,8 @@ def run_sweep(
 
     def record(row: dict[str, Any]) -> None:
         nonlocal done
-        planned, row["repeat"] = by_id[row["point_id"]]
+        planned, k = by_id[row["point_id"]]
+        row["repeat"] = first_repeat + k
         row["command"] = planned.command
         note_row(meta, row, planned.point.label(), scenario.name)
         run_dir.append_row(row)
