@@ -87,12 +87,13 @@ def _size(n: int) -> str:
 
 
 def shown_path(path: Path) -> str:
-    """`path` as the terminal shows it: relative to the working directory when that is shorter."""
+    """`path` as the terminal shows it: relative to the working directory when it lies below it
+    (and that is shorter), else as given."""
     try:
         rel = os.path.relpath(path)
     except ValueError:  # another drive (Windows)
         return str(path)
-    return rel if len(rel) < len(str(path)) else str(path)
+    return rel if len(rel) < len(str(path)) and not rel.startswith("..") else str(path)
 
 
 def output_notes(extra: dict[str, Any], run_dir: Path | None = None) -> list[str]:

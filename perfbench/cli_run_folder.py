@@ -62,7 +62,7 @@ def _run_in(
 ) -> int:
     from perfbench.run_claim import start_append
     from perfbench.run_lock import RunFolderError
-    from perfbench.runner import run_meta, run_sweep
+    from perfbench.runner import ModelStop, run_meta, run_sweep
 
     try:  # --append to a run that differs: refused before anything is printed or written
         run.appending = (
@@ -77,6 +77,10 @@ def _run_in(
         print(f"perfbench: {len(plan.points)} points of {scenario.path} -> {run.path}", flush=True)
         notes = loaded.keep(run.path, write=False)  # written once the folder is known to be ours
         print(*notes, sep="\n", end="\n" if notes else "", flush=True)
-    counts = run_sweep(scenario, plan, run, Progress(args.quiet, run.path), executor)
+    try:
+        counts = run_sweep(scenario, plan, run, Progress(args.quiet, run.path), executor)
+    except ModelStop as stop:  # one error for the whole run, not a failed row per point
+        loaded.keep(run.path)
+        return _refuse(f"scenario error: {stop} (the run stopped: no point can use this model)")
     loaded.keep(run.path)  # logs/load.log: what the scenario printed while imported
     return finish(run, counts, args.quiet)

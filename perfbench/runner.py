@@ -30,6 +30,11 @@ from perfbench.scenario import Scenario
 from perfbench.worker import Worker
 
 
+class ModelStop(Exception):
+    """build_model() returned what no point can use (perfbench.scenario.ModelError): the run
+    stops at the first such row, which is kept, and the command exits 2 with the error."""
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -143,6 +148,8 @@ def _measure(
         counts[row["status"]] += 1
         done += 1
         progress("done", {"index": done - 1, "total": total, "point": planned.point, "row": row})
+        if (row.get("extra") or {}).get("model_error"):  # no point can use this model: stop
+            raise ModelStop(row["error"])
 
     by_id = {p.point_id: (p, k) for k, rep in enumerate(repetitions) for p in rep.points}
     try:
@@ -157,18 +164,33 @@ def _measure(
     except KeyboardInterrupt:
         meta["state"] = "interrupted"
         progress("interrupted", {"done": sum(counts.values()), "total": total})
+    except ModelStop as stop:
+        meta["state"], meta["problem"] = "stopped", f"scenario error: {stop}"
+        raise
     finally:
-        executor.close()
-        meta["executor"] = executor.describe()
-        if recorder is not None:
-            meta["flamegraph"] = recorder.stop()
-            meta["flamegraph"]["note"] = "times in this run were taken while py-spy sampled them"
-        meta["finished_at"] = _now()
-        meta["counts"] = dict(counts)
-        if plan.repeat > 1:
-            meta["repeat"] = summarize(run_dir.read_rows(), plan.repeat)
-        run_dir.write_meta(meta)
+        _wrap_up(meta, executor, recorder, counts, plan, run_dir)
     return counts
+
+
+def _wrap_up(
+    meta: dict[str, Any],
+    executor: Executor,
+    recorder: Any,
+    counts: Counter[str],
+    plan: RunPlan,
+    run_dir: RunDir,
+) -> None:
+    """However the sweep ended: close the executor, stop py-spy, write run.json's last state."""
+    executor.close()
+    meta["executor"] = executor.describe()
+    if recorder is not None:
+        meta["flamegraph"] = recorder.stop()
+        meta["flamegraph"]["note"] = "times in this run were taken while py-spy sampled them"
+    meta["finished_at"] = _now()
+    meta["counts"] = dict(counts)
+    if plan.repeat > 1:
+        meta["repeat"] = summarize(run_dir.read_rows(), plan.repeat)
+    run_dir.write_meta(meta)
 
 
 def _ceilings(sweep: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
