@@ -22,6 +22,7 @@ itself when its caller did not, so a library caller gets the same rules.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
 import json
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perfbench import layout
+from perfbench.row import COLUMNS
 from perfbench.run_lock import LOCK_NAME, RunFolderError, RunLock
 
 if TYPE_CHECKING:
@@ -131,6 +133,8 @@ def start_append(folder: Path, meta: Mapping[str, Any], plan: RunPlan) -> Append
         return None
     base = _meta(run_json)
     differences = identity_differences(base, meta)
+    if _header(folder / layout.RESULTS_CSV) != sorted(COLUMNS):
+        differences.append("results.csv has other columns (another perfbench version wrote it)")
     if plan.flamegraph and any((folder / layout.FLAMEGRAPHS).glob("*")):
         differences.append("--flamegraph would overwrite the flame graph already in the folder")
     if differences:
@@ -146,6 +150,14 @@ def start_append(folder: Path, meta: Mapping[str, Any], plan: RunPlan) -> Append
     used += [a.get("next_point_id") or 0 for a in base.get("appends") or []]
     repeats = [r.repeat for r in rows if r.repeat is not None]
     return AppendStart(max(used), max(repeats, default=-1) + 1, base)
+
+
+def _header(results: Path) -> list[str]:
+    try:
+        with results.open(newline="", encoding="utf-8", errors="replace") as fh:
+            return sorted(next(csv.reader(fh), []))
+    except OSError:
+        return []
 
 
 def identity_differences(base: Mapping[str, Any], meta: Mapping[str, Any]) -> list[str]:

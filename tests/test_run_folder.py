@@ -167,3 +167,20 @@ def test_library_callers_get_the_same_rules(write_scenario, tmp_path):
         run_sweep(scenario, plan, RunDir(folder))
     assert (folder / "results.csv").read_text() == "point_id,status\n0,ok\n"
     assert not (folder / LOCK_NAME).exists()
+
+
+def test_append_to_a_folder_written_by_another_version_is_refused(tmp_path):
+    """The golden run's results.csv has fewer columns: appending rows would not fit them."""
+    import shutil
+    from types import SimpleNamespace
+
+    from perfbench.run_claim import start_append
+
+    folder = tmp_path / "old"
+    shutil.copytree(Path(__file__).parent / "report" / "data" / "mlp_run", folder)
+    meta = json.loads((folder / "run.json").read_text())  # the same identity: only columns differ
+    with pytest.raises(RunFolderError, match=r"cannot append .*\n  results.csv has other columns"):
+        start_append(folder, meta, SimpleNamespace(flamegraph=False))
+    meta["settings"]["budget_s"] = 9
+    with pytest.raises(RunFolderError, match=r"settings.budget_s: 0.2 in the folder, 9 now"):
+        start_append(folder, meta, SimpleNamespace(flamegraph=False))
