@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
 from perfbench.cli_capture import load_capturing_output
-from perfbench.cli_progress import Progress
-from perfbench.history.hooks import add_history_flags, history_command, record_after_run
+from perfbench.history.hooks import add_history_flags, history_command
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -45,6 +44,12 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         help="override one sweep axis (repeatable), e.g. --set batch_size=1,64",
     )
     p.add_argument("--out", type=Path, help="run folder (default: reports/<scenario>-<time>)")
+    p.add_argument(
+        "--append",
+        action="store_true",
+        help="add this run's points to the finished run in --out (same scenario, settings and "
+        "environment, or it is refused naming what differs); fresh point ids, nothing overwritten",
+    )
     p.add_argument(
         "--timeout",
         type=float,
@@ -184,6 +189,13 @@ def _command_word(argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from perfbench.results_reader import damaged_rows_to
+
+    with damaged_rows_to():  # a damaged results.csv line: one `perfbench: warning:` line each
+        return _main(argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_word(argv))
     try:
@@ -264,10 +276,8 @@ def ceilings_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace, argv: list[str]) -> int:
-    from perfbench.executor import ExecutorError
     from perfbench.plan import plan_run
-    from perfbench.rundir import RunDir
-    from perfbench.runner import default_run_dir, make_executor, run_sweep
+    from perfbench.runner import default_run_dir
     from perfbench.scenario import ScenarioError
     from perfbench.sweep import ConfigError
 
@@ -290,19 +300,10 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         code = _run_check(scenario, list(plan.sweep["backend"]), args.quiet)
         if code is not None:
             return code
+    from perfbench.cli_run_folder import run_in_folder
+
     out = args.out or default_run_dir(scenario)
-    try:  # before the run folder is made: a cluster that cannot be joined is a usage error
-        executor = make_executor(plan, out)
-    except ExecutorError as err:
-        return _usage_error(str(err))
-    run = RunDir.create(out)
-    notes = loaded.keep(run.path)  # logs/load.log: what the scenario printed while imported
-    if not args.quiet:
-        print(f"perfbench: {len(plan.points)} points of {scenario.path} -> {run.path}", flush=True)
-        print(*notes, sep="\n", end="\n" if notes else "", flush=True)
-    counts = run_sweep(scenario, plan, run, Progress(args.quiet), executor)
-    record_after_run(run.path, args)  # after the rows are written; a failure only warns
-    return _finish_run(run, counts, args.quiet)
+    return run_in_folder(out, scenario, plan, loaded, args, _finish_run)
 
 
 def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
@@ -333,7 +334,7 @@ def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
 def _finish_run(run: RunDir, counts: Counter[str], quiet: bool) -> int:
     """Build the report, print the summary, and turn the statuses into the exit status."""
     report = _build_report_safely(run.path)
-    meta = run.read_meta()
+    meta = (run.read_meta().get("appends") or [run.read_meta()])[-1]  # this run's own record
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     print(f"perfbench: {summary or 'no points'}", flush=True)
     if (meta.get("flamegraph") or {}).get("error"):

@@ -6,6 +6,7 @@ Kept apart from cli.py, which owns the commands; nothing here imports torch at i
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -24,14 +25,22 @@ class LoadedScenario:
     output: PointOutput
     log: bytes  # logs/load.log's content (the run folder did not exist while loading)
 
-    def keep(self, run_dir: Path) -> list[str]:
-        """Write logs/load.log into the run folder; returns the terminal's note about it."""
+    def keep(self, run_dir: Path, write: bool = True) -> list[str]:
+        """Write logs/load.log into the run folder (logs/load-2.log ... when an earlier run in
+        the folder left one: nothing is overwritten); returns the terminal's note about it."""
         if not self.log:
             return []
         path = Path(run_dir) / self.output.log
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(self.log)
-        notes = output_notes(self.output.annotate({}).get("extra", {}))
+        n = 1
+        while path.exists():
+            n += 1
+            path = path.with_name(f"load-{n}.log")
+        if write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(self.log)
+        extra = self.output.annotate({}).get("extra", {})
+        extra["output_log"] = path.relative_to(run_dir).as_posix()
+        notes = output_notes(extra, run_dir)
         return [note.replace("    output:", "    scenario import output:") for note in notes]
 
 
@@ -77,9 +86,20 @@ def _size(n: int) -> str:
     )
 
 
-def output_notes(extra: dict[str, Any]) -> list[str]:
-    """What a point's worker wrote to stdout/stderr (kept in RUN_DIR/logs, not shown), from the
-    row's `extra`; nothing when it wrote nothing."""
+def shown_path(path: Path) -> str:
+    """`path` as the terminal shows it: relative to the working directory when it lies below it
+    (and that is shorter), else as given."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return rel if len(rel) < len(str(path)) and not rel.startswith("..") else str(path)
+
+
+def output_notes(extra: dict[str, Any], run_dir: Path | None = None) -> list[str]:
+    """What a point's worker wrote to stdout/stderr (kept in the run folder's logs/, not shown),
+    from the row's `extra`; nothing when it wrote nothing. The log's path is shown in full
+    (relative when shorter) when `run_dir` is given."""
     notes = []
     if extra.get("output_bytes"):
         lines = extra["output_lines"]
@@ -87,7 +107,8 @@ def output_notes(extra: dict[str, Any]) -> list[str]:
         kept = f", {_size(cut)} of it cut from the middle" if cut else ""
         notes.append(
             f"    output: {lines:,} line{'' if lines == 1 else 's'}"
-            f" ({_size(extra['output_bytes'])}{kept}) in RUN_DIR/{extra['output_log']}"
+            f" ({_size(extra['output_bytes'])}{kept}) in "
+            + (shown_path(Path(run_dir) / extra["output_log"]) if run_dir else extra["output_log"])
         )
     if extra.get("printed_during_timing_bytes"):
         notes.append(

@@ -16,7 +16,13 @@ from perfbench.compare import CompareError, add_compare_arguments, compare, form
 def compare_command(args: argparse.Namespace) -> int:
     """Print the comparison; 0 = fine, 1 = a regression above --fail-above, 2 = usage error."""
     try:
-        found = compare(Path(args.run_a), Path(args.run_b), args.fail_above, args.html)
+        found = compare(
+            Path(args.run_a),
+            Path(args.run_b),
+            args.fail_above,
+            args.html,
+            allow_different_scenarios=getattr(args, "allow_different_scenarios", False),
+        )
     except CompareError as err:
         print(f"perfbench compare: {err}")
         return 2

@@ -3,6 +3,7 @@ result (or why it was skipped or failed) and what its step printed. Silent with 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from perfbench.cli_capture import output_notes
@@ -15,8 +16,9 @@ def _fmt_ms(ms: float) -> str:
 class Progress:
     """Prints a line per group and per point on stdout; silent with -q."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, run_dir: Path | None = None) -> None:
         self.quiet = quiet
+        self.run_dir = run_dir  # where the logs the notes name are
 
     def __call__(self, event: str, data: dict[str, Any]) -> None:
         handler = getattr(self, f"_on_{event}", None)
@@ -54,7 +56,7 @@ class Progress:
         if row.get("contended"):
             why = (row.get("extra") or {}).get("contention") or "other processes took CPU"
             print(f"    contended: {why}", flush=True)
-        for note in output_notes(row.get("extra") or {}):
+        for note in output_notes(row.get("extra") or {}, self.run_dir):
             print(note, flush=True)
 
     def _on_interrupted(self, data: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from perfbench.axes import AXES
+from perfbench.compare_guard import add_guard_arguments, different_scenarios, unreadable_notes
 from perfbench.repeat import runs_ratio
 from perfbench.report.compare_page import cell_text, shown_axes, write_compare_html
 from perfbench.report.data import axes_key, load_results
@@ -320,6 +321,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         "always fails",
     )
     parser.add_argument("--html", type=Path, metavar="OUT", help="also write the table as HTML")
+    add_guard_arguments(parser)
 
 
 class CompareError(ValueError):
@@ -334,6 +336,7 @@ class Comparison:
     mismatch: str | None  # why the runs may not be comparable (scenario_mismatch)
     fail_above: float | None  # the --fail-above gate in percent, None without one
     regressed: pd.DataFrame  # points beyond the gate (empty without one)
+    unreadable: tuple[str, ...] = ()  # per side with damaged results.csv lines: how many
 
     @property
     def axes(self) -> list[str]:
@@ -348,7 +351,7 @@ class Comparison:
     @property
     def notes(self) -> list[str]:
         """What the verdicts rest on: runs as the unit, or one run on a side (weaker)."""
-        return basis_notes(self.table)
+        return [*self.unreadable, *basis_notes(self.table)]
 
     @property
     def exit_code(self) -> int:
@@ -357,12 +360,15 @@ class Comparison:
 
 
 def compare(
-    run_a: Path, run_b: Path, fail_above: float | None = None, html: Path | None = None
+    run_a: Path, run_b: Path, fail_above: float | None = None, html: Path | None = None, **kw: bool
 ) -> Comparison:
-    """Compare two run folders, write the HTML table when asked, and apply the gate."""
+    """Compare two run folders, write the HTML table when asked, and apply the gate; runs of
+    different scenarios are refused unless `allow_different_scenarios=True` (compare_guard)."""
     for path in (run_a, run_b):
         if not RunDir(Path(path)).results_csv.is_file():
             raise CompareError(f"{path} is not a run folder (no results.csv)")
+    if refusal := different_scenarios(Path(run_a), Path(run_b), **kw):
+        raise CompareError(refusal)
     if fail_above is not None and (math.isnan(fail_above) or fail_above < 0):
         raise CompareError("--fail-above must be a percentage >= 0")
     table = compare_runs(run_a, run_b)
@@ -371,6 +377,7 @@ def compare(
         mismatch=scenario_mismatch(Path(run_a), Path(run_b)),
         fail_above=fail_above,
         regressed=table.iloc[0:0] if fail_above is None else regressions(table, fail_above),
+        unreadable=tuple(unreadable_notes(Path(run_a), Path(run_b))),
     )
     if html:
         write_compare_html(

@@ -25,7 +25,7 @@ from perfbench.correctness import MismatchError
 from perfbench.flops import flops_missing
 from perfbench.profiling.instruments import PointInstruments, ProfileOptions
 from perfbench.row import Row
-from perfbench.scenario import Scenario, ScenarioError, describe_exception
+from perfbench.scenario import ModelError, Scenario, ScenarioError, describe_exception
 from perfbench.step_bytes import step_bytes
 from perfbench.timing import Measurement, TimingSettings, measure, timer_overhead_s
 from perfbench.worker_output import TimedOutput
@@ -86,6 +86,8 @@ def error_columns(path: Path, err: BaseException) -> dict[str, Any]:
     and for an unexpected exception the end of its traceback (it replaces `extra`)."""
     if isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)):
         return {"status": "oom", "error": f"out of memory: {err}"}
+    if isinstance(err, ModelError):  # the same for every point: the runner stops the run
+        return {"status": "failed", "error": str(err), "extra": {"model_error": True}}
     if isinstance(err, ScenarioError):
         return {"status": "failed", "error": str(err)}
     if isinstance(err, BackendNotApplicable):  # cannot handle this model: not a failure

@@ -12,21 +12,28 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from perfbench import layout
-from perfbench.row import COLUMNS, KINDS, Row, append_row, read_rows, write_header
+from perfbench.results_reader import ReadResult, read_results_csv
+from perfbench.row import COLUMNS, KINDS, Row, append_row, write_header
+from perfbench.run_claim import AppendStart, check_folder
+from perfbench.run_lock import RunFolderError, RunLock
 
 
 @dataclass
 class RunDir:
-    """A run folder on disk. Create with `RunDir.create`, open an existing one with `RunDir(path)`."""
+    """A run folder on disk. A run takes it with `RunDir.claim` (perfbench.run_claim: the lock and
+    the ownership rules); `RunDir.create` only lays it out; `RunDir(path)` opens one to read."""
 
     path: Path
+    lock: RunLock | None = field(default=None, compare=False, repr=False)
+    append: bool = False  # --append: add points to the run the folder holds
+    appending: AppendStart | None = field(default=None, compare=False, repr=False)
 
     @property
     def results_csv(self) -> Path:
@@ -64,8 +71,37 @@ class RunDir:
         write_header(run.results_csv)
         return run
 
+    @classmethod
+    def claim(cls, path: Path, append: bool = False, command: str = "") -> RunDir:
+        """Take the folder for a run: its lock, then the ownership rules (RunFolderError, with
+        nothing written, when they refuse). `release()` when the run and its report are done."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise RunFolderError(f"{path} is a file, not a folder: choose another --out")
+        path.mkdir(parents=True, exist_ok=True)
+        lock = RunLock.acquire(path, command)
+        try:
+            check_folder(path, lock, append)
+        except BaseException:
+            lock.release()
+            raise
+        run = cls(path, lock, append)
+        write_header(run.results_csv)
+        return run
+
+    def release(self) -> None:
+        """Let go of the folder's lock (a no-op for a folder opened without `claim`)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
     def write_meta(self, meta: dict[str, Any]) -> None:
-        """Write run.json atomically (tmp file + rename), so a crash never leaves half a file."""
+        """Write run.json atomically (tmp file + rename), so a crash never leaves half a file.
+        An appended run (`appending`) keeps the first run's record and writes itself as the last
+        entry of its `appends`."""
+        if self.appending is not None:
+            base = self.appending.base_meta
+            meta = {**base, "appends": [*(base.get("appends") or []), meta]}
         tmp = self.run_json.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
         os.replace(tmp, self.run_json)
@@ -80,8 +116,13 @@ class RunDir:
         append_row(self.results_csv, row if isinstance(row, Row) else Row.from_dict(row))
 
     def read_rows(self) -> list[Row]:
-        """results.csv as typed rows; columns an older perfbench did not write keep defaults."""
-        return read_rows(self.results_csv)
+        """results.csv as typed rows; columns an older perfbench did not write keep defaults.
+        Damaged lines are left out and named in a DamagedRowsWarning (perfbench.results_reader)."""
+        return read_results_csv(self.results_csv).rows
+
+    def read_checked(self) -> ReadResult:
+        """The intact rows and each damaged line (file:line, what was wrong), for a notice."""
+        return read_results_csv(self.results_csv)
 
     def read_results(self) -> pd.DataFrame:
         """results.csv as a DataFrame, one column per `Row` column (`extra` as dicts)."""

@@ -25,9 +25,15 @@ from perfbench.profiling.instruments import run_meta as instruments_meta
 from perfbench.repeat import repetition_plan, summarize
 from perfbench.rerun_defaults import scenario_defaults
 from perfbench.row import Row
+from perfbench.run_claim import scenario_sha256, shifted_plan, start_append
 from perfbench.rundir import RunDir
 from perfbench.scenario import Scenario
 from perfbench.worker import Worker
+
+
+class ModelStop(Exception):
+    """build_model() returned what no point can use (perfbench.scenario.ModelError): the run
+    stops at the first such row, which is kept, and the command exits 2 with the error."""
 
 
 def _now() -> str:
@@ -55,6 +61,7 @@ def run_meta(scenario: Scenario, plan: RunPlan) -> dict[str, Any]:
             "doc": scenario.doc,
             # what a flagless rerun sweeps: the advisor's short `try:` commands drop these
             "sweep": scenario_defaults(scenario),
+            "sha256": scenario_sha256(scenario.path),  # what --append and compare check
         },
         "sweep": plan.sweep_record(),
         "argv": list(plan.argv),
@@ -88,9 +95,40 @@ def run_sweep(
     """Measure every planned point with `executor` (default: `make_executor(plan)`); returns the
     count per status. Ctrl-C stops after keeping all rows; the executor is closed either way.
     Under `--repeat N` the sweep runs N times, each repetition with a fresh executor (fresh
-    workers), its rows tagged with `repeat` (perfbench.repeat)."""
+    workers), its rows tagged with `repeat` (perfbench.repeat).
+
+    The folder must be the run's own (perfbench.run_claim): claimed here unless the caller did
+    (`RunDir.claim`), and checked against the run it holds when `run_dir.append`; a refusal
+    raises RunFolderError before anything is written."""
+    own = run_dir.lock is None  # a library caller: the same rules as the command line
+    if own:
+        run_dir = RunDir.claim(run_dir.path, run_dir.append, " ".join(plan.argv))
+    try:
+        meta = run_meta(scenario, plan)
+        start = run_dir.appending  # checked by the caller already, or checked here
+        if start is None and run_dir.append:
+            start = start_append(run_dir.path, meta, plan)
+        if start is not None:  # fresh point ids and repeat numbers after the folder's own
+            run_dir.appending, plan = start, shifted_plan(plan, start.first_point_id)
+            meta["first_point_id"] = start.first_point_id
+            meta["next_point_id"] = start.first_point_id + len(plan.points) * plan.repeat
+        first_repeat = start.first_repeat if start else 0
+        return _measure(scenario, plan, run_dir, meta, progress, executor, first_repeat)
+    finally:
+        if own:
+            run_dir.release()
+
+
+def _measure(
+    scenario: Scenario,
+    plan: RunPlan,
+    run_dir: RunDir,
+    meta: dict[str, Any],
+    progress: ProgressFn,
+    executor: Executor | None,
+    first_repeat: int,
+) -> Counter[str]:
     executor = executor or make_executor(plan, run_dir.path)
-    meta = run_meta(scenario, plan)
     meta["executor"] = executor.describe()
     run_dir.write_meta(meta)
     counts: Counter[str] = Counter()
@@ -105,13 +143,16 @@ def run_sweep(
 
     def record(row: dict[str, Any]) -> None:
         nonlocal done
-        planned, row["repeat"] = by_id[row["point_id"]]
+        planned, k = by_id[row["point_id"]]
+        row["repeat"] = first_repeat + k
         row["command"] = planned.command
         note_row(meta, row, planned.point.label(), scenario.name)
         run_dir.append_row(row)
         counts[row["status"]] += 1
         done += 1
         progress("done", {"index": done - 1, "total": total, "point": planned.point, "row": row})
+        if (row.get("extra") or {}).get("model_error"):  # no point can use this model: stop
+            raise ModelStop(row["error"])
 
     by_id = {p.point_id: (p, k) for k, rep in enumerate(repetitions) for p in rep.points}
     try:
@@ -126,18 +167,33 @@ def run_sweep(
     except KeyboardInterrupt:
         meta["state"] = "interrupted"
         progress("interrupted", {"done": sum(counts.values()), "total": total})
+    except ModelStop as stop:
+        meta["state"], meta["problem"] = "stopped", f"scenario error: {stop}"
+        raise
     finally:
-        executor.close()
-        meta["executor"] = executor.describe()
-        if recorder is not None:
-            meta["flamegraph"] = recorder.stop()
-            meta["flamegraph"]["note"] = "times in this run were taken while py-spy sampled them"
-        meta["finished_at"] = _now()
-        meta["counts"] = dict(counts)
-        if plan.repeat > 1:
-            meta["repeat"] = summarize(run_dir.read_rows(), plan.repeat)
-        run_dir.write_meta(meta)
+        _wrap_up(meta, executor, recorder, counts, plan, run_dir)
     return counts
+
+
+def _wrap_up(
+    meta: dict[str, Any],
+    executor: Executor,
+    recorder: Any,
+    counts: Counter[str],
+    plan: RunPlan,
+    run_dir: RunDir,
+) -> None:
+    """However the sweep ended: close the executor, stop py-spy, write run.json's last state."""
+    executor.close()
+    meta["executor"] = executor.describe()
+    if recorder is not None:
+        meta["flamegraph"] = recorder.stop()
+        meta["flamegraph"]["note"] = "times in this run were taken while py-spy sampled them"
+    meta["finished_at"] = _now()
+    meta["counts"] = dict(counts)
+    if plan.repeat > 1:
+        meta["repeat"] = summarize(run_dir.read_rows(), plan.repeat)
+    run_dir.write_meta(meta)
 
 
 def _ceilings(sweep: Mapping[str, Sequence[Any]]) -> dict[str, Any]:

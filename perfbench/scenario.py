@@ -34,6 +34,12 @@ class ScenarioError(Exception):
         super().__init__(f"{where}: {message}")
 
 
+class ModelError(ScenarioError):
+    """`build_model()` returned something no point can use (not an nn.Module, not float32). The
+    same for every point, so the run stops at the first such row with one error (exit 2) instead
+    of failing every point with it."""
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A loaded scenario: the user's callables plus the optional names, defaults filled in."""

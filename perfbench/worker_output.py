@@ -39,6 +39,16 @@ FLUSH_EVERY_S = 1.0  # how stale the tail on disk may get while output keeps com
 _ACTIVE: OutputCapture | None = None  # the capture installed in this process, if any
 
 
+def _fresh(path: Path) -> Path:
+    """`path`, or worker-2.log, worker-3.log ... when a worker before this one (an earlier
+    repetition, an appended run) left it: a log is never overwritten."""
+    n = 1
+    while path.exists():
+        n += 1
+        path = path.with_name(f"{path.stem.rsplit('-', 1)[0]}-{n}{path.suffix}")
+    return path
+
+
 def log_path(run_dir: str | Path, point_id: int | str) -> Path:
     return Path(run_dir) / "logs" / f"{point_id}.log"
 
@@ -172,7 +182,7 @@ class OutputCapture:
         self._drain()
         with self._lock:
             if self._outside is None:
-                self._outside = BoundedLog(Path(run_dir) / "logs" / "worker.log")
+                self._outside = BoundedLog(_fresh(Path(run_dir) / "logs" / "worker.log"))
                 self._outside.write(bytes(self._early[-TAIL_BYTES:]))
                 self._early.clear()
             self._outside.flush()

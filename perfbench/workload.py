@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ from perfbench.knobs import (
     model_to_memory_format,
 )
 from perfbench.profiling.nvtx_ranges import point_phase
-from perfbench.scenario import Scenario, ScenarioError, check_batch
+from perfbench.scenario import ModelError, Scenario, ScenarioError, check_batch
 
 AMP_DTYPES = {Amp.BF16: torch.bfloat16, Amp.FP16: torch.float16}
 
@@ -107,17 +108,23 @@ def checked_model(scenario: Scenario, seed: int) -> torch.nn.Module:
     """Seed, then `build_model()`: a float32 nn.Module, else a `ScenarioError` naming the file."""
     seed_everything(seed)
     model = scenario.build_model()
+    code = getattr(scenario.build_model, "__code__", None)  # the line to fix: `def build_model`
+    here = code and Path(code.co_filename).resolve() == scenario.path.resolve()
+    line = code.co_firstlineno if here else None
     if not isinstance(model, torch.nn.Module):
-        raise ScenarioError(
-            scenario.path,
-            f"build_model() must return a torch.nn.Module, got {type(model).__name__}",
+        what = type(model).__name__
+        if callable(model):  # `return Model` or a bare function: the module was never built
+            what += f" {getattr(model, '__name__', '')!r}: return an nn.Module instance"
+        raise ModelError(
+            scenario.path, f"build_model() must return a torch.nn.Module, got {what}", line=line
         )
     bad = [n for n, p in model.named_parameters() if p.dtype != torch.float32]
     if bad:
-        raise ScenarioError(
+        raise ModelError(
             scenario.path,
             f"build_model() must return a float32 model (the harness applies amp); "
             f"parameters {bad[:3]} are {model.get_parameter(bad[0]).dtype}",
+            line=line,
         )
     return model
 

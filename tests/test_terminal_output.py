@@ -101,5 +101,5 @@ def test_terminal_holds_only_perfbench_lines(write_scenario, tmp_path) -> None:
         if extra["output_bytes"] > 2 * 2**20:
             assert "bytes cut here" in text
         assert extra["printed_during_timing_bytes"] >= 200_000  # flagged: printed while timed
-        assert f"in RUN_DIR/logs/{group_log}" in proc.stdout
+        assert f"in {out}/logs/{group_log}" in proc.stdout  # the real path, not RUN_DIR
     assert proc.stdout.count("warning: the step printed") == 2

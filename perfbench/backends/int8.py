@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from perfbench.axes import Amp, Device, Mode
-from perfbench.backends.base import Backend, Prepared
+from perfbench.backends.base import Backend, BackendNotApplicable, Prepared
 
 # Relative error (||out - ref|| / ||ref||, as the harness computes it) measured with torchao
 # against float32: 3e-3 (transformer), 7e-3 (convnet), 8e-3 (llm_block), 1.1e-2 (input_bound),
@@ -78,10 +78,17 @@ def _applies(point: Any, scenario: Any) -> str | None:
     return None
 
 
+# a model without nn.Linear has nothing this backend changes: the point is skipped, not failed
+_NO_LINEAR = (
+    "{name} quantises nn.Linear layers and {model} has none (convolutions and other layers stay "
+    "float32): nothing to compare"
+)
+
+
 def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) -> Prepared:
     n_linear = sum(isinstance(m, nn.Linear) for m in model.modules())
     if n_linear == 0:
-        raise ValueError("int8 backend: the model has no nn.Linear to quantise")
+        raise BackendNotApplicable(_NO_LINEAR.format(name="int8", model=type(model).__name__))
     qmodel = copy.deepcopy(model)  # the harness keeps the float32 model as the reference
     info: dict[str, Any] = {"int8_linear_layers": n_linear}
     try:
@@ -107,7 +114,7 @@ BACKEND = Backend(
 
 def _prepare_torch_ao(model: nn.Module, point: Any, example_batch: Any, scenario: Any) -> Prepared:
     if not any(isinstance(m, nn.Linear) for m in model.modules()):
-        raise ValueError("int8-ao backend: the model has no nn.Linear to quantise")
+        raise BackendNotApplicable(_NO_LINEAR.format(name="int8-ao", model=type(model).__name__))
     qmodel = _quantize_torch_ao(copy.deepcopy(model))
     info = {
         "int8_impl": "torch.ao.quantization.quantize_dynamic (deprecated)",

@@ -81,7 +81,8 @@ def render_report(run: RunDir) -> str:
     """The report as a string (what `build_report` writes)."""
     meta = _read_meta(run)
     # no results.csv yet (a run that died before its first point): an empty, typed table
-    df = data.results_table(run.read_rows() if run.results_csv.exists() else [])
+    read = run.read_checked() if run.results_csv.exists() else None
+    df = data.results_table(read.rows if read else [])
     sp = data.speedups(df, verdict_view.margin_of(meta))
     prof = profiling_view.profiling(df, run.path)
     chart_list = _charts(df, sp, meta, run)
@@ -134,6 +135,7 @@ def render_report(run: RunDir) -> str:
         css=_asset("report.css"),
         js=_asset("report.js"),
         controls=_controls(df),
+        damaged=[f"{d.path.name}:{d.line}: {d.what}" for d in (read.damaged if read else [])],
         why=why.why_context(run, df, meta),  # hardware, advisor findings, op diffs (issue 12)
     )
 
