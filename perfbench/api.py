@@ -113,6 +113,9 @@ def run(
     progress: bool | ProgressFn = True,
 ) -> Run:
     """See `perfbench.run`."""
+    from perfbench.main_guard import require_main_guard
+
+    require_main_guard("perfbench.run()")  # before torch is imported (seconds); launch checks too
     from perfbench.cli_progress import Progress
     from perfbench.launch import RunStart, launch
 

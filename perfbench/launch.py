@@ -77,13 +77,14 @@ def launch(
     the worker sees (Triton reads TRITON_INTERPRET when first imported), and a notebook that runs
     a sweep keeps its own environment. `end_process_on_hang`: see `load_capturing_output`.
     """
-    from perfbench.cli_capture import load_capturing_output
     from perfbench.main_guard import require_main_guard
+
+    require_main_guard("perfbench run")  # first: before torch is imported or a folder is made
+    from perfbench.cli_capture import load_capturing_output
     from perfbench.plan import environment_applied, plan_run
     from perfbench.rundir import RunDir
     from perfbench.runner import default_run_dir, make_executor, run_sweep
 
-    require_main_guard("perfbench run")
     loaded = load_capturing_output(str(scenario_path), request.timeout_s, end_process_on_hang)
     scenario = loaded.scenario
     plan = plan_run(scenario, request)
