@@ -14,6 +14,7 @@ when called (perfbench.api holds the bodies). A script that calls `run` must do 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -21,16 +22,29 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"  # before any import below: perfbench.runner reads it
 
-# The sanity-ladder package is imported before `check` below is defined: importing a submodule
-# sets it as an attribute of its parent once, when first imported, so doing it now keeps
-# `perfbench.check` the function (`from perfbench.check.ladder import ...` still works).
-from perfbench import check as _check_package  # noqa: F401  (cheap: a docstring)
 from perfbench.run_result import Run
 
 if TYPE_CHECKING:
     from perfbench.ab_ratio import Ratio
     from perfbench.check.ladder import CheckReport
     from perfbench.compare import Comparison
+
+
+class _Package(ModuleType):
+    """perfbench's own module type. The public functions `check` and `compare` share their names
+    with the subpackage perfbench/check/ and the module perfbench/compare.py, and importing a
+    submodule sets it as an attribute of its package (the first time, whenever that happens):
+    this keeps the public function there instead. The submodules stay importable by their full
+    names (`from perfbench.compare import compare_runs`); `from perfbench import compare` and
+    `import perfbench.compare as m` give the function."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("check", "compare") and isinstance(value, ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = ["Run", "__version__", "check", "compare", "load", "measure_ratio", "run"]
 

@@ -162,9 +162,9 @@ def _add_optional_commands(sub: argparse._SubParsersAction, command: str | None)
         "ceilings", help="measure copy bandwidth and matmul rate of this device"
     )
     if command in (None, "compare"):
-        from perfbench import compare
+        from perfbench.compare import add_compare_arguments  # not `perfbench.compare`: the API's
 
-        compare.add_compare_arguments(compare_parser)
+        add_compare_arguments(compare_parser)
     if command in (None, "ceilings"):
         from perfbench import ceilings
 

@@ -5,6 +5,7 @@ One sweep per side, module-scoped: a tiny MLP, eager against fx at one batch siz
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -88,6 +89,13 @@ def test_compare_two_runs(run: perfbench.Run) -> None:
     assert len(found.table) == 2 and found.exit_code == 0
     assert set(found.table["backend"]) == {"eager", "fx"}
     assert len(run.compare(perfbench.load(run.path), fail_above=50.0).regressed) == 0
+    # the module perfbench/compare.py and the package perfbench/check/ are imported by now: the
+    # public functions of the same names stay (perfbench._Package)
+    importlib.import_module("perfbench.check.ladder")
+    importlib.import_module("perfbench.compare")
+    assert callable(perfbench.compare) and callable(perfbench.check)
+    assert perfbench.compare.__module__ == "perfbench" == perfbench.check.__module__
+    assert len(perfbench.compare(run.path, run).table) == 2
 
 
 def test_measure_ratio_orders_two_callables() -> None:
