@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -25,15 +26,36 @@ SWEEP = {"backend": ["eager", "fx"], "batch_size": 4}
 SETTINGS = {"budget_s": 0.1, "min_reps": 3, "warmup_s": 0.01}
 
 
+ENV_KEY = "PERFBENCH_TEST_API_ENV"
+SEEN_ENV: list[str | None] = []  # the variable as the run's progress events saw it
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> perfbench.Run:
+    """One API run; fx asks for a worker variable, which must be set while the run lasts only."""
+    from perfbench.backends import BACKENDS
+
     root = tmp_path_factory.mktemp("api")
     scenario = root / "tiny.py"
     scenario.write_text(textwrap.dedent(TINY_MLP), encoding="utf-8")
-    env_before = dict(os.environ)
-    run = perfbench.run(scenario, sweep=SWEEP, settings=SETTINGS, out=root / "api", progress=False)
-    assert dict(os.environ) == env_before  # the worker environment did not leak
+    assert ENV_KEY not in os.environ
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(BACKENDS, "fx", replace(BACKENDS["fx"], worker_env=lambda: {ENV_KEY: "1"}))
+        run = perfbench.run(
+            scenario,
+            sweep=SWEEP,
+            settings=SETTINGS,
+            out=root / "api",
+            progress=lambda event, data: SEEN_ENV.append(os.environ.get(ENV_KEY)),
+        )
+    assert ENV_KEY not in os.environ  # restored: the caller's environment is as it was
     return run
+
+
+def test_worker_environment_is_applied_during_the_run_and_recorded(run: perfbench.Run) -> None:
+    assert SEEN_ENV and set(SEEN_ENV) == {"1"}
+    assert run.meta["worker_env"] == {ENV_KEY: "1"}
+    assert run.df["command"].iloc[0].startswith(f"{ENV_KEY}=1 perfbench run")
 
 
 def test_import_perfbench_loads_neither_torch_nor_pandas() -> None:
