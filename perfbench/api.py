@@ -117,20 +117,19 @@ def run(
 
     require_main_guard("perfbench.run()")  # before torch is imported (seconds); launch checks too
     from perfbench.cli_progress import Progress
-    from perfbench.launch import RunStart, launch
+    from perfbench.launch import launch
 
     path = scenario_file(scenario)
     out_path = Path(out) if out is not None else None
     request = run_request(path, sweep, settings, executor, out_path)
-    printer: ProgressFn = progress if callable(progress) else Progress(quiet=not progress)
-
-    def started(start: RunStart) -> None:
-        if progress is True:
-            print(f"perfbench: {start.points} points of {start.scenario_path} -> {start.run_path}")
-            print(*start.notes, sep="\n", end="\n" if start.notes else "", flush=True)
-
+    printer = Progress(quiet=progress is not True)  # the command line's lines, or silence
     outcome = launch(
-        path, request, out=out_path, progress=printer, on_start=started, end_process_on_hang=False
+        path,
+        request,
+        out=out_path,
+        progress=progress if callable(progress) else printer,
+        on_start=printer.start,
+        end_process_on_hang=False,
     )
     if outcome.report_error:
         import warnings

@@ -17,7 +17,6 @@ from perfbench.cli_progress import Progress
 if TYPE_CHECKING:
     from collections import Counter
 
-    from perfbench.launch import RunStart
     from perfbench.plan import RunRequest
     from perfbench.rundir import RunDir
 
@@ -270,14 +269,15 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
 
     if args.timeout is not None and args.timeout <= 0:
         return _usage_error("--timeout must be > 0 seconds")
+    progress = Progress(args.quiet)
     try:
         outcome = launch(
             args.scenario,
             run_request(args, argv),
             out=args.out,
             check=args.check,
-            progress=Progress(args.quiet),
-            on_start=lambda start: _print_start(start, args.quiet),
+            progress=progress,
+            on_start=progress.start,
             on_check=lambda report: None if args.quiet else print(report.format_text(), flush=True),
         )
     except ScenarioError as err:
@@ -291,12 +291,6 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     if outcome.report_error:
         print(f"perfbench: {outcome.report_error}", file=sys.stderr)
     return _finish_run(outcome.run_dir, outcome.counts, args.quiet, outcome.report)
-
-
-def _print_start(start: RunStart, quiet: bool) -> None:
-    if not quiet:
-        print(f"perfbench: {start.points} points of {start.scenario_path} -> {start.run_path}")
-        print(*start.notes, sep="\n", end="\n" if start.notes else "", flush=True)
 
 
 def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:

@@ -3,9 +3,12 @@ result (or why it was skipped or failed) and what its step printed. Silent with 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perfbench.cli_capture import output_notes
+
+if TYPE_CHECKING:
+    from perfbench.launch import RunStart
 
 
 def _fmt_ms(ms: float) -> str:
@@ -59,6 +62,13 @@ class Progress:
 
     def _on_interrupted(self, data: dict[str, Any]) -> None:
         print(f"interrupted: kept {data['done']} of {data['total']} points", flush=True)
+
+    def start(self, start: RunStart) -> None:
+        """The run folder exists (perfbench.launch's `on_start`): what runs where, and what the
+        scenario printed while it was imported."""
+        if not self.quiet:
+            print(f"perfbench: {start.points} points of {start.scenario_path} -> {start.run_path}")
+            print(*start.notes, sep="\n", end="\n" if start.notes else "", flush=True)
 
 
 def _result_line(row: dict[str, Any]) -> str:

@@ -180,3 +180,16 @@ def test_hostile_inputs_fail_loudly_before_any_folder(tmp_path: Path) -> None:
     (tmp_path / "results.csv").write_text("point_id\n")
     with pytest.raises(FileNotFoundError, match=r"no run\.json"):
         perfbench.load(tmp_path)
+
+
+def test_start_line_is_the_command_lines_and_silent_when_quiet(capsys, tmp_path: Path) -> None:
+    from perfbench.cli_progress import Progress
+    from perfbench.launch import RunStart
+
+    start = RunStart(4, Path("s.py"), tmp_path / "r", ["    scenario import output: 2 lines"])
+    Progress(quiet=False).start(start)
+    Progress(quiet=True).start(start)
+    assert capsys.readouterr().out.splitlines() == [
+        f"perfbench: 4 points of s.py -> {tmp_path / 'r'}",
+        "    scenario import output: 2 lines",
+    ]
