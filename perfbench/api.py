@@ -24,10 +24,10 @@ if TYPE_CHECKING:
     from perfbench.executor import ProgressFn
     from perfbench.plan import RunRequest
 
-Scenario = str | os.PathLike[str] | ModuleType
+ScenarioLike = str | os.PathLike[str] | ModuleType  # a scenario file, or its imported module
 
 
-def scenario_file(scenario: Scenario) -> str:
+def scenario_file(scenario: ScenarioLike) -> str:
     """The scenario's file: a path as given, or an imported module's `__file__` (the measuring
     worker imports the scenario again from its file, so a module must have one)."""
     if isinstance(scenario, ModuleType):
@@ -105,7 +105,7 @@ def run_request(
 
 
 def run(
-    scenario: Scenario,
+    scenario: ScenarioLike,
     sweep: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None,
     out: str | Path | None = None,
@@ -152,13 +152,15 @@ def compare(
 
 
 def check(
-    scenario: Scenario, backends: tuple[str, ...] = ("eager", "compile"), timeout_s: float = 0.0
+    scenario: ScenarioLike, backends: tuple[str, ...] = ("eager", "compile"), timeout_s: float = 0.0
 ) -> CheckReport:
     """See `perfbench.check`."""
     from perfbench.bounded_load import load_bounded
     from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S
     from perfbench.check.ladder import run_check
 
+    if not timeout_s >= 0:
+        raise ValueError(f"timeout_s must be >= 0 seconds (0: the default), got {timeout_s!r}")
     limit = timeout_s or DEFAULT_LOAD_TIMEOUT_S
     loaded = load_bounded(scenario_file(scenario), limit, f"timeout_s={limit:g}")
     return run_check(loaded, backends=tuple(backends))

@@ -100,8 +100,8 @@ class Run:
         else:
             parts.append(verdict_table_html(sp))
             chart = charts.speedup_chart(sp)
-            if chart:
-                parts.append(f"<div>{chart}</div>")
+            if chart:  # scaled to the cell's width (the report's CSS does this for its page)
+                parts.append(chart.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1))
         if self.report_path.is_file():
             link = html.escape(str(self.report_path))
             parts.append(f'<p>Full report: <a href="{link}" target="_blank">{link}</a></p>')

@@ -175,6 +175,8 @@ def test_hostile_inputs_fail_loudly_before_any_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown key"):
         perfbench.run(path, settings={"budget": 1}, out=tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()
+    with pytest.raises(ValueError, match="timeout_s must be >= 0"):
+        perfbench.check(path, timeout_s=-1)
     with pytest.raises(FileNotFoundError, match="not a perfbench run folder: it has no results"):
         perfbench.load(tmp_path)
     (tmp_path / "results.csv").write_text("point_id\n")
