@@ -8,10 +8,7 @@ are imported by the property that needs them.
 
 from __future__ import annotations
 
-import html
-import json
-import math
-from pathlib import Path
+from pathlib import Path  # html, json, pandas and the report's modules: imported where used
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,6 +40,8 @@ class Run:
     @property
     def meta(self) -> dict[str, Any]:
         """run.json: what ran (scenario, sweep, settings, command), where, and how it ended."""
+        import json
+
         meta: dict[str, Any] = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
         return meta
 
@@ -90,6 +89,8 @@ class Run:
 
     def _repr_html_(self) -> str:
         """The verdict summary table and the speedup chart, for a Jupyter cell."""
+        import html
+
         from perfbench.report import charts
 
         sp = self.verdicts
@@ -116,6 +117,8 @@ def _status_text(df: pd.DataFrame) -> str:
 def verdict_table_html(sp: pd.DataFrame) -> str:
     """The verdicts as an HTML table: backend, settings, speedup with its interval, verdict
     sentence coloured by tone (green faster, red slower, grey otherwise); every cell escaped."""
+    import html
+
     head = "".join(f"<th>{h}</th>" for h in ("backend", "settings", "speedup", "verdict"))
     rows = []
     for r in sp.to_dict("records"):
@@ -132,6 +135,8 @@ def verdict_table_html(sp: pd.DataFrame) -> str:
 
 
 def _speedup_text(r: dict[str, Any]) -> str:
+    import math
+
     speedup, low, high = (float(r[k]) for k in ("speedup", "ci_low", "ci_high"))
     text = f"{speedup:.2f}×"
     if not (math.isnan(low) or math.isnan(high)):
