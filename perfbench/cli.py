@@ -7,14 +7,12 @@ Exit status: 0 when every point is ok or skipped, 1 when any point failed (faile
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
-from perfbench.cli_capture import load_capturing_output
+from perfbench.cli_progress import Progress
 from perfbench.history.hooks import add_history_flags, history_command
 
 if TYPE_CHECKING:
@@ -171,9 +169,9 @@ def _add_optional_commands(sub: argparse._SubParsersAction, command: str | None)
         "ceilings", help="measure copy bandwidth and matmul rate of this device"
     )
     if command in (None, "compare"):
-        from perfbench import compare
+        from perfbench.compare import add_compare_arguments  # not `perfbench.compare`: the API's
 
-        compare.add_compare_arguments(compare_parser)
+        add_compare_arguments(compare_parser)
     if command in (None, "ceilings"):
         from perfbench import ceilings
 
@@ -276,34 +274,48 @@ def ceilings_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace, argv: list[str]) -> int:
-    from perfbench.plan import plan_run
-    from perfbench.runner import default_run_dir
+    """`perfbench run`: perfbench.launch does the run; this maps its errors to exit statuses and
+    prints what it reports."""
+    from perfbench.executor import ExecutorError
+    from perfbench.launch import CheckBlocked, launch
+    from perfbench.main_guard import MainGuardError
+    from perfbench.run_lock import RunFolderError
+    from perfbench.runner import ModelStop
     from perfbench.scenario import ScenarioError
     from perfbench.sweep import ConfigError
 
     if args.timeout is not None and args.timeout <= 0:
         return _usage_error("--timeout must be > 0 seconds")
+    progress = Progress(args.quiet)
     try:
-        loaded = load_capturing_output(args.scenario, args.timeout)  # bounded by --timeout
+        outcome = launch(
+            args.scenario,
+            run_request(args, argv),
+            out=args.out,
+            check=args.check,
+            append=args.append,
+            history=False if args.no_history else args.history,
+            progress=progress,
+            on_start=progress.start,
+            on_check=lambda report: None if args.quiet else print(report.format_text(), flush=True),
+        )
     except ScenarioError as err:
         print(f"perfbench: scenario error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    scenario = loaded.scenario
-    try:
-        plan = plan_run(scenario, run_request(args, argv))
-    except ConfigError as err:
+    except (ConfigError, ExecutorError, MainGuardError, RunFolderError) as err:
         return _usage_error(str(err))
-    # --check prepares the backends in this process: it must see what the worker sees (Triton
-    # reads TRITON_INTERPRET when its kernels are first imported).
-    os.environ.update(plan.worker_env)
-    if args.check:
-        code = _run_check(scenario, list(plan.sweep["backend"]), args.quiet)
-        if code is not None:
-            return code
-    from perfbench.cli_run_folder import run_in_folder
-
-    out = args.out or default_run_dir(scenario)
-    return run_in_folder(out, scenario, plan, loaded, args, _finish_run)
+    except ModelStop as stop:  # one error for the whole run, not a failed row per point
+        return _usage_error(
+            f"scenario error: {stop} (the run stopped: no point can use this model)"
+        )
+    except CheckBlocked as err:
+        print(f"perfbench: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    if outcome.history_error:
+        print(f"perfbench: warning: {outcome.history_error}", file=sys.stderr)
+    if outcome.report_error:
+        print(f"perfbench: {outcome.report_error}", file=sys.stderr)
+    return _finish_run(outcome.run_dir, outcome.counts, args.quiet, outcome.report)
 
 
 def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
@@ -331,9 +343,8 @@ def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
     )
 
 
-def _finish_run(run: RunDir, counts: Counter[str], quiet: bool) -> int:
-    """Build the report, print the summary, and turn the statuses into the exit status."""
-    report = _build_report_safely(run.path)
+def _finish_run(run: RunDir, counts: Counter[str], quiet: bool, report: Path | None) -> int:
+    """Print the summary, and turn the statuses into the exit status."""
     meta = (run.read_meta().get("appends") or [run.read_meta()])[-1]  # this run's own record
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     print(f"perfbench: {summary or 'no points'}", flush=True)
@@ -352,22 +363,6 @@ def _finish_run(run: RunDir, counts: Counter[str], quiet: bool) -> int:
     return EXIT_FAILED if any(counts[s] for s in ("failed", "oom", "timeout")) else EXIT_OK
 
 
-def _run_check(scenario: Any, backends: list[str], quiet: bool) -> int | None:
-    """Run the sanity ladder; refuse to time a scenario failing rung 1 or 6 (exit 1)."""
-    from perfbench.check.ladder import run_check
-
-    report = run_check(scenario, backends=tuple(backends))
-    if not quiet:
-        print(report.format_text(), flush=True)
-    if report.blocks_timing:
-        print(
-            "perfbench: the sanity check failed a blocking rung (1 or 6): not timing",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    return None
-
-
 def _print_findings(run_dir: Path, limit: int = 5) -> None:
     """The advisor's most valuable findings (the report lists them all); an advisor bug is
     reported on stderr and never changes the exit status."""
@@ -380,21 +375,6 @@ def _print_findings(run_dir: Path, limit: int = 5) -> None:
         return
     if text:
         print(text, flush=True)
-
-
-def _build_report_safely(run_dir: Path) -> Path | None:
-    """Build the report; a report bug must not hide that the measurements are safe on disk."""
-    try:
-        from perfbench.report.page import build_report
-
-        return build_report(run_dir)
-    except Exception as err:
-        print(
-            f"perfbench: could not build the report ({type(err).__name__}: {err}); results are in "
-            f"{run_dir / 'results.csv'}; retry with: perfbench report {shlex.quote(str(run_dir))}",
-            file=sys.stderr,
-        )
-        return None
 
 
 if __name__ == "__main__":

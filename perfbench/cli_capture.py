@@ -51,10 +51,14 @@ def load_limit(timeout: float | None) -> tuple[float, str]:
     return DEFAULT_LOAD_TIMEOUT_S, "the default limit; --timeout sets it"
 
 
-def load_capturing_output(path: str, timeout: float | None) -> LoadedScenario:
+def load_capturing_output(
+    path: str, timeout: float | None, end_process_on_hang: bool = True
+) -> LoadedScenario:
     """Load the scenario within `load_limit(timeout)`, fds 1 and 2 captured. Raises
-    `ScenarioError` as loading does; the last lines of what it printed go to stderr first."""
-    from perfbench.bounded_load import load_for_command
+    `ScenarioError` as loading does; the last lines of what it printed go to stderr first.
+    `end_process_on_hang`: the command line's last resort for a hang in C code (ends the
+    process); the Python API passes False, since ending a notebook's kernel is worse."""
+    from perfbench.bounded_load import load_bounded, load_for_command
 
     with tempfile.TemporaryDirectory(prefix="perfbench-load-") as tmp:
         log = log_path(tmp, "load")
@@ -63,7 +67,10 @@ def load_capturing_output(path: str, timeout: float | None) -> LoadedScenario:
         loaded = False
         try:
             limit, limit_from = load_limit(timeout)
-            scenario = load_for_command(path, limit, limit_from, capture.terminal_fds[1])
+            if end_process_on_hang:
+                scenario = load_for_command(path, limit, limit_from, capture.terminal_fds[1])
+            else:
+                scenario = load_bounded(path, limit, limit_from)
             loaded = True
         finally:  # the terminal comes back whatever happened (a ScenarioError, Ctrl-C)
             output = capture.end()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from perfbench import compare as comparing
 from perfbench.compare import CompareError, add_compare_arguments, compare, format_table
+from perfbench.compare import __doc__ as COMPARE_DOC
 
 
 def compare_command(args: argparse.Namespace) -> int:
@@ -46,7 +46,7 @@ def compare_command(args: argparse.Namespace) -> int:
 
 def compare_main(argv: list[str] | None = None) -> int:
     """Standalone entry (`python -m perfbench.compare A B`), same as `perfbench compare`."""
-    parser = argparse.ArgumentParser(prog="perfbench compare", description=comparing.__doc__)
+    parser = argparse.ArgumentParser(prog="perfbench compare", description=COMPARE_DOC)
     add_compare_arguments(parser)
     try:
         args = parser.parse_args(argv)

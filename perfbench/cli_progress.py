@@ -3,10 +3,14 @@ result (or why it was skipped or failed) and what its step printed. Silent with 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perfbench.cli_capture import output_notes
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from perfbench.launch import RunStart
 
 
 def _fmt_ms(ms: float) -> str:
@@ -61,6 +65,16 @@ class Progress:
 
     def _on_interrupted(self, data: dict[str, Any]) -> None:
         print(f"interrupted: kept {data['done']} of {data['total']} points", flush=True)
+
+    def start(self, start: RunStart) -> None:
+        """The run folder exists (perfbench.launch's `on_start`): what runs where, and what the
+        scenario printed while it was imported (and a stale lock it took over)."""
+        self.run_dir = start.run_path
+        if not self.quiet:
+            if start.took_over:
+                print(f"perfbench: {start.run_path}: {start.took_over}", flush=True)
+            print(f"perfbench: {start.points} points of {start.scenario_path} -> {start.run_path}")
+            print(*start.notes, sep="\n", end="\n" if start.notes else "", flush=True)
 
 
 def _result_line(row: dict[str, Any]) -> str:

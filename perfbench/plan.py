@@ -104,7 +104,7 @@ class RunPlan:
     timing: TimingSettings
     seed: int
     timeout_s: float | None
-    worker_env: Mapping[str, str]  # set in the measuring worker (and in this process by the CLI)
+    worker_env: Mapping[str, str]  # set in the measuring worker (and here while a run lasts)
     profiling: ProfileOptions
     flamegraph: bool
     native: bool
@@ -164,7 +164,7 @@ def plan_run(
     )
     path = str(scenario.path)
     points = []
-    with _environment(env):  # applicability may depend on it (the Triton interpreter)
+    with environment_applied(env):  # applicability may depend on it (the Triton interpreter)
         for point_id, point in enumerate(expand(sweep)):
             args = [*rerun_args, *(["--profile"] if profiling.for_point(point).profile else [])]
             command = rerun_command(path, point, args, env)
@@ -370,8 +370,9 @@ def worker_env(backends: Sequence[str], environ: Mapping[str, str]) -> dict[str,
 
 
 @contextlib.contextmanager
-def _environment(env: Mapping[str, str]) -> Iterator[None]:
-    """Set `env` in this process for the block, then restore what was there."""
+def environment_applied(env: Mapping[str, str]) -> Iterator[None]:
+    """Set `env` in this process for the block, then restore what was there (the planning here,
+    and a whole run in `perfbench.launch`)."""
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     try:

@@ -23,21 +23,25 @@ with 95% confidence": it fails only when the whole interval lies above 1.10::
                             batch_size=64)
         r.assert_at_most(1.10)
 
+`--perfbench-max-half-width 0.10` (or `max_half_width=` per call) also fails a gate whose interval
+is wider than ±10%: too noisy to see the slowdown it guards. Every measured ratio, passing or
+not, is listed in a "perfbench ratios" section at the end of the session.
+
 Absolute times only mean something against a baseline recorded on the same, quiet machine; a
 ratio of two things measured side by side cancels most of what differs between machines.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from perfbench.ab_ratio import Ratio, measure_ratio
 
 DEFAULT_ROUNDS_BUDGET_S = 1.0  # timed work per point in perfbench_point when rounds is not given
 
@@ -167,140 +171,83 @@ def perfbench_point(request: pytest.FixtureRequest) -> Iterator[Callable[..., Pr
         prepared.close()
 
 
-@dataclass
-class Ratio:
-    """time(A) / time(B) from interleaved rounds, with its confidence interval.
+MEASURED_RATIOS = pytest.StashKey[list[tuple[str, Ratio]]]()
 
-    `ratio` is exp(mean of the per-round log ratios) and [`ci_low`, `ci_high`] its interval at
-    `level`, both from `perfbench.speedup` (the estimator the sweep's verdicts use: winsorized log
-    ratios, averaged per period of the ABBA order, batch means over `blocks` blocks, t-interval).
-    `noise` is the IQR/median of the per-round ratios, for reading only."""
 
-    label: str
-    ratio: float
-    noise: float
-    median_a_s: float
-    median_b_s: float
-    pairs: int  # timed rounds (one sample of each side per round)
-    pair_ratios: list[float] = field(repr=False, default_factory=list)
-    ci_low: float = math.nan
-    ci_high: float = math.nan
-    level: float = 0.95
-    blocks: int = 0
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("perfbench", "perfbench ratio gates")
+    group.addoption(
+        "--perfbench-max-half-width",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="fail a perfbench_ratio gate whose 95%% interval is wider than ±FRACTION (e.g. 0.10): "
+        "too noisy to see the slowdown it guards (default: the ini value, else no limit)",
+    )
+    parser.addini("perfbench_max_half_width", "default for --perfbench-max-half-width", default="")
 
-    @property
-    def half_width(self) -> float:
-        """Relative half-width of the interval on the log scale: 0.02 reads "±2%"."""
-        return math.expm1(math.log(self.ci_high / self.ci_low) / 2.0)
 
-    def assert_at_most(self, limit: float) -> None:
-        """Fail when A is slower than `limit` × B with confidence `level` (95%): only when the
-        whole interval lies above `limit`. An interval that reaches below it passes: the
-        measurement could not show a slowdown that large. Every number is in the message."""
-        assert not self.ci_low > limit, (
-            f"{self.label}: A/B {self.ratio:.3f} ({self.level:.0%} CI "
-            f"{self.ci_low:.3f}-{self.ci_high:.3f}) is above the allowed {limit:.3f} with "
-            f"{self.level:.0%} confidence (A {self.median_a_s * 1e3:.3f} ms, B "
-            f"{self.median_b_s * 1e3:.3f} ms, {self.pairs} rounds in {self.blocks} blocks, "
-            f"per-round ratio IQR/median {self.noise:.1%})"
+def _max_half_width(config: pytest.Config) -> float | None:
+    value = config.getoption("perfbench_max_half_width", None)
+    if value is None:
+        text = str(config.getini("perfbench_max_half_width") or "").strip()
+        try:
+            value = float(text) if text else None
+        except ValueError:
+            raise pytest.UsageError(
+                f"ini perfbench_max_half_width must be a number such as 0.10, got {text!r}"
+            ) from None
+    if value is not None and not value > 0:
+        raise pytest.UsageError(f"--perfbench-max-half-width must be > 0, got {value}")
+    return value
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Every ratio the gates measured, passed or not, as pytest-benchmark prints its table:
+    a passing gate still says how far from its limit it was, and how sure."""
+    measured = terminalreporter.config.stash.get(MEASURED_RATIOS, [])
+    if not measured:
+        return
+    terminalreporter.write_sep("-", f"perfbench ratios: {len(measured)} measured (A/B, 95% CI)")
+    for nodeid, ratio in measured:
+        terminalreporter.write_line(f"{nodeid}: {ratio.summary()}")
+
+
+class RatioGate:
+    """What the `perfbench_ratio` fixture gives: call it with a scenario and two points, or
+    `.measure(fn_a, fn_b, ...)` with two callables; every Ratio is reported at the end."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self._request = request
+        self.opened: list[PreparedPoint] = []
+        self.max_half_width = _max_half_width(request.config)
+
+    def _keep(self, ratio: Ratio, max_half_width: float | None) -> Ratio:
+        ratio.max_half_width = max_half_width if max_half_width is not None else self.max_half_width
+        self._request.config.stash.setdefault(MEASURED_RATIOS, []).append(
+            (self._request.node.nodeid, ratio)
         )
+        return ratio
 
-
-class _CallableTimer:
-    """A plain `timer(fn, number) -> s per call` as the interleaver's Timer (it needs a name)."""
-
-    name = "custom"
-
-    def __init__(self, fn: Callable[[Callable[[], Any], int], float]) -> None:
-        self.fn = fn
-
-    def __call__(self, fn: Callable[[], Any], number: int) -> float:
-        return self.fn(fn, number)
-
-
-def measure_ratio(
-    fn_a: Callable[[], Any],
-    fn_b: Callable[[], Any],
-    device: str = "cpu",
-    budget_s: float = 3.0,
-    min_pairs: int = 10,
-    label: str = "A/B",
-    timer: Callable[[Callable[[], Any], int], float] | None = None,
-    level: float = 0.95,
-    threads: int | None = None,
-) -> Ratio:
-    """Time two callables interleaved with `perfbench.interleave` and estimate A/B with
-    `perfbench.speedup`: the same code, and the same interval, as the sweep's verdicts.
-
-    Interleaving is the point: frequency changes, a neighbour's load or thermal drift hit both
-    sides of a round alike and cancel in the round's ratio, where two back-to-back measurements
-    would each see a different machine. Each side is warmed up and calibrated (a sample lasts
-    >= 1 ms, so timer resolution does not enter), then the rounds run in ABBA order (the side
-    that runs first after a switch pays for cold caches; over a period both do equally), one
-    warm-up period dropped, as many whole periods as fit in `budget_s` (at least `min_pairs`
-    rounds and five periods), fixed before the first timed round (no optional stopping).
-    `timer(fn, number) -> s per call` defaults to the harness's timer for `device` (CUDA events
-    on CUDA). Preempted samples on an oversubscribed machine are winsorized, and the batch-means
-    interval carries the rest: a noisy machine gives a wide interval, not a false result.
-    `threads`: torch's thread count for the rounds, checked after every sample (a side that
-    changes it raises: the ratio would measure threads); None leaves it alone.
-    """
-    from perfbench.interleave import InterleaveSettings, interleave
-
-    settings = InterleaveSettings(
-        budget_s=budget_s,
-        min_periods=max(InterleaveSettings.min_periods, math.ceil(min_pairs / 2)),
-    )
-    inter = interleave(
-        {"A": fn_a, "B": fn_b},
-        device=device,
-        threads=threads,
-        settings=settings,
-        timer=_CallableTimer(timer) if timer is not None else None,
-    )
-    est = inter.estimate("A", baseline="B")  # speedup of A over B = t_B / t_A
-    low, high = est.interval(level)
-    a_times, b_times = inter.times_s["A"], inter.times_s["B"]
-    ratios = sorted(x / y for x, y in zip(a_times, b_times, strict=True))
-    med = statistics.median(ratios)
-    q1, _, q3 = statistics.quantiles(ratios, n=4)
-    return Ratio(
-        label=label,
-        ratio=1.0 / est.speedup,
-        noise=(q3 - q1) / med if med > 0 else math.inf,
-        median_a_s=statistics.median(a_times),
-        median_b_s=statistics.median(b_times),
-        pairs=len(ratios),
-        pair_ratios=ratios,
-        ci_low=1.0 / high,
-        ci_high=1.0 / low,
-        level=level,
-        blocks=est.blocks,
-    )
-
-
-@pytest.fixture
-def perfbench_ratio(request: pytest.FixtureRequest) -> Iterator[Callable[..., Ratio]]:
-    """`perfbench_ratio(scenario, a_axes, b_axes, budget_s=3.0, **common_axes) -> Ratio`:
-    build and check both points, warm both, then `measure_ratio` them interleaved."""
-    opened: list[PreparedPoint] = []
-
-    def run(
+    def __call__(
+        self,
         scenario: str | Path,
         a: dict[str, Any],
         b: dict[str, Any],
         budget_s: float = 3.0,
+        max_half_width: float | None = None,
         **common: Any,
     ) -> Ratio:
-        path = _resolve(scenario, request.config.rootpath)
+        """Build and check both points, warm both, then `measure_ratio` them interleaved."""
+        path = _resolve(scenario, self._request.config.rootpath)
         pa = prepare_point(path, **{**common, **a})
-        opened.append(pa)
+        self.opened.append(pa)
         pb = prepare_point(path, **{**common, **b})
-        opened.append(pb)
+        self.opened.append(pb)
         if pa.device != pb.device:
             raise ValueError("a ratio compares points on one device")
         threads = {make_point({**common, **side}).threads for side in (a, b)}
-        return measure_ratio(
+        ratio = measure_ratio(
             synced(pa.step, pa.sync),
             synced(pb.step, pb.sync),
             device=pa.device,
@@ -308,7 +255,25 @@ def perfbench_ratio(request: pytest.FixtureRequest) -> Iterator[Callable[..., Ra
             label=f"{pa.label} / {pb.label}",
             threads=threads.pop() if len(threads) == 1 else None,  # else threads are compared
         )
+        return self._keep(ratio, max_half_width)
 
-    yield run
-    for prepared in opened:
+    def measure(
+        self,
+        fn_a: Callable[[], Any],
+        fn_b: Callable[[], Any],
+        max_half_width: float | None = None,
+        **kwargs: Any,
+    ) -> Ratio:
+        """`measure_ratio(fn_a, fn_b, **kwargs)`, reported and guarded like a scenario ratio."""
+        return self._keep(measure_ratio(fn_a, fn_b, **kwargs), max_half_width)
+
+
+@pytest.fixture
+def perfbench_ratio(request: pytest.FixtureRequest) -> Iterator[RatioGate]:
+    """`perfbench_ratio(scenario, a_axes, b_axes, budget_s=3.0, max_half_width=None,
+    **common_axes) -> Ratio`, or `perfbench_ratio.measure(fn_a, fn_b, **measure_ratio_args)`;
+    `max_half_width` defaults to `--perfbench-max-half-width`."""
+    gate = RatioGate(request)
+    yield gate
+    for prepared in gate.opened:
         prepared.close()

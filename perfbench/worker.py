@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from perfbench.group import Activity, GroupTask
+from perfbench.main_guard import FIX, REIMPORT_EXIT
 from perfbench.point import PointTask
 from perfbench.worker_output import OutputCapture, output_note
 
@@ -149,7 +150,9 @@ class Worker:
         code = self._proc.exitcode
         self._reset()
         detail = f"the worker process died (exit code {code})"
-        if code == -signal.SIGKILL:
+        if code == REIMPORT_EXIT:  # perfbench.main_guard: an unguarded script started it again
+            detail += f": it re-imported the main script, which starts perfbench again: {FIX}"
+        elif code == -signal.SIGKILL:
             detail += ": killed with SIGKILL, which is what the kernel's out-of-memory killer sends"
         elif code is not None and code < 0:
             detail += f": killed by signal {signal.Signals(-code).name}"

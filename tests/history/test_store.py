@@ -3,7 +3,6 @@ recording, two processes recording at once, and a run whose recording fails."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import signal
@@ -19,7 +18,6 @@ import sqlalchemy as sa
 from perfbench import cli
 from perfbench.history import store
 from perfbench.history.fingerprint import identify
-from perfbench.history.hooks import record_after_run
 from perfbench.history.record import resolve_url, run_records
 
 GOLDEN = Path(__file__).parents[1] / "report" / "data" / "mlp_run"
@@ -131,7 +129,6 @@ KILLED = """
 import os, signal, sys
 from perfbench.history import store
 from perfbench.history.fingerprint import identify
-from perfbench.history.hooks import record_after_run
 from perfbench.history.record import resolve_url, run_records
 engine = store.open_store(resolve_url(sys.argv[1]))
 run, rows = run_records(sys.argv[2])
@@ -188,12 +185,12 @@ def test_perfbench_run_records_and_a_failing_store_only_warns(
     argv = ["run", str(scenario), "--budget", "0.05", "--no-control", "-q", "--out", str(run)]
     assert cli.main([*argv, "--history", str(db)]) == 0
     assert _counts(db) == (1, 1)
-    bad = argparse.Namespace(history="sqlite:////nonexistent-dir/never/h.sqlite", no_history=False)
-    record_after_run(run, bad)  # what `perfbench run` calls after the rows are written
+    capsys.readouterr()
+    bad = "sqlite:////nonexistent-dir/never/h.sqlite"  # recorded after the rows are written
+    assert cli.main([*argv[:-1], str(tmp_path / "run2"), "--history", bad]) == 0
     err = capsys.readouterr().err
     assert "warning: run not recorded in history" in err and "perfbench history import" in err
-    record_after_run(run, argparse.Namespace(history=str(db), no_history=True))
-    assert _counts(db) == (1, 1)
+    assert (tmp_path / "run2" / "results.csv").is_file()
 
 
 def test_store_location_from_flag_environment_or_cache(tmp_path: Path, monkeypatch) -> None:
