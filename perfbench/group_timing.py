@@ -41,6 +41,7 @@ from typing import Any
 
 import torch
 
+from perfbench.after_rounds import changed_outputs
 from perfbench.backends import BACKENDS
 from perfbench.backends.compile_variants import shared_dynamo
 from perfbench.contention import judge_contention, snapshot
@@ -225,6 +226,8 @@ def _time_and_record(
             _drop(arms, changed.arm, {"status": "failed", "error": str(changed)}, emit)
     else:
         return
+    for name, why in changed_outputs(arms):  # state carried across calls: no time shown
+        _drop(arms, name, {"status": "failed", "error": why}, emit)
     for arm in arms:
         if not arm.control:  # the control only calibrates: no row, no profile pass
             # flops count, --profile pass: a hang here is this arm's
