@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from perfbench.cli_capture import output_notes
+from perfbench.compile_watch import partly_eager
 
 
 def _fmt_ms(ms: float) -> str:
@@ -51,6 +52,9 @@ class Progress:
         if row["status"] == "ok" and row.get("verdict_reason"):
             kind = "control" if row.get("backend") == "eager" else "verdict"  # eager: the A/A line
             print(f"    {kind}: {row['verdict_reason']}", flush=True)
+        hit = (row.get("extra") or {}).get("recompile_limit")
+        if row["status"] == "ok" and hit:  # the verdict line may be absent (no eager arm)
+            print(f"    partly eager: {partly_eager(hit)}", flush=True)
         if row.get("contended"):
             why = (row.get("extra") or {}).get("contention") or "other processes took CPU"
             print(f"    contended: {why}", flush=True)
