@@ -53,8 +53,8 @@ class Progress:
             kind = "control" if row.get("backend") == "eager" else "verdict"  # eager: the A/A line
             print(f"    {kind}: {row['verdict_reason']}", flush=True)
         hit = (row.get("extra") or {}).get("recompile_limit")
-        if row["status"] == "ok" and hit:  # the verdict line may be absent (no eager arm)
-            print(f"    partly eager: {partly_eager(hit)}", flush=True)
+        if row["status"] == "ok" and hit and partly_eager(hit) not in row.get("verdict_reason", ""):
+            print(f"    note: {partly_eager(hit)}", flush=True)  # no verdict line says it
         if row.get("contended"):
             why = (row.get("extra") or {}).get("contention") or "other processes took CPU"
             print(f"    contended: {why}", flush=True)

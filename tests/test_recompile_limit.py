@@ -63,7 +63,8 @@ def test_recompile_limit_is_a_finding_and_the_verdict_says_partly_eager(write_sc
     assert hit["where"] == f"{path}:{guard}"  # the user's line behind the failing guard
     assert f"({path}:{guard - 1})" in hit["function"]  # dynamo names forward's def line
     assert "the timed code was partly eager" in compiled["verdict_reason"]
-    assert "partly eager: the timed code was partly eager" in proc.stdout  # the terminal
+    assert "verdict: compile" in proc.stdout  # the terminal says it on the verdict line
+    assert "; the timed code was partly eager: torch.compile hit recompile_limit" in proc.stdout
     # the findings printed at the end: its own finding, with the fix
     assert "hit torch._dynamo's recompile_limit (2)" in proc.stdout
     assert "mark the value dynamic" in proc.stdout and "make it a tensor" in proc.stdout
