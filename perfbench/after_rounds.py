@@ -107,7 +107,9 @@ def changed_outputs(arms: list[Any]) -> list[tuple[str, str]]:
     """(arm name, why) for every arm (`group_timing.Arm`) whose output changed across calls."""
     found = []
     for arm in arms:
+        waits = arm.wait_s, arm.workload.feed.wait_s  # the check's data wait is not the rounds'
         why = output_change(arm.workload)
+        arm.wait_s, arm.workload.feed.wait_s = waits
         if why is not None:
             found.append((arm.name, why))
     return found

@@ -11,7 +11,7 @@ while a group runs:
   the function and the guard's file:line dynamo names;
 - an end-of-compile callback counts the compiles after the builds (dynamo's reset inside the first
   compiled arm's prepare drops callbacks, so it is registered again at every phase change; the
-  last one, "warming up, then timing", is before the warm-up);
+  last one, "warming up ... arms", is before the warm-up);
 - both are attributed to the point that was running (`Activity.begin` is called before every
   step), and `merge_into` adds them to each arm's build-time facts after the rounds.
 
@@ -122,7 +122,10 @@ class CompileWatch:
         """Add what happened after the build to one arm's build-time compile facts; a compiled
         arm also gets the group's recompile-limit hit (dynamo counts a frame's compiles per
         code object, which every compiled arm of the group shares)."""
-        later = self.ids.get(point_id, [])
+        # the callback is registered again before every arm's build, so it also saw the builds
+        # of the arms after the first compiled one: their ids are in the build-time facts
+        built = set(facts.get("compile_ids", []))
+        later = [i for i in self.ids.get(point_id, []) if i not in built]
         if later:
             ids = [*facts.get("compile_ids", []), *later]
             facts["compiles"] = int(facts.get("compiles") or 0) + len(later)

@@ -215,8 +215,8 @@ def _time_and_record(
         budget = first.timing.budget_s * len(arms)
         begin(
             first.point_id,
-            f"warming up, then timing {len(arms)} arms in alternating rounds "
-            f"(about {budget:g} s of timed work)",
+            f"warming up {len(arms)} arms, then timing them in alternating rounds "
+            f"(budget {budget:g} s of timed work)",
         )
         try:
             inter, facts = _rounds(arms, begin, built)
@@ -286,6 +286,7 @@ def _rounds(arms: list[Arm], begin: Begin, built: int) -> tuple[Interleaved, dic
             threads=first.point.threads,
             settings=settings,
             before_timing=before_timing,
+            on_plan=lambda plan: begin(first.point_id, plan.announce()),  # the real plan
         )
     finally:
         printed.stop()
@@ -340,14 +341,7 @@ def _record_arm(scenario: Scenario, arm: Arm, inter: Interleaved, facts: dict[st
     row.extra.update(arm.compile_facts)
     row.extra["recompiled_during_timing"] = facts["recompiled_during_timing"]
     row.extra["compiled_after_build"] = facts["compiled_after_build"]
-    row.extra["interleaved"] = {
-        "arms": list(inter.arms),
-        "rounds": inter.rounds,
-        "period": inter.period,
-        "blocks": inter.blocks,
-        "stop_reason": inter.stop_reason,
-        "timed_s": round(inter.timed_s, 3),
-    }
+    row.extra["interleaved"] = inter.summary()
     row.extra["changes"] = workload.prepared.changes
     row.extra["changes_what"] = workload.prepared.changes_what
     row.wall_s = arm.cold_wall_s + inter.wall_s

@@ -90,7 +90,7 @@ def test_parse_hit_reads_dynamos_warning_and_ignores_others():
 
 def test_compiles_after_the_build_are_added_to_the_arms_facts():
     watch = CompileWatch()
-    watch.ids = {5: ["0/2", "0/3"]}
+    watch.ids = {5: ["0/1", "0/2", "0/3"]}  # 0/1: seen while it was built, not again
     facts = {"compiles": 2, "recompiles": 1, "compile_ids": ["0/0", "0/1"]}
     watch.merge_into(5, facts, compiled=True)
     assert (
