@@ -233,6 +233,24 @@ def _set_threads(threads: int | None) -> None:
         raise RuntimeError(f"asked torch for {threads} threads, it runs {got}")
 
 
+def _pilot(
+    orders: list[tuple[str, ...]],
+    arms: Mapping[str, Callable[[], Any]],
+    sample: _Sampler,
+    numbers: dict[str, int],
+    warmup_calls: dict[str, int],
+    settings: InterleaveSettings,
+) -> RoundPlan:
+    """One period of warm-up rounds (dropped, counted as warm-up): the plan from its times."""
+    pilot: dict[str, list[float]] = {n: [] for n in numbers}
+    for order in orders:
+        for n in order:
+            pilot[n].append(sample(n, arms[n], numbers[n]))
+            warmup_calls[n] += numbers[n]
+    per_call = {n: statistics.median(t) for n, t in pilot.items()}
+    return plan_rounds(per_call, numbers, settings, len(orders))
+
+
 def interleave(
     arms: Mapping[str, Callable[[], Any]],
     sync: Callable[[], None] | None = None,
@@ -268,14 +286,7 @@ def interleave(
     orders = [tuple(names[i] for i in row) for row in balanced_orders(len(names))]
     period = len(orders)
 
-    pilot: dict[str, list[float]] = {n: [] for n in names}
-    for order in orders:  # one period of warm-up rounds: dropped, and the pilot
-        for n in order:
-            pilot[n].append(sample(n, arms[n], numbers[n]))
-            warmup_calls[n] += numbers[n]
-    plan = plan_rounds(
-        {n: statistics.median(t) for n, t in pilot.items()}, numbers, settings, period
-    )
+    plan = _pilot(orders, arms, sample, numbers, warmup_calls, settings)
     numbers, planned = plan.numbers, plan.rounds
     deadline = settings.deadline_factor * max(settings.budget_s, plan.planned_s)
     min_rounds = min(settings.min_periods, plan.periods) * period
