@@ -28,8 +28,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from perfbench.backends.compile_facts import MAX_IDS, recompiles
-
 LOGGER = "torch._dynamo.convert_frame"
 FIX = (
     "mark the value dynamic (torch._dynamo.mark_dynamic for a tensor dimension, or "
@@ -124,6 +122,8 @@ class CompileWatch:
         code object, which every compiled arm of the group shares)."""
         # the callback is registered again before every arm's build, so it also saw the builds
         # of the arms after the first compiled one: their ids are in the build-time facts
+        from perfbench.backends.compile_facts import MAX_IDS, recompiles  # torch: not for --help
+
         built = set(facts.get("compile_ids", []))
         later = [i for i in self.ids.get(point_id, []) if i not in built]
         if later:

@@ -17,7 +17,10 @@ timing settings, so run.json and every rerun command state them (`--setting time
 
 from __future__ import annotations
 
-from perfbench.timing import TimingSettings
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # timing imports torch; the parent's loop needs only two numbers
+    from perfbench.timing import TimingSettings
 
 STEP_MIN_S = 60.0  # the least a step gets by default (timer noise, a GC pause, a slow first call)
 
