@@ -9,8 +9,9 @@ after the pilot period, where the minimum would exceed the budget by more than `
 
 1. fewer calls per sample first (down to a sample of `min_sample_s / 10`: the timer's own cost
    stays far below 1% of a sample), which costs nothing in blocks;
-2. then fewer periods, down to `floor_periods` (three: the fewest blocks that still give an
-   interval, with df = 2, so a wider one);
+2. then fewer periods, as many as fit in `OVER_BUDGET` times the budget, down to
+   `floor_periods` (three: the fewest blocks that still give an interval, with df = 2, so a
+   wider one);
 3. the plan says so (`note`), up front, and what to raise instead.
 
 The plan depends only on the pilot's times, never on the ratios (no optional stopping).
@@ -94,7 +95,7 @@ def plan_rounds(
     floor = min(settings.floor_periods, settings.min_periods)
     periods = settings.min_periods
     if periods * period_s > OVER_BUDGET * budget:
-        periods = max(floor, min(periods, int(budget / period_s)))
+        periods = max(floor, min(periods, int(OVER_BUDGET * budget / period_s)))
     planned_s = periods * period_s
     changes = []
     if fewer != numbers:

@@ -95,3 +95,12 @@ def test_budget_bounds_a_slow_sweep_end_to_end(write_scenario, tmp_path):
         inter = json.loads(extra)["interleaved"]
         assert inter["rounds"] == 6 and "2 periods" not in inter["plan_note"]
         assert inter["timed_s"] == pytest.approx(inter["planned_s"], rel=0.25)
+
+
+def test_fewer_periods_keep_as_many_as_fit_twice_the_budget():
+    """0.1 s steps, two arms (ABBA, 2 rounds a period, 0.4 s): the minimum of 2 s is 2.5x a 0.8 s
+    budget; four periods fit in twice the budget."""
+    s = InterleaveSettings(budget_s=0.8)
+    plan = plan_rounds({"a": 0.1, "b": 0.1}, {"a": 1, "b": 1}, s, 2)
+    assert plan.periods == 4 and plan.planned_s == pytest.approx(1.6)
+    assert "4 periods instead of 5" in plan.note and "raise --budget" not in plan.note
