@@ -113,3 +113,16 @@ def changed_outputs(arms: list[Any]) -> list[tuple[str, str]]:
         if why is not None:
             found.append((arm.name, why))
     return found
+
+
+class OutputChanged(Exception):
+    """A point timed alone whose output changed across calls (`output_after_timing`)."""
+
+
+def output_after_timing(workload: Workload) -> str | None:
+    """`output_change` for a point timed alone; its data wait stays the timed calls' own."""
+    wait_s = workload.feed.wait_s
+    try:
+        return output_change(workload)
+    finally:
+        workload.feed.wait_s = wait_s

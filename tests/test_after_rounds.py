@@ -84,3 +84,14 @@ def test_determinism_diagnosis_names_the_buffer_that_carries_state(write_scenari
     found = nondeterminism(scenario, model, torch.randn(8, 16), 1e-4)
     assert found is not None and "buffer(s) 'calls'" in found
     assert nondeterminism(scenario, nn.Linear(16, 4), torch.randn(8, 16), 1e-4) is None
+
+
+def test_a_point_timed_alone_is_checked_too(write_scenario, tmp_path):
+    """--no-control with eager alone: the point is timed by itself, and checked after timing."""
+    out = tmp_path / "run"
+    flags = ("--budget", "0.1", "--set", "batch_size=8", "--no-control")
+    proc = perfbench("run", str(write_scenario(ACCUMULATES)), "--out", str(out), *flags)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    bad = _rows(out)[8]
+    assert bad["status"] == "failed" and bad["median_ms"] == ""
+    assert bad["error"].startswith("output became non-finite after the timed rounds")
