@@ -116,15 +116,19 @@ def forward(model, batch):
 
 def test_a_gil_starving_thread_is_stopped_by_the_default_limit(write_scenario, tmp_path):
     out = tmp_path / "run"
-    flags = ("--budget", "0.05", "--setting", "timeout_floor_s=6")
+    # a 12 s floor: the heartbeat (every ~10 s) speaks once before the limit stops the step
+    flags = ("--budget", "0.05", "--setting", "timeout_floor_s=12")
     proc = perfbench("run", str(write_scenario(STARVES)), "--out", str(out), *flags)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     df = pd.read_csv(out / "results.csv", keep_default_na=False)
     status = dict(zip(df.batch_size, df.status, strict=True))
     assert status == {2: "ok", 4: "timeout"}  # the earlier row is kept
     error = df.error[df.batch_size == 4].iloc[0]
-    assert re.search(r"exceeded the default step limit of 6 s \(50x the slowest step", error)
+    assert re.search(r"exceeded the default step limit of 12 s \(50x the slowest step", error)
     settings = json.loads((out / "run.json").read_text())["settings"]
-    assert settings["timeout_floor_s"] == 6 and settings["timeout_factor"] == 50
+    assert re.search(
+        r"\.\.\. still .*: 1\d s so far; one step has run \d+ s of its 12 s limit", proc.stdout
+    )
+    assert settings["timeout_floor_s"] == 12 and settings["timeout_factor"] == 50
     command = df.command[df.batch_size == 4].iloc[0]
-    assert "--setting timeout_floor_s=6" in command and "--setting timeout_factor=50" in command
+    assert "--setting timeout_floor_s=12" in command and "--setting timeout_factor=50" in command
