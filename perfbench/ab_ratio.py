@@ -127,10 +127,9 @@ def measure_ratio(
     """
     from perfbench.interleave import InterleaveSettings, interleave
 
-    settings = InterleaveSettings(
-        budget_s=budget_s,
-        min_periods=max(InterleaveSettings.min_periods, math.ceil(min_pairs / 2)),
-    )
+    periods = max(InterleaveSettings.min_periods, math.ceil(min_pairs / 2))
+    # a gate asked for min_pairs: never fewer periods, whatever the budget (round_plan)
+    settings = InterleaveSettings(budget_s=budget_s, min_periods=periods, floor_periods=periods)
     inter = interleave(
         {"A": fn_a, "B": fn_b},
         device=device,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from perfbench.cli_capture import output_notes
+from perfbench.compile_watch import partly_eager
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,6 +58,9 @@ class Progress:
         if row["status"] == "ok" and row.get("verdict_reason"):
             kind = "control" if row.get("backend") == "eager" else "verdict"  # eager: the A/A line
             print(f"    {kind}: {row['verdict_reason']}", flush=True)
+        hit = (row.get("extra") or {}).get("recompile_limit")
+        if row["status"] == "ok" and hit and partly_eager(hit) not in row.get("verdict_reason", ""):
+            print(f"    note: {partly_eager(hit)}", flush=True)  # no verdict line says it
         if row.get("contended"):
             why = (row.get("extra") or {}).get("contention") or "other processes took CPU"
             print(f"    contended: {why}", flush=True)

@@ -25,6 +25,9 @@ The `contended` flag. A phase is contended when either
 2. steal exceeded 5% of the phase's CPU time (`steal_s > 0.05 * wall_s * cpus`): the host
    itself was oversubscribed.
 
+3. the scenario's own Python threads (`perfbench.own_threads`) used more than a quarter core
+   inside the measuring process: named as such, since they are this process, not "others".
+
 PSI stall time and involuntary switches are recorded as evidence beside the flag but do not set
 it: both also count the workload's own oversubscription (more threads plus loader workers than
 cores), which is a property of the point, not noise from outside.
@@ -39,6 +42,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from perfbench.own_threads import own_threads_used, thread_cpu
 
 PROC = Path("/proc")
 OTHERS_MARGIN_CORES = 0.25
@@ -57,6 +62,7 @@ class CpuSnapshot:
     psi_some_us: int | None
     nivcsw: int
     cpus: int
+    threads: dict[int, tuple[str, float]] = field(default_factory=dict)  # own_threads
 
 
 def _read_proc_stat() -> tuple[float, float, int]:
@@ -124,6 +130,7 @@ def snapshot() -> CpuSnapshot:
         psi_some_us=_psi_some_us(),
         nivcsw=me.ru_nivcsw,
         cpus=cpus,
+        threads=thread_cpu(),
     )
 
 
@@ -141,6 +148,7 @@ class Contention:
     cores_wanted: float
     contended: bool
     reasons: tuple[str, ...] = field(default_factory=tuple)
+    own_threads_cpu_s: float = 0.0  # the scenario's own threads, inside this process
 
     @property
     def others_cores(self) -> float:
@@ -157,6 +165,9 @@ class Contention:
                 else None
             ),
             "nivcsw_per_s": round(self.nivcsw / self.wall_s, 1) if self.wall_s else 0,
+            "own_threads_cores": round(self.own_threads_cpu_s / self.wall_s, 3)
+            if self.wall_s
+            else 0,
             "contended": self.contended,
             "contention": "; ".join(self.reasons),
         }
@@ -180,6 +191,12 @@ def judge_contention(start: CpuSnapshot, end: CpuSnapshot, cores_wanted: float) 
         )
     if steal > STEAL_MAX_FRAC * wall * end.cpus:
         reasons.append(f"the hypervisor stole {steal / (wall * end.cpus):.0%} of CPU time")
+    threads_s, names = own_threads_used(start.threads, end.threads)
+    if threads_s / wall > OTHERS_MARGIN_CORES:  # they share the process: the GIL, cores, caches
+        reasons.append(
+            f"the scenario's own threads in the measuring process ({', '.join(names[:3])}) used "
+            f"{threads_s / wall:.2f} cores beside the timed work"
+        )
     return Contention(
         wall_s=wall,
         others_cpu_s=others,
@@ -191,6 +208,7 @@ def judge_contention(start: CpuSnapshot, end: CpuSnapshot, cores_wanted: float) 
         cores_wanted=cores_wanted,
         contended=bool(reasons),
         reasons=tuple(reasons),
+        own_threads_cpu_s=threads_s,
     )
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from perfbench.after_rounds import buffer_snapshot, buffers_clause, changed_buffers
 from perfbench.axes import Amp
 from perfbench.correctness import MismatchError, relative_error, tolerance_for
 from perfbench.row import Row
@@ -108,17 +109,19 @@ def nondeterminism(
     batch differ beyond `tolerance` (relative error, as the correctness check measures), or None.
     """
     run = _eval_forward(scenario, model)
+    buffers = buffer_snapshot(model)  # a buffer the forward changes is state carried across calls
     first = run(clone_batch(batch))
     second = run(clone_batch(batch))
+    carried = buffers_clause(changed_buffers(model, buffers))
     try:
         err = relative_error(second, first)
     except MismatchError as exc:
-        return f"the model is not deterministic in eval mode: two eager forwards differ: {exc}"
+        return f"the model is not deterministic in eval mode: two eager forwards differ: {exc}{carried}"
     if err <= tolerance:  # NaN compares False, so a NaN error is reported
         return None
     return (
         f"the model is not deterministic in eval mode: two eager forwards on the same batch "
-        f"differ by relative error {err:.3g} (tolerance {tolerance:.3g})"
+        f"differ by relative error {err:.3g} (tolerance {tolerance:.3g}){carried}"
     )
 
 

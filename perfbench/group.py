@@ -43,32 +43,56 @@ class GroupTask:
 
 class Activity:
     """Which point the measuring process works on, and since when (CLOCK_MONOTONIC, which is
-    system-wide on Linux, so the parent can compare it with its own clock).
+    system-wide on Linux, so the parent can compare it with its own clock); whether that is a
+    step (a `begin` without a phase) and the slowest step of the group so far, for the default
+    limit (`perfbench.step_limit`).
 
-    Backed by a shared-memory array of two doubles when one is given (the local worker), else a
+    Backed by a shared-memory array of four doubles when one is given (the local worker), else a
     plain list (in-process use, tests, a Ray task whose driver uses its own deadline)."""
 
     IDLE = -1.0
+    SLOTS = 4  # point id, since, is_step, slowest step (s)
 
     def __init__(self, shared: Any | None = None) -> None:
-        self._slots = shared if shared is not None else [self.IDLE, 0.0]
+        self._slots = shared if shared is not None else [self.IDLE, 0.0, 0.0, 0.0]
         # where phases of a long group are told (the local worker sends them to the terminal)
         self.say: Callable[[str], None] = lambda text: None
+        # the writer's own copy of its slots: a shared-memory read costs ~0.2 µs, and `begin`
+        # runs before every timed call
+        self._step, self._since, self._slowest = False, 0.0, 0.0
 
     def begin(self, point_id: int, phase: str = "") -> None:
-        """Work on `point_id` starts now; `phase` (preparing ..., timing ...) goes to `say`."""
-        self._slots[1] = time.monotonic()
-        self._slots[0] = float(point_id)
+        """Work on `point_id` starts now; `phase` (preparing ..., timing ...) goes to `say`.
+        Without a phase this is one step: the step before it (if any) was that long."""
+        now = time.monotonic()
+        slots = self._slots
+        if phase:
+            self._step = False
+            slots[2] = 0.0
+        elif self._step:  # any arm's step: the arms alternate
+            if now - self._since > self._slowest:
+                self._slowest = slots[3] = now - self._since
+        else:
+            self._step = True
+            slots[2] = 1.0
+        self._since = slots[1] = now
+        slots[0] = float(point_id)
         if phase:
             self.say(phase)
 
     def idle(self) -> None:
         self._slots[0] = self.IDLE
+        self._slots[2] = self._slots[3] = 0.0  # the next group's steps are its own
+        self._step, self._slowest = False, 0.0
 
     def current(self) -> tuple[int | None, float]:
         """(point id or None when idle, monotonic time it began)."""
         pid, since = self._slots[0], self._slots[1]
         return (None if pid == self.IDLE else int(pid)), since
+
+    def step_facts(self) -> tuple[bool, float]:
+        """(is the work now a step, the slowest step so far in seconds; 0 before any)."""
+        return bool(self._slots[2]), float(self._slots[3])
 
 
 def measure_group(

@@ -12,10 +12,9 @@ Order of work, and why:
    per arm; a failing arm is recorded at once and the rest of the group goes on). Nothing is torn
    down between arms, and inside `compile_variants.shared_dynamo` only the first compiled arm's
    prepare resets dynamo: a later reset would throw away an earlier arm's compiled code, which
-   would recompile after its build (and `compile-freezing`, without freezing). Each arm's compile
-   facts are the ones its own pass left (the trackers of earlier arms see later arms' compiles);
-   `compiled_after_build` counts graphs compiled after the builds (warm-up and rounds) and
-   `recompiled_during_timing` says whether any was compiled inside the timed rounds.
+   would recompile after its build (and `compile-freezing`, without freezing). Compile facts
+   cover the whole point: its own pass's, then what the warm-up and rounds compiled and whether
+   dynamo's recompile limit was hit (`perfbench.compile_watch`).
 3. With a DataLoader with worker processes, all arms read one shared loader, so no idle arm's
    workers prefetch while another arm is timed; each arm counts its own data wait.
 4. The rounds run at the point's thread count (checked after every sample). An arm whose step
@@ -41,8 +40,10 @@ from typing import Any
 
 import torch
 
+from perfbench.after_rounds import changed_outputs
 from perfbench.backends import BACKENDS
 from perfbench.backends.compile_variants import shared_dynamo
+from perfbench.compile_watch import caveat_verdicts, merge_after_rounds, watching
 from perfbench.contention import judge_contention, snapshot
 from perfbench.diagnose import fail_on_diagnosis
 from perfbench.group_sharing import share_loader, shared_weights
@@ -125,7 +126,8 @@ def measure_interleaved(
 
     try:
         if not fail_on_diagnosis(scenario, tasks, once, begin):
-            _measure(scenario, tasks, control, family_size, once, begin)
+            with watching() as watch:  # compiles and dynamo's recompile limit, rounds included
+                _measure(scenario, tasks, control, family_size, once, watch.follow(begin))
     except Exception as err:
         for t in tasks:
             if t.point_id not in emitted:
@@ -213,8 +215,8 @@ def _time_and_record(
         budget = first.timing.budget_s * len(arms)
         begin(
             first.point_id,
-            f"warming up, then timing {len(arms)} arms in alternating rounds "
-            f"(about {budget:g} s of timed work)",
+            f"warming up {len(arms)} arms, then timing them in alternating rounds "
+            f"(budget {budget:g} s of timed work)",
         )
         try:
             inter, facts = _rounds(arms, begin, built)
@@ -225,12 +227,16 @@ def _time_and_record(
             _drop(arms, changed.arm, {"status": "failed", "error": str(changed)}, emit)
     else:
         return
+    for name, why in changed_outputs(arms):  # state carried across calls: no time shown
+        _drop(arms, name, {"status": "failed", "error": why}, emit)
+    merge_after_rounds(arms)
     for arm in arms:
         if not arm.control:  # the control only calibrates: no row, no profile pass
             # flops count, --profile pass: a hang here is this arm's
             begin(arm.task.point_id, f"recording {arm.name} (flop count, profiling passes)")
             _record_arm(scenario, arm, inter, facts)
     _judge(arms, inter, family_size)
+    caveat_verdicts(arms)  # hit dynamo's recompile limit: the timed code was partly eager
     for arm in arms:
         if not arm.control:
             emit(arm.row.as_dict())
@@ -280,6 +286,7 @@ def _rounds(arms: list[Arm], begin: Begin, built: int) -> tuple[Interleaved, dic
             threads=first.point.threads,
             settings=settings,
             before_timing=before_timing,
+            on_plan=lambda plan: begin(first.point_id, plan.announce()),  # the real plan
         )
     finally:
         printed.stop()
@@ -334,14 +341,7 @@ def _record_arm(scenario: Scenario, arm: Arm, inter: Interleaved, facts: dict[st
     row.extra.update(arm.compile_facts)
     row.extra["recompiled_during_timing"] = facts["recompiled_during_timing"]
     row.extra["compiled_after_build"] = facts["compiled_after_build"]
-    row.extra["interleaved"] = {
-        "arms": list(inter.arms),
-        "rounds": inter.rounds,
-        "period": inter.period,
-        "blocks": inter.blocks,
-        "stop_reason": inter.stop_reason,
-        "timed_s": round(inter.timed_s, 3),
-    }
+    row.extra["interleaved"] = inter.summary()
     row.extra["changes"] = workload.prepared.changes
     row.extra["changes_what"] = workload.prepared.changes_what
     row.wall_s = arm.cold_wall_s + inter.wall_s

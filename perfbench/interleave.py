@@ -24,7 +24,8 @@ How a group is timed:
    exception is a deadline (`deadline_factor` × the planned time), checked only between whole
    periods once `min_periods` are done, so that a machine that becomes very busy cannot hold a
    worker forever; it depends on elapsed time, never on the ratios, and `stop_reason` says when
-   it fired.
+   it fired. Where the minimum is far over the budget, `round_plan` times fewer calls per sample
+   or fewer periods instead, and says so up front (`on_plan`).
 
 Thread count: the group's `threads` are set before the rounds and checked after every sample; an
 arm that changes it (an ONNX Runtime session with its own pool, a library calling
@@ -34,7 +35,6 @@ then measure threads.
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +43,7 @@ from typing import Any
 
 import torch
 
+from perfbench.round_plan import RoundPlan, periods_in_budget, plan_rounds
 from perfbench.speedup import DEFAULT_BLOCKS, PairedEstimate, estimate_speedup
 from perfbench.timing import (
     Measurement,
@@ -65,6 +66,7 @@ class InterleaveSettings:
     blocks: int = DEFAULT_BLOCKS  # the speedup's batch-means blocks (of whole periods)
     min_periods: int = 5  # at least this many periods of the order design are timed
     min_sample_s: float = 1e-3
+    floor_periods: int = 3  # fewest periods when the minimum is far over budget (round_plan)
     max_rounds: int = 3000
     deadline_factor: float = 3.0  # stop (between whole periods) past this × the planned time
 
@@ -86,6 +88,21 @@ class Interleaved:
     stop_reason: str  # "planned" | "deadline"
     timed_s: float  # seconds of timed work, all arms
     wall_s: float  # seconds from the first warm-up call to the last sample
+    planned_s: float = 0.0  # the timed work the plan announced (round_plan)
+    plan_note: str = ""  # why the plan departed from the budget ("" when it fit)
+
+    def summary(self) -> dict[str, Any]:
+        """What results.csv's extra.interleaved keeps of the rounds."""
+        return {
+            "arms": list(self.arms),
+            "rounds": self.rounds,
+            "period": self.period,
+            "blocks": self.blocks,
+            "stop_reason": self.stop_reason,
+            "timed_s": round(self.timed_s, 3),
+            "planned_s": round(self.planned_s, 3),
+            **({"plan_note": self.plan_note} if self.plan_note else {}),
+        }
 
     @property
     def rounds(self) -> int:
@@ -147,11 +164,9 @@ def balanced_orders(n: int) -> list[tuple[int, ...]]:
 
 
 def plan_periods(period_s: float, settings: InterleaveSettings, period: int) -> int:
-    """Timed periods: as many as fit into the budget, at least min_periods, at most max_rounds."""
-    cap = max(settings.min_periods, settings.max_rounds // period)
-    if period_s <= 0 or not math.isfinite(period_s):
-        return settings.min_periods
-    return min(max(int(settings.budget_s / period_s), settings.min_periods), cap)
+    """Timed periods: as many as fit into the budget, at least min_periods, at most max_rounds
+    (before `round_plan` shrinks a minimum that is far over budget)."""
+    return periods_in_budget(period_s, settings, period)
 
 
 class ThreadsChanged(RuntimeError):
@@ -218,6 +233,24 @@ def _set_threads(threads: int | None) -> None:
         raise RuntimeError(f"asked torch for {threads} threads, it runs {got}")
 
 
+def _pilot(
+    orders: list[tuple[str, ...]],
+    arms: Mapping[str, Callable[[], Any]],
+    sample: _Sampler,
+    numbers: dict[str, int],
+    warmup_calls: dict[str, int],
+    settings: InterleaveSettings,
+) -> RoundPlan:
+    """One period of warm-up rounds (dropped, counted as warm-up): the plan from its times."""
+    pilot: dict[str, list[float]] = {n: [] for n in numbers}
+    for order in orders:
+        for n in order:
+            pilot[n].append(sample(n, arms[n], numbers[n]))
+            warmup_calls[n] += numbers[n]
+    per_call = {n: statistics.median(t) for n, t in pilot.items()}
+    return plan_rounds(per_call, numbers, settings, len(orders))
+
+
 def interleave(
     arms: Mapping[str, Callable[[], Any]],
     sync: Callable[[], None] | None = None,
@@ -226,12 +259,14 @@ def interleave(
     settings: InterleaveSettings | None = None,
     timer: Timer | None = None,
     before_timing: Callable[[], None] | None = None,
+    on_plan: Callable[[RoundPlan], None] | None = None,
 ) -> Interleaved:
     """Warm up, calibrate and time `arms` (name -> zero-argument step) in balanced rounds.
 
     `sync` waits for the device (CUDA: `torch.cuda.synchronize`); it runs before every sample.
     `before_timing` runs once after the warm-up rounds, before the first timed round (to reset
-    data-wait counters or start a contention probe).
+    data-wait counters or start a contention probe); `on_plan` gets the plan just before that
+    (`round_plan`: how many rounds, how long, and why if it departs from the budget).
     """
     settings = settings or InterleaveSettings()
     if not arms:
@@ -251,15 +286,12 @@ def interleave(
     orders = [tuple(names[i] for i in row) for row in balanced_orders(len(names))]
     period = len(orders)
 
-    round_times = []
-    for order in orders:  # one period of warm-up rounds: dropped, and the pilot
-        round_times.append(sum(sample(n, arms[n], numbers[n]) * numbers[n] for n in order))
-        for n in order:
-            warmup_calls[n] += numbers[n]
-    period_s = statistics.median(round_times) * period
-    planned = plan_periods(period_s, settings, period) * period
-    deadline = settings.deadline_factor * max(settings.budget_s, planned / period * period_s)
-    min_rounds = settings.min_periods * period
+    plan = _pilot(orders, arms, sample, numbers, warmup_calls, settings)
+    numbers, planned = plan.numbers, plan.rounds
+    deadline = settings.deadline_factor * max(settings.budget_s, plan.planned_s)
+    min_rounds = min(settings.min_periods, plan.periods) * period
+    if on_plan is not None:
+        on_plan(plan)
 
     if before_timing is not None:
         before_timing()
@@ -294,4 +326,6 @@ def interleave(
         stop_reason=stop,
         timed_s=timed_s,
         wall_s=time.perf_counter() - start_wall,
+        planned_s=plan.planned_s,
+        plan_note=plan.note,
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from perfbench.after_rounds import OutputChanged, output_after_timing
 from perfbench.axes import Point
 from perfbench.backends import BACKENDS
 from perfbench.backends.base import BackendNotApplicable
@@ -92,6 +93,8 @@ def error_columns(path: Path, err: BaseException) -> dict[str, Any]:
         return {"status": "failed", "error": str(err)}
     if isinstance(err, BackendNotApplicable):  # cannot handle this model: not a failure
         return {"status": "skipped", "reason": str(err)}
+    if isinstance(err, OutputChanged):
+        return {"status": "failed", "error": str(err)}
     if isinstance(err, MismatchError):
         return {"status": "failed", "error": f"correctness check failed: {err}"}
     message = describe_exception(path, err)
@@ -119,6 +122,9 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
             torch.cuda.reset_peak_memory_stats()
         printed = TimedOutput()
         m = _timed(workload, task, inst, printed)
+        changed = output_after_timing(workload)  # state carried across calls: no time shown
+        if changed is not None:
+            raise OutputChanged(changed)
         record_ok(row, scenario, point, workload, m, peak_memory(cpu_memory))
         row.extra.update(printed.facts())  # the time includes writing that output
         # GPU summary, input-bound hint, NVTX cost, --profile pass; never raises

@@ -266,7 +266,11 @@ def _run_group(
     pending = record_skipped(group, plan, run_dir, record)
     while pending.points:
         result = worker.run(
-            pending, plan.timeout_s, on_row=lambda row: record(_full(row, group)), on_phase=say
+            pending,
+            plan.timeout_s,
+            on_row=lambda row: record(_full(row, group)),
+            on_phase=say,
+            timing=plan.timing,  # the default step limit without --timeout (step_limit)
         )
         finished = {row["point_id"] for row in result.rows}
         if result.status == "done":

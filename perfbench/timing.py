@@ -42,6 +42,10 @@ class TimingSettings:
     min_sample_s: float = 1e-3
     # practical margin of a verdict: a speedup inside [1/(1+margin), 1+margin] is "same"
     margin: float = 0.03
+    # without --timeout: a step may take this many times the slowest step so far, a phase
+    # (build, compile, profiling) this many seconds (perfbench.step_limit)
+    timeout_factor: float = 50.0
+    timeout_floor_s: float = 600.0
 
 
 @dataclass

@@ -18,8 +18,11 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from perfbench.group import Activity, GroupTask
+from perfbench.heartbeat import Heartbeat
 from perfbench.main_guard import FIX, REIMPORT_EXIT
 from perfbench.point import PointTask
+from perfbench.step_limit import current_limit
+from perfbench.timing import TimingSettings
 from perfbench.worker_output import OutputCapture, output_note
 
 
@@ -80,7 +83,9 @@ class Worker:
         self._env = dict(env or {})
         self._proc: mp.process.BaseProcess | None = None
         self._conn: Connection | None = None
-        self._slots = self._ctx.Array("d", [Activity.IDLE, 0.0], lock=False)
+        self._slots = self._ctx.Array(
+            "d", [Activity.IDLE] + [0.0] * (Activity.SLOTS - 1), lock=False
+        )
         self.activity = Activity(self._slots)
 
     @property
@@ -109,16 +114,20 @@ class Worker:
         timeout_s: float | None,
         on_row: Callable[[dict[str, Any]], None] = lambda row: None,
         on_phase: Callable[[str], None] = lambda text: None,
+        timing: TimingSettings | None = None,
     ) -> WorkerResult:
         """Send one group and collect its rows as they come (each goes to `on_row` at once).
 
-        `timeout_s` bounds the work on any one point (None: no limit): the worker says which
-        point it works on and since when, so a hang is stopped and blamed on that point."""
+        `timeout_s` bounds the work on any one point; without it `timing`'s default limit does
+        (`perfbench.step_limit`; neither: no limit). The worker says which point it works on and
+        since when, so a hang is stopped and blamed on that point. A phase that runs long gets a
+        heartbeat line through `on_phase` every ~10 s."""
         self.start()
         assert self._conn is not None and self._proc is not None
         self.activity.idle()
         self._conn.send(task)
         result = WorkerResult(status="done")
+        beat = Heartbeat(on_phase)
         while True:
             try:
                 if self._conn.poll(0.2):
@@ -127,6 +136,7 @@ class Worker:
                         return result
                     if kind == "phase":
                         on_phase(row)
+                        beat.phase(row)
                         continue
                     result.rows.append(row)
                     on_row(row)
@@ -138,12 +148,16 @@ class Worker:
                 result.status, result.culprit = "died", culprit
                 result.detail = self._death_detail() + _note(task, culprit)
                 return result
-            if timeout_s is not None and culprit is not None:
-                if time.monotonic() - since >= timeout_s:
-                    self.kill()
-                    result.status, result.culprit = "timeout", culprit
-                    result.detail = f"exceeded --timeout {timeout_s:g} s" + _note(task, culprit)
-                    return result
+            if culprit is None:
+                continue
+            is_step, slowest = self.activity.step_facts()
+            limit, what = current_limit(timeout_s, timing, is_step, slowest)
+            if limit is not None and time.monotonic() - since >= limit:
+                self.kill()
+                result.status, result.culprit = "timeout", culprit
+                result.detail = f"exceeded {what}" + _note(task, culprit)
+                return result
+            beat.tick(time.monotonic() - since, limit, is_step)
 
     def _death_detail(self) -> str:
         assert self._proc is not None

@@ -81,6 +81,8 @@ class Workload:
     first_call_s: float
     cold_start_s: float
     info: dict[str, Any] = field(default_factory=dict)
+    check_batch: Any = None  # the correctness check's batch and eager reference, kept so the
+    reference: Any = None  # output can be checked again after the timed rounds (after_rounds)
 
     def close(self) -> None:
         self.feed.close()
@@ -250,6 +252,8 @@ def build_workload(
         first_call_s=checked.first_call_s,
         cold_start_s=cold_start_s,
         info=prepared.info,  # the same dict: a backend may count things while steps run
+        check_batch=checked.batch,
+        reference=checked.reference,
     )
 
 

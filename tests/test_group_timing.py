@@ -126,7 +126,9 @@ def test_backend_gets_verdict_columns_and_eager_the_control(write_scenario, monk
     # each arm keeps its own measurement, from the same rounds
     inter = copy["extra"]["interleaved"]
     assert inter == eager["extra"]["interleaved"] and len(inter["arms"]) == 3
-    assert copy["reps"] == eager["reps"] == inter["rounds"] >= 5 * inter["period"]
+    assert copy["reps"] == eager["reps"] == inter["rounds"] >= 3 * inter["period"]
+    # under the minimum of five periods only when the minimum was far over budget, and said so
+    assert inter["rounds"] >= 5 * inter["period"] or "the budget" in inter["plan_note"]
     assert copy["median_ms"] > 0 and copy["cold_start_s"] > 0
     assert copy["extra"]["recompiled_during_timing"] is False
     assert isinstance(copy["contended"], bool) and "others_cores" in copy["extra"]

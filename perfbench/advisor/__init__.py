@@ -9,6 +9,7 @@ Rules (one function each, `RunData -> list[Finding]`; modules group a few):
   interval, verdict and settings, from callable verdicts only; or that nothing clearly won.
 - precision: low precision slower than float32 on a CPU (names a missing AVX512-BF16/AMX/VNNI, or
   says the hardware is there and which ops grew); fp16/bf16 on a GPU that gains nothing.
+- compile_limit: dynamo's recompile limit hit (the timed code was partly eager), file:line, fix.
 - compile_rules: a backend that changed nothing; graph breaks with file:line; recompilations;
   compile's break-even (cold start / time saved per step) and whether inductor's cache was warm.
 - scaling: a large fixed per-step cost (step nearly flat across batch sizes), called overhead-
@@ -28,7 +29,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from perfbench.advisor import answer, compile_rules, diff_rules, precision, resources, scaling
+from perfbench.advisor import (
+    answer,
+    compile_limit,
+    compile_rules,
+    diff_rules,
+    precision,
+    resources,
+    scaling,
+)
 from perfbench.advisor.data import RunData
 from perfbench.advisor.finding import Finding, format_findings, ranked
 from perfbench.profiling.run_diffs import Comparison
@@ -41,6 +50,7 @@ RULES: tuple[Rule, ...] = (
     precision.low_precision_gpu,
     compile_rules.no_change,
     compile_rules.graph_breaks,
+    compile_limit.recompile_limit,
     compile_rules.recompiles,
     compile_rules.break_even,
     scaling.overhead_bound,
