@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
 from perfbench.cli_capture import load_capturing_output
 from perfbench.cli_progress import Progress
+from perfbench.quiet import DEFAULT_WAIT_S, quiet_setting
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -59,6 +60,16 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="override one [settings] key (repeatable), e.g. --setting min_reps=20",
+    )
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        nargs="?",
+        const=DEFAULT_WAIT_S,
+        metavar="SECONDS",
+        help="before each group, wait up to SECONDS (default "
+        f"{DEFAULT_WAIT_S:g}) until other processes leave the point's threads free; the rows "
+        "record the wait and whether it gave up",
     )
     p.add_argument(
         "--no-control",
@@ -309,7 +320,7 @@ def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
     return RunRequest(
         config=args.config,
         sets=tuple(args.sets),
-        settings=tuple(args.settings),
+        settings=(*args.settings, *quiet_setting(args.wait_quiet)),
         budget_s=args.budget,
         seed=args.seed,
         timeout_s=args.timeout,

@@ -42,6 +42,9 @@ class TimingSettings:
     min_sample_s: float = 1e-3
     # practical margin of a verdict: a speedup inside [1/(1+margin), 1+margin] is "same"
     margin: float = 0.03
+    # --wait-quiet: wait up to this many seconds before a group for others to leave its threads
+    # free (perfbench.quiet); 0 = do not wait
+    wait_quiet_s: float = 0.0
 
 
 @dataclass
