@@ -16,8 +16,15 @@ from perfbench.compare import CompareError, add_compare_arguments, compare, form
 def compare_command(args: argparse.Namespace) -> int:
     """Print the comparison; 0 = fine, 1 = a regression above --fail-above, 2 = usage error."""
     try:
-        found = compare(Path(args.run_a), Path(args.run_b), args.fail_above, args.html)
-    except CompareError as err:
+        found = compare(
+            Path(args.run_a),
+            Path(args.run_b),
+            args.fail_above,
+            args.html,
+            allow_contended=getattr(args, "allow_contended", False),
+            basis=getattr(args, "basis", "medians"),
+        )
+    except (CompareError, ValueError) as err:
         print(f"perfbench compare: {err}")
         return 2
     print(f"A: {args.run_a}\nB: {args.run_b}\n")
@@ -32,6 +39,8 @@ def compare_command(args: argparse.Namespace) -> int:
         return 0
     if found.exit_code == 0:
         print(f"\nno matched point slower by more than {found.fail_above:g}%")
+        if found.held is not None and len(found.held):  # perfbench.compare_load
+            print(f"{len(found.held)} point(s) not gated (a contended side): see the note above")
         return 0
     print(f"\n{len(found.regressed)} point(s) regressed beyond {found.fail_above:g}%:")
     print(format_table(found.regressed, found.axes, found.text))

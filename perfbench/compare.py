@@ -33,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from perfbench import compare_load as load
 from perfbench.axes import AXES
 from perfbench.repeat import runs_ratio
 from perfbench.report.compare_page import cell_text, shown_axes, write_compare_html
@@ -320,6 +321,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         "always fails",
     )
     parser.add_argument("--html", type=Path, metavar="OUT", help="also write the table as HTML")
+    load.add_arguments(parser)  # --allow-contended, --basis
 
 
 class CompareError(ValueError):
@@ -334,6 +336,8 @@ class Comparison:
     mismatch: str | None  # why the runs may not be comparable (scenario_mismatch)
     fail_above: float | None  # the --fail-above gate in percent, None without one
     regressed: pd.DataFrame  # points beyond the gate (empty without one)
+    held: pd.DataFrame | None = None  # slower beyond the gate on a contended side: not gated
+    basis: str = "medians"  # --basis (perfbench.compare_load)
 
     @property
     def axes(self) -> list[str]:
@@ -343,12 +347,13 @@ class Comparison:
     @property
     def text(self) -> list[str]:
         """The measurement columns of every table of this comparison."""
-        return text_columns(self.table)
+        return load.text_columns(self.basis, self.table, text_columns)
 
     @property
     def notes(self) -> list[str]:
-        """What the verdicts rest on: runs as the unit, or one run on a side (weaker)."""
-        return basis_notes(self.table)
+        """What the verdicts rest on (runs as the unit, one run on a side, the speedups), and
+        what the gate held back as contended."""
+        return load.notes(self, basis_notes)
 
     @property
     def exit_code(self) -> int:
@@ -357,33 +362,28 @@ class Comparison:
 
 
 def compare(
-    run_a: Path, run_b: Path, fail_above: float | None = None, html: Path | None = None
+    run_a: Path,
+    run_b: Path,
+    fail_above: float | None = None,
+    html: Path | None = None,
+    allow_contended: bool = False,
+    basis: str = "medians",
 ) -> Comparison:
-    """Compare two run folders, write the HTML table when asked, and apply the gate."""
+    """Compare two run folders, write the HTML table when asked, and apply the gate (not on a
+    contended side unless `allow_contended`; `basis`: perfbench.compare_load)."""
     for path in (run_a, run_b):
         if not RunDir(Path(path)).results_csv.is_file():
             raise CompareError(f"{path} is not a run folder (no results.csv)")
     if fail_above is not None and (math.isnan(fail_above) or fail_above < 0):
         raise CompareError("--fail-above must be a percentage >= 0")
-    table = compare_runs(run_a, run_b)
-    found = Comparison(
-        table=table,
-        mismatch=scenario_mismatch(Path(run_a), Path(run_b)),
-        fail_above=fail_above,
-        regressed=table.iloc[0:0] if fail_above is None else regressions(table, fail_above),
-    )
+    table, regressed, held = load.tables(
+        run_a, run_b, _margin(Path(run_b)), fail_above, allow_contended, basis,
+        compare_runs, regressions,
+    )  # fmt: skip
+    found = Comparison(table, scenario_mismatch(Path(run_a), Path(run_b)), fail_above, regressed, held, basis)  # fmt: skip
     if html:
-        write_compare_html(
-            table,
-            html,
-            str(run_a),
-            str(run_b),
-            fail_above,
-            found.regressed,
-            found.mismatch,
-            found.notes,
-            found.text,
-        )
+        write_compare_html(table, html, str(run_a), str(run_b), fail_above, found.regressed,
+                           found.mismatch, found.notes, found.text)  # fmt: skip
     return found
 
 

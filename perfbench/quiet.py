@@ -53,38 +53,44 @@ def quiet_setting(seconds: float | None) -> tuple[str, ...]:
     return () if seconds is None else (f"wait_quiet_s={seconds!r}",)
 
 
+def others_cores(window_s: float) -> tuple[float, int]:
+    """(cores others used over the next `window_s`, CPUs): `perfbench.contention`'s count."""
+    before = snapshot()
+    time.sleep(window_s)
+    c = judge_contention(before, snapshot(), 0.0)
+    return c.others_cores, c.cpus
+
+
 def wait_quiet(
     threads: int,
     limit_s: float,
     say: Callable[[str], None],
     window_s: float = WINDOW_S,
-    clock: Callable[[], float] = time.monotonic,
+    measure: Callable[[float], tuple[float, int]] = others_cores,
 ) -> QuietWait:
     """Measure others' CPU in windows of `window_s` until the point's `threads` are free or
     `limit_s` has passed. `say("")` after every window keeps the caller's timeout clock fresh;
-    `say(text)` is the progress line."""
-    start, said = clock(), -math.inf
+    `say(text)` is the progress line. `measure`: what counts as others (tests narrow it)."""
+    start, said = time.monotonic(), -math.inf
     while True:
-        before = snapshot()
-        time.sleep(window_s)
-        c = judge_contention(before, snapshot(), float(threads))
-        waited = clock() - start
-        if not oversubscription(c.others_cores, c.cpus, threads):
+        others, cpus = measure(window_s)
+        waited = time.monotonic() - start
+        if not oversubscription(others, cpus, threads):
             if waited > 1.5 * window_s:
-                say(f"machine quiet after {waited:.0f} s: others use {c.others_cores:.1f} cores")
-            return QuietWait(waited, False, c.others_cores, limit_s)
+                say(f"machine quiet after {waited:.0f} s: others use {others:.1f} cores")
+            return QuietWait(waited, False, others, limit_s)
         if waited >= limit_s:
             say(
                 f"gave up waiting for a quiet machine after {waited:.0f} s: others still use "
-                f"{c.others_cores:.1f} of {c.cpus} cores, {threads} wanted; timing anyway, the "
-                "rows are flagged 'not quiet'"
+                f"{others:.1f} of {cpus} cores, {threads} wanted; timing anyway, the rows are "
+                "flagged 'not quiet'"
             )
-            return QuietWait(waited, True, c.others_cores, limit_s)
-        if clock() - said >= SAY_EVERY_S:
-            said = clock()
+            return QuietWait(waited, True, others, limit_s)
+        if time.monotonic() - said >= SAY_EVERY_S:
+            said = time.monotonic()
             say(
-                f"waiting for a quiet machine: others use {c.others_cores:.1f} of {c.cpus} "
-                f"cores, {threads} wanted ({waited:.0f} of at most {limit_s:g} s)"
+                f"waiting for a quiet machine: others use {others:.1f} of {cpus} cores, "
+                f"{threads} wanted ({waited:.0f} of at most {limit_s:g} s)"
             )
         else:
             say("")
