@@ -178,7 +178,9 @@ def speedup_chart(sp: pd.DataFrame) -> str | None:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
         ax.set_xlabel(
             "speedup over eager at equal settings (log scale, >1 is faster; green: faster, "
-            "red: slower, amber: a call with a caveat, grey: no call or interpreter timing"
+            "red: slower, "
+            + ("amber: a call with a caveat, " if (sp["tone"] == "caveat").any() else "")
+            + "grey: no call or interpreter timing"
             + ("; whisker: confidence interval)" if has_ci.any() else ")")
         )
         # the label sits right of whatever reaches furthest right: the bar, its whisker, the 1× line
