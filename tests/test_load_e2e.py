@@ -139,7 +139,7 @@ def test_no_call_beside_a_busy_process_at_threads_2(contended_run: tuple) -> Non
     assert fx["caveat"].startswith("oversubscribed: others used "), fx["caveat"]
     assert "this point wanted 2; rerun on a quiet machine" in fx["caveat"]
     assert fx["extra"]["others_cores"] > 2 - 2 + OVERSUBSCRIBED_MARGIN_CORES
-    assert eager["caveat"] == fx["caveat"]  # every row of the group carries it
+    assert fx["caveat"].startswith(eager["caveat"])  # every row of the group carries it
     # terminal: the verdict line says inconclusive; the caveat is printed with it
     shown = block(stdout, "fx_bs64_t2_amp-off_infer_cpu")
     assert "verdict: fx inconclusive" in shown and "oversubscribed: others used" in shown
