@@ -23,10 +23,13 @@ from perfbench.cli_compare import compare_main
 from perfbench.compare import compare
 from perfbench.compare_load import speedup_change
 from perfbench.contention import Contention
+from perfbench.plan import RunRequest, resolve_settings
+from perfbench.quiet import quiet_setting
 from perfbench.report.data import speedups
 from perfbench.report.verdict_view import tone
 from perfbench.row import Row
 from perfbench.rundir import RunDir
+from perfbench.sweep import ConfigError
 
 
 def contention(others: float, cpus: int = 2, threads: int = 2) -> Contention:
@@ -169,3 +172,17 @@ def test_speedup_basis_gates_a_real_loss_of_speedup(tmp_path: Path) -> None:
     assert found.exit_code == 1 and list(found.regressed["backend"]) == ["compile"]
     with pytest.raises(ValueError, match="--basis must be one of"):
         compare(a, b, basis="medianz")
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "-inf"])
+def test_wait_quiet_refuses_a_bound_that_is_not_seconds(value: str) -> None:
+    with pytest.raises(ConfigError, match="--wait-quiet must be >= 0 seconds"):
+        resolve_settings(RunRequest(settings=quiet_setting(float(value))), {})
+
+
+def test_wait_quiet_is_a_recorded_setting() -> None:
+    timing, _, _ = resolve_settings(RunRequest(settings=quiet_setting(5)), {})
+    assert timing.wait_quiet_s == 5.0
+    assert quiet_setting(None) == ()
+    with pytest.raises(ConfigError, match="wait_quiet_s must be a number"):
+        resolve_settings(RunRequest(settings=("wait_quiet_s=soon",)), {})
