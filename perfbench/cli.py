@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
 from perfbench.cli_capture import load_capturing_output
 from perfbench.cli_progress import Progress
-from perfbench.quiet import DEFAULT_WAIT_S, quiet_setting
+from perfbench.quiet import add_wait_quiet_argument, quiet_setting
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -61,16 +61,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override one [settings] key (repeatable), e.g. --setting min_reps=20",
     )
-    p.add_argument(
-        "--wait-quiet",
-        type=float,
-        nargs="?",
-        const=DEFAULT_WAIT_S,
-        metavar="SECONDS",
-        help="before each group, wait up to SECONDS (default "
-        f"{DEFAULT_WAIT_S:g}) until other processes leave the point's threads free; the rows "
-        "record the wait and whether it gave up",
-    )
+    add_wait_quiet_argument(p)  # --wait-quiet[=SECONDS] (perfbench.quiet)
     p.add_argument(
         "--no-control",
         dest="control",

@@ -19,7 +19,8 @@ lies above 1 + PCT/100 ("slower by more than PCT% with 95% confidence"); each po
 95% on its own (no correction across points: a point truly at the threshold fails 2.5% of the
 time, one far below it almost never). With one run on a side it fails when the change exceeds
 PCT% and is not within the noise. A point that was ok in A and lost its result in any
-repetition of B always fails.
+repetition of B always fails. Contention per side, no gate on a contended side
+(`--allow-contended`) and `--basis speedup`: `perfbench.compare_load`.
 """
 
 from __future__ import annotations
@@ -380,7 +381,8 @@ def compare(
         run_a, run_b, _margin(Path(run_b)), fail_above, allow_contended, basis,
         compare_runs, regressions,
     )  # fmt: skip
-    found = Comparison(table, scenario_mismatch(Path(run_a), Path(run_b)), fail_above, regressed, held, basis)  # fmt: skip
+    mismatch = scenario_mismatch(Path(run_a), Path(run_b))
+    found = Comparison(table, mismatch, fail_above, regressed, held, basis)
     if html:
         write_compare_html(table, html, str(run_a), str(run_b), fail_above, found.regressed,
                            found.mismatch, found.notes, found.text)  # fmt: skip
