@@ -66,7 +66,7 @@ def side_contention(rows: list[dict[str, Any]] | None) -> str:
     """ "" when no repetition of the point was contended, else "k of n: <first caveat>"."""
     if not rows:
         return ""
-    caveats = [c for c in (caveat_of(r) for r in rows) if c]
+    caveats = [c.split(";", 1)[0] for c in (caveat_of(r) for r in rows) if c]  # the first
     if not caveats:
         return ""
     return f"{len(caveats)} of {len(rows)}: {caveats[0]}" if len(rows) > 1 else caveats[0]

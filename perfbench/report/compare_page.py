@@ -68,6 +68,8 @@ def verdict_counts(df: pd.DataFrame) -> str:
 
 def _how_sure(df: pd.DataFrame) -> str:
     """How "slower by more than PCT%" was established, by the bases present."""
+    if "speedup_change" in df:  # --basis speedup (perfbench.compare_load)
+        return "in its speedup over eager, with confidence"
     bases = set(df["basis"]) if "basis" in df else set()
     if bases == {"runs"}:
         return "with 95% confidence"
