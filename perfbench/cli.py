@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
 from perfbench.cli_progress import Progress
 from perfbench.history.hooks import add_history_flags, history_command
+from perfbench.quiet import add_wait_quiet_argument, quiet_setting
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -64,6 +65,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override one [settings] key (repeatable), e.g. --setting min_reps=20",
     )
+    add_wait_quiet_argument(p)  # --wait-quiet[=SECONDS] (perfbench.quiet)
     p.add_argument(
         "--no-control",
         dest="control",
@@ -325,7 +327,7 @@ def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
     return RunRequest(
         config=args.config,
         sets=tuple(args.sets),
-        settings=tuple(args.settings),
+        settings=(*args.settings, *quiet_setting(args.wait_quiet)),
         budget_s=args.budget,
         seed=args.seed,
         timeout_s=args.timeout,

@@ -22,8 +22,10 @@ def compare_command(args: argparse.Namespace) -> int:
             args.fail_above,
             args.html,
             allow_different_scenarios=getattr(args, "allow_different_scenarios", False),
+            allow_contended=getattr(args, "allow_contended", False),
+            basis=getattr(args, "basis", "medians"),
         )
-    except CompareError as err:
+    except (CompareError, ValueError) as err:
         print(f"perfbench compare: {err}")
         return 2
     print(f"A: {args.run_a}\nB: {args.run_b}\n")
@@ -38,6 +40,8 @@ def compare_command(args: argparse.Namespace) -> int:
         return 0
     if found.exit_code == 0:
         print(f"\nno matched point slower by more than {found.fail_above:g}%")
+        if found.held is not None and len(found.held):  # perfbench.compare_load
+            print(f"{len(found.held)} point(s) not gated (a contended side): see the note above")
         return 0
     print(f"\n{len(found.regressed)} point(s) regressed beyond {found.fail_above:g}%:")
     print(format_table(found.regressed, found.axes, found.text))

@@ -64,6 +64,8 @@ class Progress:
         if row.get("contended"):
             why = (row.get("extra") or {}).get("contention") or "other processes took CPU"
             print(f"    contended: {why}", flush=True)
+        if row.get("caveat") and row["caveat"] not in str(row.get("verdict_reason")):
+            print(f"    caveat: {row['caveat']}", flush=True)  # perfbench.caveat
         for note in output_notes(row.get("extra") or {}, self.run_dir):
             print(note, flush=True)
 

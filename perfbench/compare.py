@@ -19,7 +19,8 @@ lies above 1 + PCT/100 ("slower by more than PCT% with 95% confidence"); each po
 95% on its own (no correction across points: a point truly at the threshold fails 2.5% of the
 time, one far below it almost never). With one run on a side it fails when the change exceeds
 PCT% and is not within the noise. A point that was ok in A and lost its result in any
-repetition of B always fails.
+repetition of B always fails. Contention per side, no gate on a contended side
+(`--allow-contended`) and `--basis speedup`: `perfbench.compare_load`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from perfbench import compare_load as load
 from perfbench.axes import AXES
 from perfbench.compare_guard import add_guard_arguments, different_scenarios, unreadable_notes
 from perfbench.repeat import runs_ratio
@@ -322,6 +324,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--html", type=Path, metavar="OUT", help="also write the table as HTML")
     add_guard_arguments(parser)
+    load.add_arguments(parser)  # --allow-contended, --basis
 
 
 class CompareError(ValueError):
@@ -337,6 +340,8 @@ class Comparison:
     fail_above: float | None  # the --fail-above gate in percent, None without one
     regressed: pd.DataFrame  # points beyond the gate (empty without one)
     unreadable: tuple[str, ...] = ()  # per side with damaged results.csv lines: how many
+    held: pd.DataFrame | None = None  # slower beyond the gate on a contended side: not gated
+    basis: str = "medians"  # --basis (perfbench.compare_load)
 
     @property
     def axes(self) -> list[str]:
@@ -346,12 +351,13 @@ class Comparison:
     @property
     def text(self) -> list[str]:
         """The measurement columns of every table of this comparison."""
-        return text_columns(self.table)
+        return load.text_columns(self.basis, self.table, text_columns)
 
     @property
     def notes(self) -> list[str]:
-        """What the verdicts rest on: runs as the unit, or one run on a side (weaker)."""
-        return [*self.unreadable, *basis_notes(self.table)]
+        """What the verdicts rest on (runs as the unit, one run on a side, the speedups), what
+        could not be read, and what the gate held back as contended."""
+        return [*self.unreadable, *load.notes(self, basis_notes)]
 
     @property
     def exit_code(self) -> int:
@@ -360,9 +366,16 @@ class Comparison:
 
 
 def compare(
-    run_a: Path, run_b: Path, fail_above: float | None = None, html: Path | None = None, **kw: bool
+    run_a: Path,
+    run_b: Path,
+    fail_above: float | None = None,
+    html: Path | None = None,
+    allow_contended: bool = False,
+    basis: str = "medians",
+    **kw: bool,
 ) -> Comparison:
-    """Compare two run folders, write the HTML table when asked, and apply the gate; runs of
+    """Compare two run folders, write the HTML table when asked, and apply the gate (not on a
+    contended side unless `allow_contended`; `basis`: perfbench.compare_load); runs of
     different scenarios are refused unless `allow_different_scenarios=True` (compare_guard)."""
     for path in (run_a, run_b):
         if not RunDir(Path(path)).results_csv.is_file():
@@ -371,26 +384,16 @@ def compare(
         raise CompareError(refusal)
     if fail_above is not None and (math.isnan(fail_above) or fail_above < 0):
         raise CompareError("--fail-above must be a percentage >= 0")
-    table = compare_runs(run_a, run_b)
-    found = Comparison(
-        table=table,
-        mismatch=scenario_mismatch(Path(run_a), Path(run_b)),
-        fail_above=fail_above,
-        regressed=table.iloc[0:0] if fail_above is None else regressions(table, fail_above),
-        unreadable=tuple(unreadable_notes(Path(run_a), Path(run_b))),
-    )
+    table, regressed, held = load.tables(
+        run_a, run_b, _margin(Path(run_b)), fail_above, allow_contended, basis,
+        compare_runs, regressions,
+    )  # fmt: skip
+    mismatch = scenario_mismatch(Path(run_a), Path(run_b))
+    unreadable = tuple(unreadable_notes(Path(run_a), Path(run_b)))
+    found = Comparison(table, mismatch, fail_above, regressed, unreadable, held, basis)
     if html:
-        write_compare_html(
-            table,
-            html,
-            str(run_a),
-            str(run_b),
-            fail_above,
-            found.regressed,
-            found.mismatch,
-            found.notes,
-            found.text,
-        )
+        write_compare_html(table, html, str(run_a), str(run_b), fail_above, found.regressed,
+                           found.mismatch, found.notes, found.text)  # fmt: skip
     return found
 
 

@@ -27,7 +27,8 @@ Order of work, and why:
    correction is the whole sweep (`GroupTask.family_size`): each group's comparisons are tested by
    Holm at α·k/m (k comparisons here, m in the sweep), so the sweep's chance of any false
    `faster`/`slower` stays at most α while every row is final the moment it is written.
-6. Contention (`perfbench.contention`) is measured over the timed rounds and flags every arm.
+6. Contention (`perfbench.contention`) is measured over the timed rounds and flags every arm;
+   an oversubscribed group makes no call, every row carries its caveat (`perfbench.caveat`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import torch
 from perfbench.after_rounds import changed_outputs
 from perfbench.backends import BACKENDS
 from perfbench.backends.compile_variants import shared_dynamo
+from perfbench.caveat import apply_load_rule
 from perfbench.compile_watch import caveat_verdicts, merge_after_rounds, watching
 from perfbench.contention import judge_contention, snapshot
 from perfbench.diagnose import fail_on_diagnosis
@@ -57,6 +59,7 @@ from perfbench.point import (
 )
 from perfbench.profiling.gpu_throttle import clocks_for, mark_throttled, throttle_facts
 from perfbench.profiling.instruments import PointInstruments
+from perfbench.quiet import wait_before_group
 from perfbench.row import Row
 from perfbench.scenario import Scenario
 from perfbench.verdict import (
@@ -210,6 +213,7 @@ def _time_and_record(
 ) -> None:
     """Rounds until no arm fails in them, then one row per non-control arm."""
     built = _graphs_compiled()
+    quiet = wait_before_group(arms[0].task, begin)  # --wait-quiet: before the group's first rounds
     while arms:
         first = arms[0].task
         budget = first.timing.budget_s * len(arms)
@@ -235,8 +239,12 @@ def _time_and_record(
             # flops count, --profile pass: a hang here is this arm's
             begin(arm.task.point_id, f"recording {arm.name} (flop count, profiling passes)")
             _record_arm(scenario, arm, inter, facts)
+            if quiet is not None:
+                arm.row.extra["quiet_wait"] = quiet.as_dict()
     _judge(arms, inter, family_size)
     caveat_verdicts(arms)  # hit dynamo's recompile limit: the timed code was partly eager
+    rows = [arm.row for arm in arms if not arm.control]
+    apply_load_rule(rows, facts["contention"], arms[0].task.point.threads)  # perfbench.caveat
     for arm in arms:
         if not arm.control:
             emit(arm.row.as_dict())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -280,6 +281,8 @@ def resolve_settings(
     timing = TimingSettings(**{k: values[k] for k in TIMING_KEYS if k in values})
     if timing.budget_s <= 0:
         raise ConfigError("budget must be > 0 seconds")
+    if not 0 <= timing.wait_quiet_s < math.inf:
+        raise ConfigError(f"--wait-quiet must be >= 0 seconds, got {timing.wait_quiet_s}")
     timeout = values.get("timeout_s")
     if timeout is not None and timeout <= 0:
         raise ConfigError("--timeout must be > 0 seconds")

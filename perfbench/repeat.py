@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from perfbench.axes import AXES, point_label
+from perfbench.caveat import caveat_of, shown_verdict
 from perfbench.student_t import t_ppf
 from perfbench.timing import Measurement
 
@@ -128,7 +129,8 @@ def point_summary(rows: Sequence[Row]) -> dict[str, Any]:
         }
     if first.backend != "eager":
         out["speedups"] = [r.speedup_vs_eager if r.status == "ok" else None for r in rows]
-        out["verdicts"] = [r.verdict for r in rows]
+        # a caveated call reads "faster (too noisy)" here too (perfbench.caveat)
+        out["verdicts"] = [shown_verdict(r.verdict, caveat_of(r.as_dict())) for r in rows]
         speedups = _finite(out["speedups"])
         if speedups:
             s = _spread(speedups)

@@ -118,6 +118,11 @@ class Row:
     )
     verdict_reason: str = _column("why the verdict is what it is, in one sentence", "")
     contended: bool | None = _column("other processes took CPU while this point was timed")
+    caveat: str = _column(
+        "what weakens this row's timing and verdict (oversubscribed / contended / too noisy /"
+        " not quiet: ...); a call with a caveat is not a plain call (perfbench.caveat)",
+        "",
+    )
     command: str = _column("exact command that reruns this one point", "")
     extra: dict[str, Any] = field(
         default_factory=dict,

@@ -46,6 +46,9 @@ class TimingSettings:
     # (build, compile, profiling) this many seconds (perfbench.step_limit)
     timeout_factor: float = 50.0
     timeout_floor_s: float = 600.0
+    # --wait-quiet: wait up to this many seconds before a group for others to leave its threads
+    # free (perfbench.quiet); 0 = do not wait
+    wait_quiet_s: float = 0.0
 
 
 @dataclass

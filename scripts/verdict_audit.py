@@ -36,12 +36,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from perfbench.caveat import oversubscription
 from perfbench.contention import probe
 from perfbench.interleave import InterleaveSettings, interleave
 from perfbench.scenario import Scenario, load_scenario
@@ -51,6 +52,7 @@ from perfbench.verdict import (
     Comparison,
     ComparisonInput,
     ControlCheck,
+    Verdict,
     check_control,
     format_comparison,
     format_control,
@@ -78,6 +80,7 @@ class GroupRun:
     contended: bool
     others_cores: float
     medians_ms: dict[str, float] = field(default_factory=dict)
+    oversubscribed: str = ""  # perfbench.caveat: why the group may make no call, "" if it may
 
 
 def run_group(
@@ -101,6 +104,7 @@ def run_group(
         contended=p.result.contended,
         others_cores=p.result.others_cores,
         medians_ms={a: res.measurement(a).median * 1e3 for a in res.arms},
+        oversubscribed=oversubscription(p.result.others_cores, p.result.cpus, threads),
     )
 
 
@@ -111,7 +115,17 @@ def judged(runs: list[GroupRun], delta: float) -> list[Comparison]:
         for g in runs
         for b, est in g.estimates.items()
     ]
-    return judge(inputs, delta)
+    over = [g.oversubscribed for g in runs for _ in g.estimates]
+    return [_load_rule(c, o) for c, o in zip(judge(inputs, delta), over, strict=True)]
+
+
+def _load_rule(c: Comparison, oversubscribed: str) -> Comparison:
+    """The sweep's rule (perfbench.caveat): an oversubscribed group's calls become
+    inconclusive; `reason` keeps the call it would have made, for the audit's count."""
+    if not oversubscribed or c.verdict not in (Verdict.FASTER, Verdict.SLOWER, Verdict.SAME):
+        return c
+    why = f"{oversubscribed} (would have been {c.verdict.value})"
+    return replace(c, verdict=Verdict.INCONCLUSIVE, reason=why)
 
 
 def describe(g: GroupRun, comparisons: list[Comparison], delta: float) -> str:
@@ -123,7 +137,10 @@ def describe(g: GroupRun, comparisons: list[Comparison], delta: float) -> str:
         f"lag-1 autocorrelation {g.control_lag1:+.2f})",
     ]
     for c in comparisons:
-        lines.append(f"    {format_comparison(c, delta)} (±{c.estimate.half_width(c.level):.1%})")  # type: ignore[union-attr]
+        over = f"; {c.reason}" if "would have been" in c.reason else ""  # _load_rule
+        lines.append(
+            f"    {format_comparison(c, delta)}{over} (±{c.estimate.half_width(c.level):.1%})"
+        )  # type: ignore[union-attr]
     return "\n".join(lines)
 
 
@@ -147,6 +164,14 @@ def summary(groups: list[GroupRun], comparisons: list[Comparison]) -> dict[str, 
         ),
         "too_noisy_groups": sum(not g.control.ok for g in groups),
         "contended_groups": sum(g.contended for g in groups),
+        "oversubscribed_groups": sum(bool(g.oversubscribed) for g in groups),
+        "calls_taken_by_load_rule": dict(
+            Counter(
+                c.reason.rsplit("would have been ", 1)[-1].rstrip(")")
+                for c in comparisons
+                if "would have been" in c.reason
+            )
+        ),
         "half_width_median": statistics.median(hw) if hw else None,
         "half_width_max": max(hw) if hw else None,
         "control_half_width_median": statistics.median(ctl_hw),

@@ -201,6 +201,15 @@ def _cache_clause(extra: dict[str, Any]) -> tuple[str, str]:
     return "whether inductor's cache hit was not recorded", evidence
 
 
+def _untold_break_even(b: dict[str, Any], cold: float, basis: str, clause: str) -> str:
+    """The break-even sentence where the timing against eager carries a caveat: no claim."""
+    kind = basis.split("caveat: ", 1)[1].split(":", 1)[0]
+    return (
+        f"whether {b['backend']}'s {cold:.1f} s cold start pays back at {settings(b)} cannot be "
+        f"told from this run: its timing against eager carries a caveat ({kind}); {clause}."
+    )
+
+
 def break_even(data: RunData) -> list[Finding]:
     """Steps until compile's cold start is paid back by its faster steps (or that it never is)."""
     out = []
@@ -247,6 +256,8 @@ def break_even(data: RunData) -> list[Finding]:
                 f"{steps:,.0f} steps; {clause}."
             )
             priority = 3
+        elif "caveat: " in r.basis:  # contended or too noisy (perfbench.caveat): no claim
+            sentence, priority = _untold_break_even(b, cold, r.basis, clause), 3
         else:
             sentence = (
                 f"{b['backend']}'s {cold:.1f} s cold start never pays back at {settings(b)}: its "

@@ -4,7 +4,8 @@ plus the one comparison every rule uses, so no rule can call noise a finding.
 `compare(a, b)` is B's step time over A's with an interval and whether it counts:
 - with the verdict work's columns on B (`speedup_ci_low`, `speedup_ci_high`, `verdict`: a 95%
   confidence interval from interleaved rounds against eager, with the A/A control), and A the
-  eager point at B's settings: those, and it counts only when the verdict says faster or slower;
+  eager point at B's settings: those, and it counts only when the verdict says faster or slower
+  with no caveat (`perfbench.caveat`: contended, too noisy; the caveat is named in the basis);
 - otherwise from each point's own spread, as the report's speedup table does: the change counts
   when it is larger than the IQR/median of both points (`timing.is_significant`), and the
   interval is the ratio of the IQR edges (B's worst against A's best, and the reverse).
@@ -22,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from perfbench.axes import AXES
+from perfbench.caveat import caveat_of
 from perfbench.profiling.run_diffs import Comparison, run_diffs
 from perfbench.report.data import load_results, point_label
 from perfbench.rerun_defaults import shorten
@@ -70,7 +72,9 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> Ratio:
             speed = _num(b.get("speedup_vs_eager"))
             speed = speed if not math.isnan(speed) else math.sqrt(lo * hi)
             counts = verdict in ("faster", "slower") if verdict else (lo > 1 or hi < 1)
-            return Ratio(1 / speed, 1 / hi, 1 / lo, counts, "95% CI of interleaved rounds")
+            caveat = caveat_of(b)  # a contended or too-noisy call is no finding's evidence
+            basis = "95% CI of interleaved rounds" + (f"; caveat: {caveat}" if caveat else "")
+            return Ratio(1 / speed, 1 / hi, 1 / lo, counts and not caveat, basis)
     ma, mb = _num(a.get("median_ms")), _num(b.get("median_ms"))
     ia, ib = _num(a.get("iqr_ms")), _num(b.get("iqr_ms"))
     ia, ib = (0.0 if math.isnan(ia) else ia), (0.0 if math.isnan(ib) else ib)
@@ -80,7 +84,9 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> Ratio:
     noise_a = ia / ma if ma > 0 else math.nan
     noise_b = ib / mb if mb > 0 else math.nan
     counts = is_significant(ratio, noise_a, noise_b)
-    return Ratio(ratio, low, high, counts, "IQR of both points")
+    caveat = "; ".join(c for c in (caveat_of(a), caveat_of(b)) if c)
+    basis = "IQR of both points" + (f"; caveat: {caveat}" if caveat else "")
+    return Ratio(ratio, low, high, counts and not caveat, basis)
 
 
 @dataclass

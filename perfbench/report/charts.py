@@ -173,7 +173,8 @@ def speedup_chart(sp: pd.DataFrame) -> str | None:
     """Horizontal bars of the speedup over eager; the 1× line is eager itself.
 
     A bar's colour is its verdict's (`data.speedups` column `tone`, the rule the tables use):
-    green only for faster, red only for slower, grey for everything else. Where the run recorded
+    green only for faster, red only for slower, amber for a call with a caveat (contended, too
+    noisy), grey for everything else. Where the run recorded
     a confidence interval it is drawn as a whisker on the bar."""
     if sp.empty:
         return None
@@ -204,7 +205,9 @@ def speedup_chart(sp: pd.DataFrame) -> str | None:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
         ax.set_xlabel(
             "speedup over eager at equal settings (log scale, >1 is faster; green: faster, "
-            "red: slower, grey: no call or interpreter timing"
+            "red: slower, "
+            + ("amber: a call with a caveat, " if (sp["tone"] == "caveat").any() else "")
+            + "grey: no call or interpreter timing"
             + ("; whisker: confidence interval)" if has_ci.any() else ")")
         )
         # the label sits right of whatever reaches furthest right: the bar, its whisker, the 1× line

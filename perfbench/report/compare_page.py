@@ -32,6 +32,12 @@ PAGE_COLUMNS = (
     ("noise_b", "B IQR/median"),
     ("status_a", "A status"),
     ("status_b", "B status"),
+    # perfbench.compare_load: contention per side; --basis speedup's columns
+    ("contended_a", "A contended"),
+    ("contended_b", "B contended"),
+    ("speedup_a", "A speedup over eager"),
+    ("speedup_b", "B speedup over eager"),
+    ("speedup_change", "speedup B/A (CI)"),
 )
 NUMERIC = {"median_a_ms", "median_b_ms", "noise_a", "noise_b", "change_pct"}
 
@@ -62,6 +68,8 @@ def verdict_counts(df: pd.DataFrame) -> str:
 
 def _how_sure(df: pd.DataFrame) -> str:
     """How "slower by more than PCT%" was established, by the bases present."""
+    if "speedup_change" in df:  # --basis speedup (perfbench.compare_load)
+        return "in its speedup over eager, with confidence"
     bases = set(df["basis"]) if "basis" in df else set()
     if bases == {"runs"}:
         return "with 95% confidence"
@@ -134,7 +142,8 @@ def write_compare_html(
     columns only where some point has runs as the unit)."""
     axes = shown_axes(df) if len(df) else ["backend"]
     optional = {"change_ci", "runs"} - set(text or ())
-    columns = [(a, a) for a in axes] + [(c, h) for c, h in PAGE_COLUMNS if c not in optional]
+    page = [(c, h) for c, h in PAGE_COLUMNS if c not in optional and c in df.columns]
+    columns = [(a, a) for a in axes] + page
     gated = set() if regressed is None else set(regressed.index)
     rows = [
         {

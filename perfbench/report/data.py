@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from perfbench.axes import AXES, point_label
+from perfbench.caveat import caveat_of, shown_verdict
 from perfbench.report import verdict_view
 from perfbench.row import MEASURED, Row
 from perfbench.rundir import RunDir, rows_frame
@@ -119,6 +120,11 @@ def _speedup_row(
         r["backend"], base["median_ms"], r["median_ms"], speedup, paired
     )
     verdict = verdict_view.verdict_of(r, significant, speedup)
+    caveat = caveat_of(r) if paired else ""  # a caveated call is never green/red
+    significant = significant and not caveat
+    text = verdict_view.verdict_text(r, verdict, speedup, margin)
+    text += f" [caveat: {caveat}]" if caveat and caveat not in text else ""
+    verdict = shown_verdict(verdict, caveat)
     correctness_only = bool(r["correctness_only"])
     setting = point_label({**r, "backend": ""}, " ") + (f" on {r['host']}" if several_hosts else "")
     return {
@@ -133,7 +139,7 @@ def _speedup_row(
         "significant": significant,
         "correctness_only": correctness_only,
         "verdict": verdict,
-        "verdict_text": verdict_view.verdict_text(r, verdict, speedup, margin),
+        "verdict_text": text,
         "tone": verdict_view.tone(verdict, correctness_only),
         "repeat": r.get("repeat") or 0,
         "setting_key": setting,

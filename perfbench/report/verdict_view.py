@@ -9,8 +9,9 @@ back to the ratio of medians and the IQR rule (`timing.is_significant`): "faster
 "within noise".
 
 Colour follows the verdict and nothing else: green only for `faster`, red only for `slower`;
-same, inconclusive, no change, too noisy, within noise and interpreter timings are grey, so a bar
-can never look like a win that the table does not call one.
+a call whose row has a caveat (contended, too noisy: `perfbench.caveat`) is shown as
+"faster (too noisy)" in amber, never green or red; same, inconclusive, no change, within noise and
+interpreter timings are grey, so a bar can never look like a win that the table does not call one.
 
 The interval's level is the row's `extra["speedup_ci_level"]` when the harness records one (a
 sweep corrected across its comparisons uses a wider interval than 95%), else 0.95; the practical
@@ -38,7 +39,7 @@ ORDER = (
     WITHIN_NOISE,
     INTERPRETER,
 )
-COLOURS = {"good": "#2a7", "bad": "#c44", "muted": "#999"}
+COLOURS = {"good": "#2a7", "bad": "#c44", "muted": "#999", "caveat": "#d90"}
 
 
 def _number(value: Any) -> float:
@@ -68,11 +69,14 @@ def verdict_of(row: dict[str, Any], significant: bool, speedup: float) -> str:
 
 
 def tone(verdict: str, correctness_only: bool) -> str:
-    """'good' (green) only for faster, 'bad' (red) only for slower, else 'muted' (grey).
+    """'good' (green) only for a plain faster, 'bad' (red) only for a plain slower, 'caveat'
+    (amber) for a call with a caveat ("faster (contended)"), else 'muted' (grey).
 
     Interpreter timings are grey whatever their verdict: they are not performance."""
     if correctness_only:
         return "muted"
+    if verdict.split(" (", 1)[0] in (FASTER, SLOWER, "same") and verdict.endswith(")"):
+        return "caveat"  # "faster (too noisy)": perfbench.caveat.shown_verdict, amber
     return {FASTER: "good", SLOWER: "bad"}.get(verdict, "muted")
 
 
