@@ -164,13 +164,13 @@ def _add_optional_commands(sub: argparse._SubParsersAction, command: str | None)
         "ceilings", help="measure copy bandwidth and matmul rate of this device"
     )
     if command in (None, "compare"):
-        from perfbench import compare
+        from perfbench.cli_compare import add_compare_arguments
 
-        compare.add_compare_arguments(compare_parser)
+        add_compare_arguments(compare_parser)
     if command in (None, "ceilings"):
-        from perfbench import ceilings
+        from perfbench.cli_ceilings import add_ceilings_arguments
 
-        ceilings.add_ceilings_arguments(ceilings_parser)
+        add_ceilings_arguments(ceilings_parser)
     from perfbench.cli_diff import add_diff_parser  # argparse only: keeps --help fast
 
     add_diff_parser(sub)

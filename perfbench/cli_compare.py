@@ -10,7 +10,25 @@ import argparse
 from pathlib import Path
 
 from perfbench import compare as comparing
-from perfbench.compare import CompareError, add_compare_arguments, compare, format_table
+from perfbench.compare import CompareError, compare, format_table
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `perfbench compare` (the CLI owns the subparser; this fills it)."""
+    parser.add_argument("run_a", type=Path, help="baseline run folder")
+    parser.add_argument("run_b", type=Path, help="run folder to compare against the baseline")
+    parser.add_argument(
+        "--fail-above",
+        type=float,
+        metavar="PCT",
+        default=None,
+        help="exit 1 when a matched point is slower by more than PCT%% with 95%% confidence: "
+        "where both runs were made with --repeat N (N >= 2), the whole 95%% interval of B/A "
+        "lies above 1 + PCT/100; where a side has one run, a weaker test: the change exceeds "
+        "PCT%% and the IQR/median of both runs. A point ok in A that lost its result in B "
+        "always fails",
+    )
+    parser.add_argument("--html", type=Path, metavar="OUT", help="also write the table as HTML")
 
 
 def compare_command(args: argparse.Namespace) -> int:
@@ -39,7 +57,7 @@ def compare_command(args: argparse.Namespace) -> int:
 
 
 def compare_main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m perfbench.compare A B`), same as `perfbench compare`."""
+    """Standalone entry (`python -m perfbench.cli_compare A B`), same as `perfbench compare`."""
     parser = argparse.ArgumentParser(prog="perfbench compare", description=comparing.__doc__)
     add_compare_arguments(parser)
     try:
@@ -47,3 +65,7 @@ def compare_main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors already; keep its code
         return int(exc.code or 0)
     return compare_command(args)
+
+
+if __name__ == "__main__":  # `python -m perfbench.cli_compare A B`, as `perfbench compare`
+    raise SystemExit(compare_main())

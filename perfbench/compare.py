@@ -24,7 +24,6 @@ repetition of B always fails.
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 from dataclasses import dataclass
@@ -304,24 +303,6 @@ def scenario_mismatch(run_a: Path, run_b: Path) -> str | None:
     return None
 
 
-def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `perfbench compare` (the CLI owns the subparser; this fills it)."""
-    parser.add_argument("run_a", type=Path, help="baseline run folder")
-    parser.add_argument("run_b", type=Path, help="run folder to compare against the baseline")
-    parser.add_argument(
-        "--fail-above",
-        type=float,
-        metavar="PCT",
-        default=None,
-        help="exit 1 when a matched point is slower by more than PCT%% with 95%% confidence: "
-        "where both runs were made with --repeat N (N >= 2), the whole 95%% interval of B/A "
-        "lies above 1 + PCT/100; where a side has one run, a weaker test: the change exceeds "
-        "PCT%% and the IQR/median of both runs. A point ok in A that lost its result in B "
-        "always fails",
-    )
-    parser.add_argument("--html", type=Path, metavar="OUT", help="also write the table as HTML")
-
-
 class CompareError(ValueError):
     """The arguments cannot be compared (not a run folder, a negative threshold): exit status 2."""
 
@@ -385,9 +366,3 @@ def compare(
             found.text,
         )
     return found
-
-
-if __name__ == "__main__":  # `python -m perfbench.compare A B`, the same as `perfbench compare`
-    from perfbench.cli_compare import compare_main
-
-    raise SystemExit(compare_main())

@@ -10,9 +10,9 @@ Order of work, and why:
    reference that was never stable (docs/design.md rule 9).
 2. Each arm is built, checked and run a few steps in its own pass (cold start and peak memory are
    per arm; a failing arm is recorded at once and the rest of the group goes on). Nothing is torn
-   down between arms, and inside `compile_variants.shared_dynamo` only the first compiled arm's
-   prepare resets dynamo: a later reset would throw away an earlier arm's compiled code, which
-   would recompile after its build (and `compile-freezing`, without freezing). Each arm's compile
+   down between arms, and inside `compile_variants.shared_dynamo` (the compile backends'
+   `Backend.group_scope`) only the first compiled arm's prepare resets dynamo: a later reset
+   would throw away an earlier arm's compiled code, which would recompile after its build (and `compile-freezing`, without freezing). Each arm's compile
    facts are the ones its own pass left (the trackers of earlier arms see later arms' compiles);
    `compiled_after_build` counts graphs compiled after the builds (warm-up and rounds) and
    `recompiled_during_timing` says whether any was compiled inside the timed rounds.
@@ -42,10 +42,9 @@ from typing import Any
 import torch
 
 from perfbench.backends import BACKENDS
-from perfbench.backends.compile_variants import shared_dynamo
 from perfbench.contention import judge_contention, snapshot
 from perfbench.diagnose import fail_on_diagnosis
-from perfbench.group_sharing import share_loader, shared_weights
+from perfbench.group_sharing import group_scopes, share_loader, shared_weights
 from perfbench.interleave import Interleaved, InterleaveSettings, ThreadsChanged, interleave
 from perfbench.point import (
     CpuPeakMemory,
@@ -143,7 +142,7 @@ def _measure(
     eager_task = tasks[0]
     arms: list[Arm] = []
     try:
-        with shared_dynamo():  # no arm's prepare throws away an earlier arm's compiled code
+        with group_scopes(t.point.backend for t in tasks):  # Backend.group_scope
             for t in tasks:
                 _build_arm(scenario, t, t.point.label(), False, arms, emit, begin)
                 if t is eager_task and control:
