@@ -33,11 +33,11 @@ from typing import Any
 import pandas as pd
 
 from perfbench.axes import AXES
-from perfbench.repeat import runs_ratio
 from perfbench.report.compare_page import cell_text, shown_axes, write_compare_html
 from perfbench.report.data import axes_key, load_results
 from perfbench.report.verdict_view import margin_of
 from perfbench.rundir import RunDir
+from perfbench.runs_ratio import runs_ratio
 from perfbench.timing import is_significant
 from perfbench.verdict import classify
 
