@@ -7,7 +7,7 @@ two bases, and the output says which:
 - **Runs as the unit** (both runs made with `--repeat N`, N >= 2, every repetition ok): two runs
   cannot be paired round by round (they ran at different times), so the unit is the repetition.
   The change is the ratio of the geometric means of the per-repetition medians, with a 95% Welch
-  t-interval over their logs (`perfbench.repeat.runs_ratio`, where the choice over a bootstrap is
+  t-interval over their logs (`perfbench.runs_ratio.runs_ratio`, where the choice over a bootstrap is
   measured). Verdicts as in a run (`perfbench.verdict.classify`, margin δ from B's run.json):
   `faster`/`slower` when the interval clears the margin, `same` inside it, else `inconclusive`.
 - **One run on a side** (the fallback): the ratio of medians, called a change only when it is
