@@ -10,10 +10,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from perfbench.row import Row
+from typing import Any
 
 
 class Amp(str, enum.Enum):
@@ -93,8 +90,9 @@ class Point:
         return point_label(self.as_dict(), sep)
 
     @classmethod
-    def from_row(cls, row: Row) -> Point:
-        """The point a results row measured; every axis must be in the row (an older results.csv
+    def from_row(cls, row: Any) -> Point:
+        """The point a results row (`perfbench.row.Row`, read by attribute: no import, as row.py
+        imports this module) measured; every axis must be in the row (an older results.csv
         may lack some: then it names the first one missing)."""
         values = {axis: getattr(row, axis) for axis in AXES}
         missing = [axis for axis, value in values.items() if value is None or value == ""]

@@ -28,7 +28,6 @@ with: a point at 1 thread is compared with the 1-thread ceiling, never with a 2-
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import json
 import os
@@ -262,35 +261,6 @@ def _store(result: dict[str, Any]) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(cache, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)
-
-
-def add_ceilings_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `perfbench ceilings` (the CLI owns the subparser; this fills it)."""
-    parser.add_argument(
-        "--device",
-        default="cuda" if torch.cuda.is_available() else "cpu",
-        help="cpu or cuda[:N] (default: cuda when available)",
-    )
-    parser.add_argument(
-        "--refresh", action="store_true", help="measure again even when the cache has this device"
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="CPU threads to measure with (default 1, as a point's default); a sweep at other "
-        "thread counts needs its own ceilings",
-    )
-    parser.add_argument(
-        "--rounds", type=int, default=ROUNDS, help=f"rounds; the best counts (default {ROUNDS})"
-    )
-    parser.add_argument(
-        "--budget",
-        type=float,
-        default=BUDGET_S,
-        help=f"seconds of timed work per measurement, as for a point (default {BUDGET_S:g})",
-    )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def describe(result: dict[str, Any]) -> str:

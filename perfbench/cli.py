@@ -171,13 +171,13 @@ def _add_optional_commands(sub: argparse._SubParsersAction, command: str | None)
         "ceilings", help="measure copy bandwidth and matmul rate of this device"
     )
     if command in (None, "compare"):
-        from perfbench.compare import add_compare_arguments  # not `perfbench.compare`: the API's
+        from perfbench.cli_compare import add_compare_arguments
 
         add_compare_arguments(compare_parser)
     if command in (None, "ceilings"):
-        from perfbench import ceilings
+        from perfbench.cli_ceilings import add_ceilings_arguments
 
-        ceilings.add_ceilings_arguments(ceilings_parser)
+        add_ceilings_arguments(ceilings_parser)
     from perfbench.cli_diff import add_diff_parser  # argparse only: keeps --help fast
 
     add_diff_parser(sub)

@@ -7,7 +7,7 @@ two bases, and the output says which:
 - **Runs as the unit** (both runs made with `--repeat N`, N >= 2, every repetition ok): two runs
   cannot be paired round by round (they ran at different times), so the unit is the repetition.
   The change is the ratio of the geometric means of the per-repetition medians, with a 95% Welch
-  t-interval over their logs (`perfbench.repeat.runs_ratio`, where the choice over a bootstrap is
+  t-interval over their logs (`perfbench.runs_ratio.runs_ratio`, where the choice over a bootstrap is
   measured). Verdicts as in a run (`perfbench.verdict.classify`, margin δ from B's run.json):
   `faster`/`slower` when the interval clears the margin, `same` inside it, else `inconclusive`.
 - **One run on a side** (the fallback): the ratio of medians, called a change only when it is
@@ -25,7 +25,6 @@ repetition of B always fails. Contention per side, no gate on a contended side
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 from dataclasses import dataclass
@@ -36,12 +35,12 @@ import pandas as pd
 
 from perfbench import compare_load as load
 from perfbench.axes import AXES
-from perfbench.compare_guard import add_guard_arguments, different_scenarios, unreadable_notes
-from perfbench.repeat import runs_ratio
+from perfbench.compare_guard import different_scenarios, unreadable_notes
 from perfbench.report.compare_page import cell_text, shown_axes, write_compare_html
 from perfbench.report.data import axes_key, load_results
 from perfbench.report.verdict_view import margin_of
 from perfbench.rundir import RunDir
+from perfbench.runs_ratio import runs_ratio
 from perfbench.timing import is_significant
 from perfbench.verdict import classify
 
@@ -307,26 +306,6 @@ def scenario_mismatch(run_a: Path, run_b: Path) -> str | None:
     return None
 
 
-def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `perfbench compare` (the CLI owns the subparser; this fills it)."""
-    parser.add_argument("run_a", type=Path, help="baseline run folder")
-    parser.add_argument("run_b", type=Path, help="run folder to compare against the baseline")
-    parser.add_argument(
-        "--fail-above",
-        type=float,
-        metavar="PCT",
-        default=None,
-        help="exit 1 when a matched point is slower by more than PCT%% with 95%% confidence: "
-        "where both runs were made with --repeat N (N >= 2), the whole 95%% interval of B/A "
-        "lies above 1 + PCT/100; where a side has one run, a weaker test: the change exceeds "
-        "PCT%% and the IQR/median of both runs. A point ok in A that lost its result in B "
-        "always fails",
-    )
-    parser.add_argument("--html", type=Path, metavar="OUT", help="also write the table as HTML")
-    add_guard_arguments(parser)
-    load.add_arguments(parser)  # --allow-contended, --basis
-
-
 class CompareError(ValueError):
     """The arguments cannot be compared (not a run folder, a negative threshold): exit status 2."""
 
@@ -395,9 +374,3 @@ def compare(
         write_compare_html(table, html, str(run_a), str(run_b), fail_above, found.regressed,
                            found.mismatch, found.notes, found.text)  # fmt: skip
     return found
-
-
-if __name__ == "__main__":  # `python -m perfbench.compare A B`, the same as `perfbench compare`
-    from perfbench.cli_compare import compare_main
-
-    raise SystemExit(compare_main())

@@ -10,7 +10,6 @@ ratchet's whole point (make one change, compare), so the path alone decides when
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,6 @@ from perfbench import layout
 from perfbench.results_reader import read_results_csv
 
 ALLOW_FLAG = "--allow-different-scenarios"
-
-
-def add_guard_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        ALLOW_FLAG,
-        dest="allow_different_scenarios",
-        action="store_true",
-        help="compare runs of different scenario files anyway (their verdicts are then about two "
-        "different programs); without it such a comparison is refused",
-    )
 
 
 def _scenario(run: Path) -> dict[str, Any]:

@@ -26,7 +26,6 @@ the within-run speedups as a basis that survives a slower machine.
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -209,24 +208,6 @@ SPEEDUP_NOTE = (
     "interleaved rounds, with its interval) of A against B; change = speedup_B / speedup_A "
     "(below 1: the backend's advantage shrank), beside both runs' absolute medians"
 )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--allow-contended` and `--basis` of `perfbench compare`."""
-    parser.add_argument(
-        "--allow-contended",
-        action="store_true",
-        help="let --fail-above fail a point measured on a contended side (by default such a "
-        "point is listed as not gated: others' load slows arms unequally)",
-    )
-    parser.add_argument(
-        "--basis",
-        choices=BASES,
-        default="medians",
-        help="medians (default): B's median against A's; speedup: each run's own speedup over "
-        "eager (paired rounds, with its interval) of A against B, which a uniformly slower "
-        "machine does not move",
-    )
 
 
 def tables(

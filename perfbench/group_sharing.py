@@ -1,5 +1,6 @@
 """What the arms of one comparison group share, so that they differ only in their backend:
-eager's weight tensors (where a backend leaves weights alone) and one DataLoader.
+eager's weight tensors (where a backend leaves weights alone), one DataLoader, and what their
+backends share while the arms are built (`Backend.group_scope`).
 
 An arm here is `perfbench.group_timing.Arm` (its task, its workload, its own data-wait count).
 """
@@ -7,7 +8,8 @@ An arm here is `perfbench.group_timing.Arm` (its task, its workload, its own dat
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
@@ -45,3 +47,14 @@ def share_loader(arms: Sequence[Any]) -> None:
             return batch
 
         arm.workload.feed.next_batch = next_batch
+
+
+@contextmanager
+def group_scopes(backends: Iterable[str]) -> Iterator[None]:
+    """Every distinct `Backend.group_scope` of these backends, entered once, around building a
+    group's arms (the compile backends: no arm's prepare throws away an earlier arm's code)."""
+    scopes = {BACKENDS[name].group_scope: None for name in backends}  # ordered, distinct
+    with ExitStack() as stack:
+        for scope in scopes:
+            stack.enter_context(scope())
+        yield

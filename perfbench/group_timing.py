@@ -10,11 +10,14 @@ Order of work, and why:
    reference that was never stable (docs/design.md rule 9).
 2. Each arm is built, checked and run a few steps in its own pass (cold start and peak memory are
    per arm; a failing arm is recorded at once and the rest of the group goes on). Nothing is torn
-   down between arms, and inside `compile_variants.shared_dynamo` only the first compiled arm's
-   prepare resets dynamo: a later reset would throw away an earlier arm's compiled code, which
-   would recompile after its build (and `compile-freezing`, without freezing). Compile facts
+   down between arms, and inside `compile_variants.shared_dynamo` (the compile backends'
+   `Backend.group_scope`) only the first compiled arm's prepare resets dynamo: a later reset
+   would throw away an earlier arm's compiled code, which would recompile after its build (and `compile-freezing`, without freezing). Compile facts
    cover the whole point: its own pass's, then what the warm-up and rounds compiled and whether
-   dynamo's recompile limit was hit (`perfbench.compile_watch`).
+   dynamo's recompile limit was hit (`perfbench.compile_watch`). Each arm's compile
+   facts are the ones its own pass left (the trackers of earlier arms see later arms' compiles);
+   `compiled_after_build` counts graphs compiled after the builds (warm-up and rounds) and
+   `recompiled_during_timing` says whether any was compiled inside the timed rounds.
 3. With a DataLoader with worker processes, all arms read one shared loader, so no idle arm's
    workers prefetch while another arm is timed; each arm counts its own data wait.
 4. The rounds run at the point's thread count (checked after every sample). An arm whose step
@@ -43,12 +46,11 @@ import torch
 
 from perfbench.after_rounds import changed_outputs
 from perfbench.backends import BACKENDS
-from perfbench.backends.compile_variants import shared_dynamo
 from perfbench.caveat import apply_load_rule
 from perfbench.compile_watch import caveat_verdicts, merge_after_rounds, watching
 from perfbench.contention import judge_contention, snapshot
 from perfbench.diagnose import fail_on_diagnosis
-from perfbench.group_sharing import share_loader, shared_weights
+from perfbench.group_sharing import group_scopes, share_loader, shared_weights
 from perfbench.interleave import Interleaved, InterleaveSettings, ThreadsChanged, interleave
 from perfbench.point import (
     CpuPeakMemory,
@@ -148,7 +150,7 @@ def _measure(
     eager_task = tasks[0]
     arms: list[Arm] = []
     try:
-        with shared_dynamo():  # no arm's prepare throws away an earlier arm's compiled code
+        with group_scopes(t.point.backend for t in tasks):  # Backend.group_scope
             for t in tasks:
                 _build_arm(scenario, t, t.point.label(), False, arms, emit, begin)
                 if t is eager_task and control:

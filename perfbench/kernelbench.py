@@ -24,9 +24,13 @@ from typing import Any
 
 import torch
 
-from perfbench.scenario import ScenarioError
-
 KERNELBENCH_NAMES = ("Model", "get_inputs", "get_init_inputs")
+
+
+class KernelBenchError(ValueError):
+    """A file that looks like a KernelBench problem but cannot be adapted; the loader
+    (`perfbench.scenario.load_scenario`) turns it into a ScenarioError naming the file, so this
+    module needs nothing from the loader (no import cycle)."""
 
 
 def looks_like_kernelbench(ns: dict[str, Any]) -> bool:
@@ -39,17 +43,16 @@ def adapt_kernelbench(path: Path, ns: dict[str, Any]) -> dict[str, Any]:
     """The module namespace with the scenario contract's names added (see the module docstring)."""
     missing = [name for name in (*KERNELBENCH_NAMES, "batch_size") if name not in ns]
     if missing:
-        raise ScenarioError(
-            path,
+        raise KernelBenchError(
             f"looks like a KernelBench problem but lacks {', '.join(missing)} (it needs Model, "
             "get_inputs(), get_init_inputs() and a module-level batch_size)",
         )
     own_batch = ns["batch_size"]
     if isinstance(own_batch, bool) or not isinstance(own_batch, int) or own_batch <= 0:
-        raise ScenarioError(path, f"batch_size must be a positive integer, got {own_batch!r}")
+        raise KernelBenchError(f"batch_size must be a positive integer, got {own_batch!r}")
     for name in KERNELBENCH_NAMES:
         if not callable(ns[name]):
-            raise ScenarioError(path, f"{name} must be callable, got {type(ns[name]).__name__}")
+            raise KernelBenchError(f"{name} must be callable, got {type(ns[name]).__name__}")
 
     constants: dict[int, Any] = {}  # position -> non-tensor input, from the latest get_inputs()
     get_inputs: Callable[[], Any] = ns["get_inputs"]

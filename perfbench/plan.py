@@ -35,6 +35,7 @@ from perfbench.sweep import (
     load_config,
     parse_axis_values,
     parse_set,
+    require_ray,
     rerun_command,
     resolve_sweep,
 )
@@ -206,8 +207,6 @@ def check_executor(request: RunRequest) -> None:
         return
     if request.flamegraph:  # py-spy follows this process's children; Ray workers are not ones
         raise ConfigError("--flamegraph samples the local worker: not with --executor ray")
-    from perfbench.ray_executor import require_ray
-
     require_ray()
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from perfbench.executor import ProgressFn, RecordFn
+from perfbench.executor_rows import full_row, record_skipped
 from perfbench.group import GroupTask
 from perfbench.plan import ComparisonGroup, RunPlan
 from perfbench.ray_task import GroupPayload, group_task, versions
 from perfbench.row import Row
 from perfbench.rundir import RunDir
-from perfbench.runner import _full, record_skipped  # the local executor's row builders
 
 SLOT = "perfbench_timing_slot"  # a custom resource each node declares once: one timed group
 POLL_S = 0.25  # how often the driver looks at the clock while waiting for messages
@@ -211,7 +211,7 @@ class GroupDriver:
             if deaths:
                 row["extra"]["worker"]["earlier_deaths"] = list(deaths)
             attempt.task = attempt.task.without(row["point_id"])
-            self.record(_full(row, attempt.group))
+            self.record(full_row(row, attempt.group))
 
     def _write_files(self, files: dict[str, bytes]) -> None:
         """Artefacts from the worker, at the same relative paths as a local run writes them."""

@@ -35,7 +35,6 @@ from perfbench.executor import ExecutorError, ProgressFn, RecordFn
 from perfbench.plan import ComparisonGroup, RunPlan
 from perfbench.ray_driver import SLOT, GroupDriver
 from perfbench.rundir import RunDir
-from perfbench.sweep import ConfigError
 
 OBJECT_STORE_BYTES = 200 * 2**20  # a local start's object store; rows and artefacts are small
 # not shipped with the scenario's folder (Ray also honours the folder's .gitignore)
@@ -52,17 +51,6 @@ EXCLUDES = (
     ".ruff_cache",
     ".mypy_cache",
 )
-
-
-def require_ray() -> None:
-    """Ray is an optional extra: asking for it without it is a usage error saying how to install."""
-    try:
-        import ray  # noqa: F401
-    except ImportError as err:
-        raise ConfigError(
-            f"--executor ray needs Ray, which cannot be imported here ({err}); "
-            "install it with: pip install -e '.[ray]'"
-        ) from None
 
 
 class RayExecutor:

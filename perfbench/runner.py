@@ -17,9 +17,8 @@ from typing import Any
 from perfbench import __version__
 from perfbench.environment import capture_environment
 from perfbench.executor import Executor, ProgressFn, RecordFn
-from perfbench.group import GroupTask
-from perfbench.plan import ComparisonGroup, PlannedPoint, RunPlan
-from perfbench.point import PointTask
+from perfbench.executor_rows import full_row, record_skipped
+from perfbench.plan import ComparisonGroup, RunPlan
 from perfbench.profiling.instruments import note_row
 from perfbench.profiling.instruments import run_meta as instruments_meta
 from perfbench.repeat import repetition_plan, summarize
@@ -268,7 +267,7 @@ def _run_group(
         result = worker.run(
             pending,
             plan.timeout_s,
-            on_row=lambda row: record(_full(row, group)),
+            on_row=lambda row: record(full_row(row, group)),
             on_phase=say,
             timing=plan.timing,  # the default step limit without --timeout (step_limit)
         )
@@ -283,43 +282,3 @@ def _run_group(
         base = Row.for_point(culprit, culprit_task.point, group_id=group.group_id)
         record({**base.as_dict(), "status": status, "error": error})
         pending = pending.without(*finished, culprit)
-
-
-def record_skipped(
-    group: ComparisonGroup,
-    plan: RunPlan,
-    run_dir: RunDir,
-    record: Callable[[dict[str, Any]], None],
-) -> GroupTask:
-    """Record the group's skipped points now; the runnable rest as one GroupTask (for any
-    executor: a skipped point never leaves this process)."""
-    runnable = []
-    for planned in group.points:
-        if planned.skip_reason:
-            base = Row.for_point(planned.point_id, planned.point, group_id=group.group_id)
-            record({**base.as_dict(), "status": "skipped", "reason": planned.skip_reason})
-        else:
-            runnable.append(_point_task(planned, plan, run_dir))
-    return GroupTask(
-        plan.scenario_path, group.group_id, tuple(runnable), plan.control, plan.family_size
-    )
-
-
-def _full(row: dict[str, Any], group: ComparisonGroup) -> dict[str, Any]:
-    """A row from the worker with every column present (the defaults under it)."""
-    point = next(p.point for p in group.points if p.point_id == row["point_id"])
-    base = Row.for_point(row["point_id"], point, group_id=group.group_id).as_dict()
-    return {**base, **row}
-
-
-def _point_task(planned: PlannedPoint, plan: RunPlan, run_dir: RunDir) -> PointTask:
-    point = planned.point
-    return PointTask(
-        scenario_path=plan.scenario_path,
-        point=point,
-        point_id=planned.point_id,
-        seed=plan.seed,
-        timing=plan.timing,
-        run_dir=str(run_dir.path),
-        profiling=plan.profiling.for_point(point),
-    )

@@ -134,10 +134,13 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     module = _import_file(path, _compile_file(path))
     ns = module.__dict__
-    from perfbench.kernelbench import adapt_kernelbench, looks_like_kernelbench
+    from perfbench.kernelbench import KernelBenchError, adapt_kernelbench, looks_like_kernelbench
 
     if looks_like_kernelbench(ns):  # Model + get_inputs + get_init_inputs + batch_size
-        ns = adapt_kernelbench(path, ns)
+        try:
+            ns = adapt_kernelbench(path, ns)
+        except KernelBenchError as err:
+            raise ScenarioError(path, str(err)) from None
     missing = [name for name in REQUIRED if name not in ns]
     if missing:
         raise ScenarioError(

@@ -26,6 +26,18 @@ class ConfigError(ValueError):
     """A bad config file or --set value (usage error, exit status 2)."""
 
 
+def require_ray() -> None:
+    """Ray is an optional extra (`--executor ray`; here, not in the Ray executor, so the plan can
+    check it without importing the executor, which imports the plan): asking for it without it is a usage error saying how to install."""
+    try:
+        import ray  # noqa: F401
+    except ImportError as err:
+        raise ConfigError(
+            f"--executor ray needs Ray, which cannot be imported here ({err}); "
+            "install it with: pip install -e '.[ray]'"
+        ) from None
+
+
 def default_sweep() -> dict[str, list[Any]]:
     """What runs when nobody says otherwise: eager, one batch size, all cores, float32, inference."""
     return {

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from perfbench.cli_compare import compare_main
 from perfbench.compare import compare, compare_runs, is_significant, write_compare_html
-from perfbench.repeat import runs_ratio
 from perfbench.rundir import RunDir
+from perfbench.runs_ratio import runs_ratio
 
 _spec = importlib.util.spec_from_file_location(
     "perfbench_test_make_run", Path(__file__).parent / "report" / "make_run.py"

@@ -27,11 +27,15 @@ What a backend reports about itself:
   caches): arms sharing one worker are all prepared before any is timed, `teardown` runs once the
   group is done, and instrumentation that would force a recompile (module hooks) stays off.
 - `correctness_only(point)`: timings on this device are not performance (Triton interpreter).
+- `group_scope()`: a context the harness enters once around building a comparison group's arms in
+  one process (`group_sharing.group_scopes`), for what the arms of one backend family share there
+  (the compile backends' graph-break probe); the state lives in the backend, entered only here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -99,3 +103,6 @@ class Backend:
     # dynamic=True at shapes=dynamic) or is the baseline measured against it (eager); every other
     # backend skips shapes=dynamic with a reason.
     shapes_axis: bool = False
+    # Entered once around building a comparison group's arms in one process (the module docstring);
+    # backends that share one scope pass the same function, so it is entered once per group.
+    group_scope: Callable[[], AbstractContextManager[None]] = nullcontext

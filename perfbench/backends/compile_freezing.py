@@ -30,7 +30,7 @@ from torch import fx, nn
 
 from perfbench.axes import Amp, Mode
 from perfbench.backends.base import Backend, Prepared
-from perfbench.backends.compile_variants import prepare_compiled, reset_dynamo
+from perfbench.backends.compile_variants import prepare_compiled, reset_dynamo, shared_dynamo
 
 AUTOCAST_DTYPES = {Amp.BF16: torch.bfloat16, Amp.FP16: torch.float16}
 
@@ -100,6 +100,7 @@ BACKEND = Backend(
     applies=_applies,
     teardown=reset_dynamo,
     process_wide_state=True,
+    group_scope=shared_dynamo,
     shapes_axis=True,
     reuses_weights=True,
 )

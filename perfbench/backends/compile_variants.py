@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
 
@@ -34,8 +35,11 @@ from perfbench.backends.compile_facts import track_compiles
 from perfbench.backends.graph_breaks import count_graph_breaks
 
 PROBE_KEYS = ("graph_breaks", "graph_break_reasons", "graphs")
-# graph-break counts per (scenario, point less its backend) while a group builds its arms
-_GROUP_PROBES: dict[tuple[str, Any], dict[str, Any]] | None = None
+# graph-break counts per (scenario, point less its backend) while a group builds its arms: set
+# only inside `shared_dynamo`, which the harness enters through `Backend.group_scope`
+_group_probes: ContextVar[dict[tuple[str, Any], dict[str, Any]] | None] = ContextVar(
+    "perfbench_group_probes", default=None
+)
 
 
 def prepare_compiled(
@@ -49,15 +53,16 @@ def prepare_compiled(
     """Count graph breaks (trace only), reset dynamo (not inside `shared_dynamo` once an arm
     compiled), and return the lazily compiled model."""
     info: dict[str, Any] = {"compile_mode": mode or "default"}
-    key = _probe_key(point, scenario) if _GROUP_PROBES is not None else None
-    if _GROUP_PROBES is not None and key in _GROUP_PROBES:
+    probes = _group_probes.get()
+    key = _probe_key(point, scenario) if probes is not None else None
+    if probes is not None and key in probes:
         # an earlier arm of this group compiled already: no explain, no reset (module docstring)
-        info.update(_GROUP_PROBES[key], graph_break_probe_s=0.0, graph_break_probe="shared")
+        info.update(probes[key], graph_break_probe_s=0.0, graph_break_probe="shared")
     else:
         info.update(_probe(model, point, example_batch, scenario))
         torch._dynamo.reset()  # no state from explain or an earlier backend leaks into this compile
-        if _GROUP_PROBES is not None and key is not None:
-            _GROUP_PROBES[key] = {k: info[k] for k in PROBE_KEYS if k in info}
+        if probes is not None and key is not None:
+            probes[key] = {k: info[k] for k in PROBE_KEYS if k in info}
     # shapes=static: specialise on this point's shapes, never turn dynamic behind the user's back
     dynamic = point.shapes == Shapes.DYNAMIC
     info["dynamic_shapes"] = dynamic
@@ -89,12 +94,11 @@ def shared_dynamo() -> Iterator[None]:
     """While one comparison group's arms are built in one process: dynamo is reset (by the
     graph-break probe) before the first compiled arm only, so every compiled arm keeps the code
     its own prepare compiled. The group's end still runs the backends' teardown (a reset)."""
-    global _GROUP_PROBES
-    _GROUP_PROBES = {}
+    token = _group_probes.set({})
     try:
         yield
     finally:
-        _GROUP_PROBES = None
+        _group_probes.reset(token)
 
 
 def reset_dynamo() -> None:
@@ -122,6 +126,7 @@ REDUCE_OVERHEAD = Backend(
     applies=_needs_cuda,
     teardown=reset_dynamo,
     process_wide_state=True,
+    group_scope=shared_dynamo,
     shapes_axis=True,
     reuses_weights=True,
 )
@@ -132,6 +137,7 @@ MAX_AUTOTUNE = Backend(
     prepare=_prepare_with("max-autotune-no-cudagraphs"),
     teardown=reset_dynamo,
     process_wide_state=True,
+    group_scope=shared_dynamo,
     shapes_axis=True,
     reuses_weights=True,
 )

@@ -7,7 +7,7 @@ which every compile backend shares.
 from __future__ import annotations
 
 from perfbench.backends.base import Backend, Prepared
-from perfbench.backends.compile_variants import prepare_compiled, reset_dynamo
+from perfbench.backends.compile_variants import prepare_compiled, reset_dynamo, shared_dynamo
 
 
 def _prepare(model, point, example_batch, scenario) -> Prepared:
@@ -22,6 +22,7 @@ BACKEND = Backend(
     prepare=_prepare,
     teardown=reset_dynamo,
     process_wide_state=True,
+    group_scope=shared_dynamo,
     shapes_axis=True,
     reuses_weights=True,
 )

@@ -7,6 +7,7 @@ exactly 0 on a model the backend leaves as it is, so a verdict can say "no chang
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import torch
@@ -110,6 +111,35 @@ def test_compile_backends_reset_dynamo_on_teardown(monkeypatch: pytest.MonkeyPat
         touches = name in COMPILE
         assert backend.process_wide_state is touches, name
         assert len(resets) - before == int(touches), name
+
+
+def test_group_scope_shares_the_compile_probe_through_the_contract() -> None:
+    """The compile backends' graph-break probe is shared per group only inside their
+    `group_scope`, entered once per group by the harness however many compile arms it has."""
+    from perfbench.backends import compile_variants
+    from perfbench.group_sharing import group_scopes
+
+    scopes = {BACKENDS[name].group_scope for name in COMPILE}
+    assert scopes == {compile_variants.shared_dynamo}
+    assert compile_variants._group_probes.get() is None  # off outside a group
+    entered: list[str] = []
+    original = compile_variants.shared_dynamo
+
+    def counting() -> object:
+        entered.append("x")
+        return original()
+
+    names = ["eager", *COMPILE]
+    patched = {n: BACKENDS[n] for n in COMPILE}
+    try:
+        for n in COMPILE:
+            BACKENDS[n] = dataclasses.replace(BACKENDS[n], group_scope=counting)
+        with group_scopes(names):
+            assert compile_variants._group_probes.get() == {}
+        assert compile_variants._group_probes.get() is None
+    finally:
+        BACKENDS.update(patched)
+    assert entered == ["x"]
 
 
 def test_triton_worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
