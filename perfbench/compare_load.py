@@ -35,9 +35,9 @@ import pandas as pd
 
 from perfbench.axes import AXES
 from perfbench.caveat import caveat_of
-from perfbench.repeat import runs_ratio
 from perfbench.report.data import axes_key, load_results
 from perfbench.rundir import RunDir
+from perfbench.runs_ratio import runs_ratio
 from perfbench.verdict import classify
 
 BASES = ("medians", "speedup")

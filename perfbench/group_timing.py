@@ -12,12 +12,10 @@ Order of work, and why:
    per arm; a failing arm is recorded at once and the rest of the group goes on). Nothing is torn
    down between arms, and inside `compile_variants.shared_dynamo` (the compile backends'
    `Backend.group_scope`) only the first compiled arm's prepare resets dynamo: a later reset
-   would throw away an earlier arm's compiled code, which would recompile after its build (and `compile-freezing`, without freezing). Compile facts
-   cover the whole point: its own pass's, then what the warm-up and rounds compiled and whether
-   dynamo's recompile limit was hit (`perfbench.compile_watch`). Each arm's compile
-   facts are the ones its own pass left (the trackers of earlier arms see later arms' compiles);
-   `compiled_after_build` counts graphs compiled after the builds (warm-up and rounds) and
-   `recompiled_during_timing` says whether any was compiled inside the timed rounds.
+   would throw away an earlier arm's compiled code, which would recompile after its build (and
+   `compile-freezing`, without freezing). Compile facts cover the whole point: its own pass's,
+   then what the warm-up and rounds compiled and whether dynamo's recompile limit was hit
+   (`perfbench.compile_watch`).
 3. With a DataLoader with worker processes, all arms read one shared loader, so no idle arm's
    workers prefetch while another arm is timed; each arm counts its own data wait.
 4. The rounds run at the point's thread count (checked after every sample). An arm whose step
