@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
 from perfbench.cli_capture import load_capturing_output
 from perfbench.cli_progress import Progress
+from perfbench.two_level import PROCESSES_HELP
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -86,6 +87,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         help="run the whole sweep N times, each in fresh workers, into one run folder; prints the "
         "run-to-run spread per point (perfbench compare uses repetitions as its unit)",
     )
+    p.add_argument("--processes", type=int, default=None, metavar="K", help=PROCESSES_HELP)
     p.add_argument("--check", action="store_true", help="run the sanity ladder first")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _add_profiling_arguments(p)
@@ -323,6 +325,7 @@ def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
         executor=args.executor,
         ray_address=args.ray_address,
         repeat=args.repeat,
+        processes=args.processes,
         argv=("perfbench", *argv),
     )
 
