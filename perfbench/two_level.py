@@ -96,6 +96,37 @@ def combine(estimates: Sequence[PairedEstimate]) -> PairedEstimate:
     return CombinedEstimate(mean, math.sqrt(w / k), blocks, rounds, df, k, WITHIN, tau)
 
 
+def from_log_values(values: Sequence[float]) -> PairedEstimate:
+    """The combination of per-repetition log values that carry no within-run standard error
+    (per-repetition log medians: `perfbench.compare`): `combine` with se = 0 each, so the
+    between branch, a t-interval on them (se = s / sqrt(n), df = n - 1)."""
+    if not values:
+        raise ValueError("from_log_values needs at least one value")
+    if any(not math.isfinite(v) for v in values):
+        raise ValueError(f"log values must be finite, got {list(values)}")
+    per = [PairedEstimate(v, 0.0, 2, 1) for v in values]  # one "block" of df 1 each
+    return combine(per) if len(per) > 1 else per[0]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """est_b - est_a on the log scale, Welch-Satterthwaite df from the two sides' own df."""
+
+    log_ratio: float
+    se: float
+    df: float
+
+
+def difference(a: PairedEstimate, b: PairedEstimate) -> Difference:
+    """B - A of two independent combined estimates (two runs: nothing pairs them)."""
+    va, vb = a.se**2, b.se**2
+    if va + vb > 0:
+        df = (va + vb) ** 2 / (va**2 / a.df + vb**2 / b.df)
+    else:  # both sides exactly repeatable: the df of the pooled sides (the interval is a point)
+        df = float(a.df + b.df)
+    return Difference(b.log_speedup - a.log_speedup, math.sqrt(va + vb), df)
+
+
 def choose_processes(step_s: float, requested: int | None = None) -> tuple[int, str]:
     """How many processes time a group, and why in words (for run.json and the terminal).
 
