@@ -74,9 +74,17 @@ def estimates(out: Path) -> dict[str, dict[str, Any]]:
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     got: dict[str, dict[str, Any]] = {}
+    aa: dict[str, Any] = {}
+    for row in rows:
+        if row["backend"] == "eager":
+            aa = json.loads(row.get("extra") or "{}").get("aa_control") or {}
     for row in rows:
         extra = json.loads(row.get("extra") or "{}")
         k = (extra.get("processes") or {}).get("count", 1)
+        shown = (_floats(row.get("speedup_ci_low")), _floats(row.get("speedup_ci_high")))
+        low, high = shown
+        if extra.get("too_noisy") and aa:  # undo verdict.widen_by_control: the raw interval
+            low, high = low * max(aa["ci_high"], 1.0), high * min(aa["ci_low"], 1.0)
         if row["backend"] == "eager":
             aa = extra.get("aa_control") or {}
             if aa:
@@ -85,26 +93,39 @@ def estimates(out: Path) -> dict[str, dict[str, Any]]:
             level = float(extra.get("speedup_ci_level", 0.95))
             got[row["backend"]] = _arm(
                 float(row["speedup_vs_eager"]),
-                float(row["speedup_ci_low"]),
-                float(row["speedup_ci_high"]),
+                low,
+                high,
                 level,
                 extra.get("estimate") or {},
                 k,
+                shown,
             )
             got[row["backend"]]["median_ms"] = float(row["median_ms"])
     return got
 
 
+def _floats(value: str | None) -> float:
+    return float(value) if value else math.nan
+
+
 def _arm(
-    speedup: float, low: float, high: float, level: float, est: dict[str, Any], k: int
+    speedup: float,
+    low: float,
+    high: float,
+    level: float,
+    est: dict[str, Any],
+    k: int,
+    shown: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
+    """`low`/`high`: the raw interval at `level` (`shown`: as results.csv shows it, if other)."""
     theta = math.log(speedup)
     if est.get("se") is not None and est.get("df"):
         h95 = t_ppf(0.975, float(est["df"])) * float(est["se"])
     else:  # back out the standard error from the shown interval and its level (df >= 4)
         df = float(est.get("df") or 9)
         h95 = (math.log(high) - math.log(low)) / 2 * t_ppf(0.975, df) / t_ppf(0.5 + level / 2, df)
-    return {"theta": theta, "h95": h95, "low": math.log(low), "high": math.log(high), "k": k}
+    s_low, s_high = shown or (low, high)
+    return {"theta": theta, "h95": h95, "low": math.log(s_low), "high": math.log(s_high), "k": k}
 
 
 def summarize(runs: list[dict[str, dict[str, Any]]], walls: list[float]) -> list[dict[str, Any]]:
