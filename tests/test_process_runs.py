@@ -108,3 +108,52 @@ def test_processes_flag_is_local_only() -> None:
     check_processes(1, "ray")
     with pytest.raises(ConfigError, match="Ray times each group once"):
         check_processes(3, "ray")
+
+
+class FakeWorker:
+    """Stands in for perfbench.worker.Worker: each run is one 'process' whose compile estimate
+    differs; counts the fresh starts (close between processes)."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[int, ...]] = []
+        self.closed = 0
+
+    def run(self, task, timeout_s, on_row=lambda row: None, on_phase=lambda text: None):  # type: ignore[no-untyped-def]
+        from perfbench.worker import WorkerResult
+
+        theta = (0.05, 0.10, 0.15)[len(self.runs)]
+        self.runs.append(tuple(p.point_id for p in task.points))
+        by_backend = {r["backend"]: r for r in _rows(theta, 0.0)}
+        rows = []
+        for p in task.points:
+            row = {**by_backend[p.point.backend], "point_id": p.point_id}
+            row["extra"] = dict(row["extra"])
+            rows.append(row)
+            on_row(row)
+        return WorkerResult(status="done", rows=rows)
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def kill(self) -> None:
+        pass
+
+
+def test_runner_times_a_short_step_group_in_fresh_workers(write_scenario, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The local executor's side: the group runs three times, the worker is closed (a fresh
+    process) before the second and third, and one merged row per point is recorded."""
+    from perfbench import runner
+    from perfbench.plan import RunRequest, plan_run
+    from perfbench.rundir import RunDir
+    from perfbench.scenario import load_scenario
+    from tests.conftest import TINY_MLP
+
+    scenario = load_scenario(write_scenario(TINY_MLP))
+    plan = plan_run(scenario, RunRequest(sets=("backend=eager,compile", "batch_size=4")))
+    worker, recorded = FakeWorker(), []
+    runner._run_group(plan.groups[0], plan, RunDir(tmp_path / "r"), worker, recorded.append)
+    assert len(worker.runs) == 3 and worker.closed == 2
+    assert [r["backend"] for r in recorded] == ["eager", "compile"]
+    compile_row = recorded[1]
+    assert compile_row["extra"]["processes"]["count"] == 3
+    assert compile_row["speedup_vs_eager"] == pytest.approx(math.exp(0.10))
