@@ -128,11 +128,7 @@ class RunPlan:
 
     def settings_record(self) -> dict[str, Any]:
         """run.json's `settings`: every timing setting and the timeout."""
-        return {
-            **dataclasses.asdict(self.timing),
-            "timeout_s": self.timeout_s,
-            "processes": self.processes if self.processes is not None else "auto",
-        }
+        return {**dataclasses.asdict(self.timing), "timeout_s": self.timeout_s}
 
     def sweep_record(self) -> dict[str, list[Any]]:
         """run.json's `sweep`: plain values (enums as their strings)."""
