@@ -157,3 +157,15 @@ def test_runner_times_a_short_step_group_in_fresh_workers(write_scenario, tmp_pa
     compile_row = recorded[1]
     assert compile_row["extra"]["processes"]["count"] == 3
     assert compile_row["speedup_vs_eager"] == pytest.approx(math.exp(0.10))
+
+
+def test_plan_refuses_two_processes_and_keeps_the_request(write_scenario) -> None:  # type: ignore[no-untyped-def]
+    from perfbench.plan import RunRequest, plan_run
+    from perfbench.scenario import load_scenario
+    from tests.conftest import TINY_MLP
+
+    scenario = load_scenario(write_scenario(TINY_MLP))
+    with pytest.raises(ConfigError, match="covers about 88%"):
+        plan_run(scenario, RunRequest(processes=2))
+    assert plan_run(scenario, RunRequest(processes=4)).processes == 4
+    assert plan_run(scenario, RunRequest()).processes is None
