@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import math
 import statistics
@@ -124,8 +125,17 @@ def _arm(
     else:  # back out the standard error from the shown interval and its level (df >= 4)
         df = float(est.get("df") or 9)
         h95 = (math.log(high) - math.log(low)) / 2 * t_ppf(0.975, df) / t_ppf(0.5 + level / 2, df)
+    df = float(est.get("df") or 9)
     s_low, s_high = shown or (low, high)
-    return {"theta": theta, "h95": h95, "low": math.log(s_low), "high": math.log(s_high), "k": k}
+    return {
+        "theta": theta,
+        "h95": h95,
+        "se": h95 / t_ppf(0.975, df),
+        "df": df,
+        "low": math.log(s_low),
+        "high": math.log(s_high),
+        "k": k,
+    }
 
 
 def summarize(runs: list[dict[str, dict[str, Any]]], walls: list[float]) -> list[dict[str, Any]]:
@@ -149,6 +159,41 @@ def summarize(runs: list[dict[str, dict[str, Any]]], walls: list[float]) -> list
                 "cover95": sum(abs(g["theta"] - mid) <= g["h95"] for g in got),
                 "cover_shown": sum(g["low"] <= mid <= g["high"] for g in got),
                 "wall_s": statistics.median(walls) if walls else math.nan,
+            }
+        )
+    return out
+
+
+def recombined(runs: list[dict[str, dict[str, Any]]], k: int) -> list[dict[str, Any]]:
+    """What k = `k` would have said, from one-process runs: every k-subset of the runs combined
+    by `perfbench.two_level.combine` (each run is a fresh process with the full budget, which is
+    what the combination consumes); coverage of the median of all runs, over all subsets (they
+    overlap, so they are not independent) and over disjoint ones."""
+    from perfbench.speedup import PairedEstimate
+    from perfbench.two_level import combine
+
+    out = []
+    for arm in ARMS:
+        got = [r[arm] for r in runs if arm in r and r[arm]["k"] == 1]
+        if len(got) < k:
+            continue
+        mid = statistics.median(g["theta"] for g in got)
+
+        def covers(sub: tuple[dict[str, Any], ...], mid: float = mid) -> tuple[bool, float]:
+            c = combine([PairedEstimate(g["theta"], g["se"], int(g["df"]) + 1, 0) for g in sub])
+            lo, hi = c.log_interval(0.95)
+            return lo <= mid <= hi, (hi - lo) / 2
+
+        every = [covers(sub) for sub in itertools.combinations(got, k)]
+        disjoint = [covers(tuple(got[i : i + k])) for i in range(0, len(got) - k + 1, k)]
+        out.append(
+            {
+                "arm": arm,
+                "k": k,
+                "subsets": len(every),
+                "cover_all": sum(c for c, _ in every) / len(every),
+                "disjoint": f"{sum(c for c, _ in disjoint)}/{len(disjoint)}",
+                "hw_median": math.expm1(statistics.median(h for _, h in every)),
             }
         )
     return out
@@ -179,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--processes", type=int, default=None, help="passed to perfbench run")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--report-only", action="store_true", help="summarize the runs already there")
+    ap.add_argument(
+        "--recombine",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also: K-subsets of one-process runs combined (two_level)",
+    )
     args = ap.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
     unknown = [c for c in cases if c not in CASES]
@@ -196,6 +248,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{case} run {i + 1}/{args.runs}: {walls[-1]:.0f} s", file=sys.stderr, flush=True)
         rows += [{"case": case, **r} for r in summarize(runs, walls)]
         per_run[case] = runs
+        if args.recombine:
+            for r in recombined(runs, args.recombine):
+                print(
+                    f"{case} {r['arm']}: k={r['k']} recombined from one-process runs: "
+                    f"{r['cover_all']:.1%} of {r['subsets']} subsets cover the median "
+                    f"(disjoint {r['disjoint']}), median ±{r['hw_median']:.1%}"
+                )
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps({"summary": rows, "runs": per_run}, indent=1))
