@@ -84,7 +84,8 @@ def in_processes(
     backends = any(r.get("backend") != "eager" for r in ok)
     control = any("aa_control" in (r.get("extra") or {}) for r in ok)
     # by default only a group with a backend to judge; --processes K times a lone control too
-    k, why = choose_processes(eager_step_s(first) if backends else math.nan, requested)
+    budget = task.points[0].timing.budget_s if task.points else math.inf
+    k, why = choose_processes(eager_step_s(first) if backends else math.nan, requested, budget)
     if k == 1 or not (backends or control):
         for row in ok:
             row.setdefault("extra", {})["processes"] = {"count": 1, "why": why}

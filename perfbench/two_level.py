@@ -33,7 +33,8 @@ How many processes (`choose_processes`): the between part was measured to matter
 steps (`scripts/process_audit.py`, README "Intervals across processes"), so a group whose eager
 step is below `FRESH_BELOW_S` is timed in `DEFAULT_PROCESSES` fresh processes, each with the full
 budget (the first process's step says which: the choice never looks at a ratio); slower steps
-keep one process, which the audit measured as honest there. `--processes K` overrides both.
+keep one process, and so does a budget under `QUICK_BUDGET_S` (a smoke run: said so in the row).
+`--processes K` overrides all of it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from perfbench.speedup import PairedEstimate
 DEFAULT_PROCESSES = 3  # processes per group where the step is short (k = 2 under-covers)
 MIN_PROCESSES = 3  # the fewest that make a between-process interval (module docstring)
 FRESH_BELOW_S = 1e-3  # eager steps shorter than this get DEFAULT_PROCESSES processes
+QUICK_BUDGET_S = 0.5  # a budget per point below this is a quick look: one process
 BETWEEN, WITHIN, SINGLE = "between", "within", "single"
 PROCESSES_HELP = (
     "time each comparison group in K fresh worker processes (1, or 3 and more) and combine their "
@@ -127,17 +129,26 @@ def difference(a: PairedEstimate, b: PairedEstimate) -> Difference:
     return Difference(b.log_speedup - a.log_speedup, math.sqrt(va + vb), df)
 
 
-def choose_processes(step_s: float, requested: int | None = None) -> tuple[int, str]:
+def choose_processes(
+    step_s: float, requested: int | None = None, budget_s: float = math.inf
+) -> tuple[int, str]:
     """How many processes time a group, and why in words (for run.json and the terminal).
 
     `step_s`: the eager step the first process measured (seconds per call; NaN when it has
-    none, e.g. eager failed). `requested`: `--processes K`, which wins."""
+    none, e.g. eager failed). `requested`: `--processes K`, which wins. `budget_s`: the timed
+    work per point; below `QUICK_BUDGET_S` the user asked for a quick look (a smoke run, a test),
+    and k - 1 more processes would cost more than the look itself: one process, said so."""
     if requested is not None:
         if requested < 1:
             raise ValueError(f"--processes must be >= 1, got {requested}")
         return requested, f"--processes {requested}"
     if not step_s > 0:  # NaN or no eager: nothing to combine
         return 1, "no backend to judge against an eager step: one process"
+    if budget_s < QUICK_BUDGET_S:
+        return 1, (
+            f"budget {budget_s:g} s < {QUICK_BUDGET_S:g} s: one process (its interval holds "
+            "within this process only)"
+        )
     if step_s < FRESH_BELOW_S:
         return DEFAULT_PROCESSES, (
             f"eager step {step_s * 1e6:.0f} µs < {FRESH_BELOW_S * 1e3:g} ms: "

@@ -110,6 +110,9 @@ def test_choose_processes() -> None:
     k, why = choose_processes(5e-3)
     assert k == 1 and "5.0 ms" in why
     assert choose_processes(math.nan)[0] == 1
+    k, why = choose_processes(20e-6, budget_s=0.05)
+    assert k == 1 and "budget 0.05 s" in why
+    assert choose_processes(20e-6, requested=3, budget_s=0.05)[0] == 3
     assert choose_processes(20e-6, requested=5) == (5, "--processes 5")
     with pytest.raises(ValueError, match="--processes"):
         choose_processes(1e-3, requested=0)
