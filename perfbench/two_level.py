@@ -24,7 +24,8 @@ moments: the sample variance s² of the θ_i estimates τ² + σ², W = mean(se_
   there is no evidence of a between part): se² = W / k, df = Σ df_i, the pooled within-process
   interval. The variance is never taken below what each process's own rounds say.
 
-Simulated (`tests/test_two_level.py`, and for k = 2..6, τ/σ = 0..4, 40,000 trials each): at
+Simulated (`tests/test_two_level.py`, and once, outside the repo, for k = 2..6, τ/σ = 0..4,
+40,000 normal trials each): at
 k >= 3 the 95% interval covered the truth in 93-97% of trials; at k = 2 in 88% when τ >> σ (the
 "within" branch fires too often by chance), so processes come in threes or more, never two
 (`MIN_PROCESSES`). A single process's interval covered 66% at τ = 2σ and 40% at τ = 4σ.
