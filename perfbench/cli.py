@@ -15,6 +15,7 @@ from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
 from perfbench.cli_progress import Progress
 from perfbench.history.hooks import add_history_flags, history_command
 from perfbench.quiet import add_wait_quiet_argument, quiet_setting
+from perfbench.two_level import PROCESSES_HELP
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -92,6 +93,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         help="run the whole sweep N times, each in fresh workers, into one run folder; prints the "
         "run-to-run spread per point (perfbench compare uses repetitions as its unit)",
     )
+    p.add_argument("--processes", type=int, default=None, metavar="K", help=PROCESSES_HELP)
     p.add_argument("--check", action="store_true", help="run the sanity ladder first")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     add_history_flags(sub, p)  # --history/--no-history here; the `history` subcommand on sub
@@ -341,6 +343,7 @@ def run_request(args: argparse.Namespace, argv: list[str]) -> RunRequest:
         executor=args.executor,
         ray_address=args.ray_address,
         repeat=args.repeat,
+        processes=args.processes,
         argv=("perfbench", *argv),
     )
 

@@ -61,6 +61,9 @@ class Progress:
         hit = (row.get("extra") or {}).get("recompile_limit")
         if row["status"] == "ok" and hit and partly_eager(hit) not in row.get("verdict_reason", ""):
             print(f"    note: {partly_eager(hit)}", flush=True)  # no verdict line says it
+        procs = (row.get("extra") or {}).get("processes") or {}
+        if procs and (row.get("backend") == "eager" or procs.get("count", 1) > 1):
+            print(f"    processes: {procs.get('count')} ({_processes_text(procs)})", flush=True)
         if row.get("contended"):
             why = (row.get("extra") or {}).get("contention") or "other processes took CPU"
             print(f"    contended: {why}", flush=True)
@@ -97,3 +100,12 @@ def _result_line(row: dict[str, Any]) -> str:
     if row.get("correctness_only"):
         line += "  (interpreter: not performance)"
     return line
+
+
+def _processes_text(procs: dict[str, Any]) -> str:
+    """Why this many processes, and (k > 1) which branch of the two-level model gave the interval."""
+    method = procs.get("method")
+    if procs.get("count", 1) > 1 and method:
+        kind = "t on the per-process estimates" if method == "between" else "pooled within"
+        return f"{procs.get('why')}; interval: {kind}, perfbench/two_level.py"
+    return str(procs.get("why"))

@@ -62,6 +62,7 @@ from perfbench.profiling.instruments import PointInstruments
 from perfbench.quiet import wait_before_group
 from perfbench.row import Row
 from perfbench.scenario import Scenario
+from perfbench.two_level import estimate_record, group_alpha
 from perfbench.verdict import (
     DEFAULT_ALPHA,
     ComparisonInput,
@@ -374,6 +375,7 @@ def _judge(arms: list[Arm], inter: Interleaved, family_size: int) -> None:
             "ci_high": check.high,
             "ok": check.ok,
             "reason": check.reason,
+            "estimate": estimate_record(check.estimate),  # the parent combines processes' (#22)
         }
         eager.row.verdict_reason = format_control(check)
     others = [a for a in arms if not a.control and a is not eager]
@@ -387,7 +389,7 @@ def _judge(arms: list[Arm], inter: Interleaved, family_size: int) -> None:
         )
         for a in others
     ]
-    alpha = DEFAULT_ALPHA * len(inputs) / max(family_size, len(inputs), 1)
+    alpha = group_alpha(len(inputs), family_size, DEFAULT_ALPHA)
     for arm, c in zip(others, judge(inputs, delta, alpha), strict=True):
         arm.row.update(
             speedup_vs_eager=c.speedup,
@@ -398,3 +400,5 @@ def _judge(arms: list[Arm], inter: Interleaved, family_size: int) -> None:
         )
         arm.row.extra["speedup_ci_level"] = c.level
         arm.row.extra["too_noisy"] = c.too_noisy
+        if c.estimate is not None:
+            arm.row.extra["estimate"] = estimate_record(c.estimate)

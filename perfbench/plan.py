@@ -27,6 +27,7 @@ from typing import Any
 
 from perfbench.axes import AXES, Point, plain
 from perfbench.backends import BACKENDS, backend_names
+from perfbench.process_runs import check_processes
 from perfbench.profiling.instruments import ProfileFilter, ProfileOptions
 from perfbench.scenario import Scenario
 from perfbench.sweep import (
@@ -67,6 +68,7 @@ class RunRequest:
     executor: str = "local"  # --executor: where groups are measured (local worker or Ray)
     ray_address: str | None = None  # --ray-address: None starts a local Ray instance
     repeat: int = 1  # --repeat N: the whole sweep N times, each in fresh workers
+    processes: int | None = None  # --processes K: each group in K fresh workers (two_level)
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class RunPlan:
     executor: str = "local"
     ray_address: str | None = None
     repeat: int = 1  # repetitions of the whole sweep (perfbench.repeat); not in rerun commands
+    processes: int | None = None  # --processes K; None: chosen per group (perfbench.two_level)
 
     @property
     def family_size(self) -> int:
@@ -147,6 +150,7 @@ def plan_run(
     check_executor(request)
     if request.repeat < 1:
         raise ConfigError(f"--repeat must be >= 1, got {request.repeat}")
+    check_processes(request.processes, request.executor)
     names = backend_names()
     config_sweep, table = load_config(request.config) if request.config else ({}, {})
     sweep = resolve_sweep(_layers(scenario, request, config_sweep), names)
@@ -189,6 +193,7 @@ def plan_run(
         executor=request.executor,
         ray_address=request.ray_address,
         repeat=request.repeat,
+        processes=request.processes,
     )
 
 

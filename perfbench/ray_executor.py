@@ -1,5 +1,8 @@
 """`--executor ray`: each comparison group is one Ray task; rows stream back into the run folder.
 
+Intervals: each group is timed in one task, so k = 1 (one process; `--processes K` is refused with
+Ray): the local executor's fresh-process combination (perfbench.process_runs) does not run here.
+
 We run on the engine teams already operate (laptops, Slurm-launched clusters, KubeRay) and write
 no scheduler. What Ray does not give, this module adds:
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from perfbench.axes import AXES, point_label
 from perfbench.caveat import caveat_of, shown_verdict
 from perfbench.timing import Measurement
+from perfbench.two_level import combine, from_record
 
 if TYPE_CHECKING:
     from perfbench.plan import RunPlan
@@ -124,11 +125,36 @@ def point_summary(rows: Sequence[Row]) -> dict[str, Any]:
             s = _spread(speedups)
             out.update(speedup_min=s["min"], speedup_max=s["max"])
             out["speedup_geomean"] = math.exp(statistics.fmean(math.log(v) for v in speedups))
+        combined = combined_speedup(rows)
+        if combined is not None:
+            out["speedup_combined"] = combined
     else:
         controls = [(r.extra or {}).get("aa_control", {}).get("speedup") for r in rows]
         if _finite(controls):
             out["control_speedups"] = controls
     return out
+
+
+def combined_speedup(rows: Sequence[Row], level: float = 0.95) -> dict[str, Any] | None:
+    """The repetitions' speedup estimates (`extra.estimate`) combined as a run combines its
+    processes (`perfbench.two_level.combine`: each repetition is one more set of fresh
+    processes), so the interval means what a run's means; None when no repetition has one."""
+    recs = [(r.extra or {}).get("estimate") for r in rows if r.status == "ok"]
+    estimates = [from_record(rec) for rec in recs if rec]
+    if not estimates:
+        return None
+    c = combine(estimates)
+    low, high = c.interval(level)
+    method = getattr(c, "method", "single")
+    return {
+        "speedup": c.speedup,
+        "ci_low": low,
+        "ci_high": high,
+        "level": level,
+        "repetitions": len(estimates),
+        "df": c.df,
+        "method": method,
+    }
 
 
 def _axes(row: Row) -> dict[str, Any]:
@@ -182,5 +208,8 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
                 f"  speedup {p['speedup_geomean']:.2f}× "
                 f"({p['speedup_min']:.2f}–{p['speedup_max']:.2f}; {said})"
             )
+        if "speedup_combined" in p:
+            c = p["speedup_combined"]
+            text += f"; combined {c['speedup']:.2f}× (95% CI {c['ci_low']:.2f}–{c['ci_high']:.2f})"
         lines.append(head + text)
     return lines

@@ -18,7 +18,9 @@ from perfbench import __version__
 from perfbench.environment import capture_environment
 from perfbench.executor import Executor, ProgressFn, RecordFn
 from perfbench.executor_rows import full_row, record_skipped
+from perfbench.group import GroupTask
 from perfbench.plan import ComparisonGroup, RunPlan
+from perfbench.process_runs import in_processes, processes_meta
 from perfbench.profiling.instruments import note_row
 from perfbench.profiling.instruments import run_meta as instruments_meta
 from perfbench.repeat import repetition_plan, summarize
@@ -190,6 +192,7 @@ def _wrap_up(
         meta["flamegraph"]["note"] = "times in this run were taken while py-spy sampled them"
     meta["finished_at"] = _now()
     meta["counts"] = dict(counts)
+    meta["processes"] = processes_meta(run_dir.read_rows(), plan.processes)
     if plan.repeat > 1:
         meta["repeat"] = summarize(run_dir.read_rows(), plan.repeat)
     run_dir.write_meta(meta)
@@ -260,9 +263,34 @@ def _run_group(
     say: Callable[[str], None] = lambda text: None,
 ) -> None:
     """Skipped points are recorded at once; the rest go to the worker as one task (its phases go
-    to `say`). A point that
-    hangs or takes the worker down is recorded as such, and the group runs again without it."""
+    to `say`). A point that hangs or takes the worker down is recorded as such, and the group
+    runs again without it. Then, where the step is short (or `--processes K`), the group is timed
+    again in fresh workers and its rows merged (`perfbench.process_runs`) before they are
+    recorded."""
     pending = record_skipped(group, plan, run_dir, record)
+    first: list[dict[str, Any]] = []
+    _run_first(pending, group, plan, worker, first.append, say)
+
+    def fresh(task: GroupTask) -> tuple[list[dict[str, Any]], str]:
+        worker.close()  # the next run starts a fresh worker process
+        result = worker.run(task, plan.timeout_s, on_phase=say, timing=plan.timing)
+        if result.status != "done":
+            worker.kill()
+        return [full_row(r, group) for r in result.rows], result.detail
+
+    for row in in_processes(pending, first, plan.processes, plan.timing.margin, fresh, say):
+        record(row)
+
+
+def _run_first(
+    pending: GroupTask,
+    group: ComparisonGroup,
+    plan: RunPlan,
+    worker: Worker,
+    record: Callable[[dict[str, Any]], None],
+    say: Callable[[str], None],
+) -> None:
+    """The group in the worker, rerun without any point that hangs or crashes it."""
     while pending.points:
         result = worker.run(
             pending,

@@ -17,11 +17,11 @@ interval is wide: that is what two runs can tell; use 3 or more.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from perfbench.student_t import t_ppf
+from perfbench.two_level import difference, from_log_values
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,9 @@ def runs_ratio(medians_a: Sequence[float], medians_b: Sequence[float]) -> RunsRa
         )
     if not all(m > 0 for m in (*medians_a, *medians_b)):
         raise ValueError("medians must be > 0")
-    xa = [math.log(m) for m in medians_a]
-    xb = [math.log(m) for m in medians_b]
-    va, vb = statistics.variance(xa) / len(xa), statistics.variance(xb) / len(xb)
-    se = math.sqrt(va + vb)
-    if se > 0:  # Welch-Satterthwaite
-        df = (va + vb) ** 2 / (va**2 / (len(xa) - 1) + vb**2 / (len(xb) - 1))
-    else:
-        df = float(len(xa) + len(xb) - 2)
-    diff = statistics.fmean(xb) - statistics.fmean(xa)
-    return RunsRatio(diff, se, df, len(xa), len(xb))
+    # each side as `perfbench.two_level` combines processes (its between branch: the medians
+    # carry no within-run standard error), then Welch-Satterthwaite on the difference
+    side_a = from_log_values([math.log(m) for m in medians_a])
+    side_b = from_log_values([math.log(m) for m in medians_b])
+    d = difference(side_a, side_b)
+    return RunsRatio(d.log_ratio, d.se, d.df, len(medians_a), len(medians_b))

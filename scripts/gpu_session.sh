@@ -37,13 +37,17 @@ if want run; then
   python3 -m perfbench.cli run scenarios/mlp.py --out /tmp/mlp-gpu --timeout 300 \
     --set device=cuda --set batch_size=8,4096 --set amp=off,bf16 \
     --set backend=eager,compile,compile-reduce-overhead,compile-freezing,fx,triton \
-    --profile --flamegraph --nvtx 2>&1 | tail -40
+    --profile --flamegraph --nvtx --processes 1 2>&1 | tail -40
   echo "== the answer and the fixed-cost findings (step_bytes on CUDA, the cuda copy ceiling)"
   python3 -c "from perfbench.advisor import advise, format_findings as f; print(f([x for x in advise('/tmp/mlp-gpu') if x.rule in ('answer', 'overhead_bound', 'memory_bound', 'fixed_cost')]))"
   tar czf "$OUT/mlp-gpu.tgz" -C /tmp mlp-gpu
+  echo "== intervals across processes (issue 22): default k at a short GPU step, no --processes"
+  # a step under 1 ms is timed in 3 fresh workers (the profiled run above pins 1 to fit the call)
+  python3 -m perfbench.cli run scenarios/mlp.py --out /tmp/mlp-gpu-k --timeout 300 \
+    --set device=cuda --set batch_size=8 --set backend=eager,compile 2>&1 | grep -E "processes|verdict|control" | head -12
   echo "== AOTInductor on the GPU (one group: minutes of compile)"
   python3 -m perfbench.cli run scenarios/mlp.py --out /tmp/mlp-gpu-aoti --timeout 300 \
-    --set device=cuda --set batch_size=4096 --set backend=eager,aoti 2>&1 | tail -12
+    --set device=cuda --set batch_size=4096 --set backend=eager,aoti --processes 1 2>&1 | tail -12
   tar czf "$OUT/mlp-gpu-aoti.tgz" -C /tmp mlp-gpu-aoti
 fi
 

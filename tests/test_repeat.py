@@ -216,3 +216,24 @@ def test_repeat_end_to_end(write_scenario, tmp_path: Path) -> None:  # type: ign
     assert [p["backend"] for p in meta["repeat"]["points"]] == ["eager", "fx"]
     assert all(p["ok"] == 2 for p in meta["repeat"]["points"])
     assert "rep1" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_summary_combines_repetitions_as_a_run_combines_processes() -> None:
+    """One number means one thing: the repetitions' estimates go through two_level.combine."""
+    from perfbench.speedup import PairedEstimate
+    from perfbench.two_level import combine, estimate_record
+
+    ests = [PairedEstimate(v, 0.002, 10, 40) for v in (0.18, 0.22, 0.26)]
+    rows = []
+    for k, est in enumerate(ests):
+        rows.append(_row("eager", k, [10.0]))
+        fx = _row("fx", k, [8.0], speedup_vs_eager=math.exp(est.log_speedup), verdict="faster")
+        fx.extra["estimate"] = estimate_record(est)
+        rows.append(fx)
+    fx_summary = summarize(rows, 3)["points"][1]
+    got = fx_summary["speedup_combined"]
+    low, high = combine(ests).interval(0.95)
+    assert got["speedup"] == pytest.approx(math.exp(0.22))
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx((low, high))
+    assert got["method"] == "between" and got["df"] == 2
+    assert "combined 1.25× (95% CI" in format_summary(summarize(rows, 3))[2]

@@ -51,7 +51,7 @@ def forward(model, batch):
 PERFBENCH_LINE = re.compile(
     r"perfbench: |report: |group \d+/\d+: |\[\d+/\d+\] |    (ok|skipped|failed|oom|timeout)[ :]|"
     r"    output: |    scenario import output: |    warning: the step printed |"
-    r"    verdict: |    control: |    contended: |    caveat: |    \.\.\. "
+    r"    verdict: |    control: |    contended: |    caveat: |    processes: |    note: |    \.\.\. "
 )
 
 
