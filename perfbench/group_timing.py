@@ -48,6 +48,7 @@ from perfbench.caveat import apply_load_rule
 from perfbench.compile_watch import caveat_verdicts, merge_after_rounds, watching
 from perfbench.contention import judge_contention, snapshot
 from perfbench.diagnose import fail_on_diagnosis
+from perfbench.group_judge import judge_arms
 from perfbench.group_sharing import group_scopes, share_loader, shared_weights
 from perfbench.interleave import Interleaved, InterleaveSettings, ThreadsChanged, interleave
 from perfbench.point import (
@@ -62,16 +63,6 @@ from perfbench.profiling.instruments import PointInstruments
 from perfbench.quiet import wait_before_group
 from perfbench.row import Row
 from perfbench.scenario import Scenario
-from perfbench.two_level import estimate_record, group_alpha
-from perfbench.verdict import (
-    DEFAULT_ALPHA,
-    ComparisonInput,
-    check_control,
-    format_comparison,
-    format_control,
-    judge,
-    no_change_reason,
-)
 from perfbench.worker_output import TimedOutput
 from perfbench.workload import Workload, build_workload
 
@@ -242,7 +233,7 @@ def _time_and_record(
             _record_arm(scenario, arm, inter, facts)
             if quiet is not None:
                 arm.row.extra["quiet_wait"] = quiet.as_dict()
-    _judge(arms, inter, family_size)
+    judge_arms(arms, inter, family_size)
     caveat_verdicts(arms)  # hit dynamo's recompile limit: the timed code was partly eager
     rows = [arm.row for arm in arms if not arm.control]
     apply_load_rule(rows, facts["contention"], arms[0].task.point.threads)  # perfbench.caveat
@@ -356,49 +347,3 @@ def _record_arm(scenario: Scenario, arm: Arm, inter: Interleaved, facts: dict[st
     row.wall_s = arm.cold_wall_s + inter.wall_s
     # GPU summary, input-bound hint, NVTX cost, --profile pass: after every arm is timed
     arm.inst.finish(workload, m.median, row.extra, row.data_wait_frac)
-
-
-def _judge(arms: list[Arm], inter: Interleaved, family_size: int) -> None:
-    """Speedup, interval and verdict of every non-eager arm against eager; the control's check
-    on the eager row."""
-    eager = next((a for a in arms if a.task.point.backend == "eager" and not a.control), None)
-    if eager is None:
-        return
-    delta = eager.task.timing.margin
-    control_arm = next((a for a in arms if a.control), None)
-    check = None
-    if control_arm is not None:
-        check = check_control(inter.estimate(control_arm.name, eager.name), delta, DEFAULT_ALPHA)
-        eager.row.extra["aa_control"] = {
-            "speedup": check.estimate.speedup,
-            "ci_low": check.low,
-            "ci_high": check.high,
-            "ok": check.ok,
-            "reason": check.reason,
-            "estimate": estimate_record(check.estimate),  # the parent combines processes' (#22)
-        }
-        eager.row.verdict_reason = format_control(check)
-    others = [a for a in arms if not a.control and a is not eager]
-    inputs = [
-        ComparisonInput(
-            backend=a.task.point.backend,
-            estimate=inter.estimate(a.name, eager.name),
-            changes=a.workload.prepared.changes,
-            no_change_reason=no_change_reason(a.workload.prepared.changes_what),
-            control=check,
-        )
-        for a in others
-    ]
-    alpha = group_alpha(len(inputs), family_size, DEFAULT_ALPHA)
-    for arm, c in zip(others, judge(inputs, delta, alpha), strict=True):
-        arm.row.update(
-            speedup_vs_eager=c.speedup,
-            speedup_ci_low=c.low,
-            speedup_ci_high=c.high,
-            verdict=c.verdict.value if c.verdict is not None else "",
-            verdict_reason=format_comparison(c, delta),
-        )
-        arm.row.extra["speedup_ci_level"] = c.level
-        arm.row.extra["too_noisy"] = c.too_noisy
-        if c.estimate is not None:
-            arm.row.extra["estimate"] = estimate_record(c.estimate)

@@ -350,7 +350,7 @@ def test_unexpected_error_still_gives_every_point_one_row(write_scenario, monkey
     def judge(*args: Any) -> None:
         raise ValueError("the interval code fell over")
 
-    monkeypatch.setattr(group_timing, "_judge", judge)
+    monkeypatch.setattr(group_timing, "judge_arms", judge)
     register(monkeypatch, "copy", copy_backend())
     rows = run_group(write_scenario(TINY_MLP), ["eager", "copy"])
     for row in rows.values():
