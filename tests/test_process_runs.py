@@ -118,7 +118,9 @@ class FakeWorker:
         self.runs: list[tuple[int, ...]] = []
         self.closed = 0
 
-    def run(self, task, timeout_s, on_row=lambda row: None, on_phase=lambda text: None):  # type: ignore[no-untyped-def]
+    def run(
+        self, task, timeout_s, on_row=lambda row: None, on_phase=lambda text: None, timing=None
+    ):  # type: ignore[no-untyped-def]
         from perfbench.worker import WorkerResult
 
         theta = (0.05, 0.10, 0.15)[len(self.runs)]
