@@ -156,8 +156,8 @@ def check(
 ) -> CheckReport:
     """See `perfbench.check`."""
     from perfbench.bounded_load import load_bounded
-    from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S
     from perfbench.check.ladder import run_check
+    from perfbench.scenario_capture import DEFAULT_LOAD_TIMEOUT_S
 
     if not timeout_s >= 0:
         raise ValueError(f"timeout_s must be >= 0 seconds (0: the default), got {timeout_s!r}")

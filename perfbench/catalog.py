@@ -52,9 +52,6 @@ AXES: dict[str, str] = {
     "shapes": f"{_values(Shapes)} (compile backends; eager is the baseline of both)",
 }
 
-# Importing a scenario (and its first make_batch) is bounded by --timeout when given, else this.
-DEFAULT_LOAD_TIMEOUT_S = 120.0
-
 
 def help_epilog(columns: int = 100) -> str:
     """The backends and axes as two aligned lists, for argparse's epilog (raw formatting)."""

@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S, help_epilog
+from perfbench.catalog import help_epilog
+from perfbench.cli_history_hooks import add_history_flags, history_command
 from perfbench.cli_progress import Progress
-from perfbench.history.hooks import add_history_flags, history_command
-from perfbench.quiet import add_wait_quiet_argument, quiet_setting
+from perfbench.cli_quiet import add_wait_quiet_argument
+from perfbench.quiet import quiet_setting
+from perfbench.scenario_capture import DEFAULT_LOAD_TIMEOUT_S
 from perfbench.two_level import PROCESSES_HELP
 
 if TYPE_CHECKING:
@@ -191,7 +193,7 @@ def _command_word(argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from perfbench.results_reader import damaged_rows_to
+    from perfbench.cli_warnings import damaged_rows_to
 
     with damaged_rows_to():  # a damaged results.csv line: one `perfbench: warning:` line each
         return _main(argv)
@@ -280,6 +282,7 @@ def ceilings_command(args: argparse.Namespace) -> int:
 def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     """`perfbench run`: perfbench.launch does the run; this maps its errors to exit statuses and
     prints what it reports."""
+    from perfbench.cli_capture import print_load_tail
     from perfbench.executor import ExecutorError
     from perfbench.launch import CheckBlocked, launch
     from perfbench.main_guard import MainGuardError
@@ -304,6 +307,7 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
             on_check=lambda report: None if args.quiet else print(report.format_text(), flush=True),
         )
     except ScenarioError as err:
+        print_load_tail(err)  # what the scenario printed before it failed to load
         print(f"perfbench: scenario error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except (ConfigError, ExecutorError, MainGuardError, RunFolderError) as err:

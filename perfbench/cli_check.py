@@ -27,12 +27,12 @@ def check_main(
     quiet: bool = False,
     load_timeout_s: float | None = None,
 ) -> int:
-    """Load (within `load_timeout_s`, default `catalog.DEFAULT_LOAD_TIMEOUT_S`), run the ladder,
+    """Load (within `load_timeout_s`, default `scenario_capture.DEFAULT_LOAD_TIMEOUT_S`), run the ladder,
     print its table. Exit 0 if no rung failed, 1 if one did, 2 if the scenario cannot be loaded
     (message on stderr)."""
     from perfbench.bounded_load import load_for_command
-    from perfbench.catalog import DEFAULT_LOAD_TIMEOUT_S
     from perfbench.cli_capture import output_notes
+    from perfbench.scenario_capture import DEFAULT_LOAD_TIMEOUT_S
     from perfbench.worker_output import OutputCapture, log_path
 
     if load_timeout_s is None:

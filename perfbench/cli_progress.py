@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from perfbench.cli_capture import output_notes
+from perfbench.cli_capture import load_notes, output_notes
 from perfbench.compile_watch import partly_eager
 
 if TYPE_CHECKING:
@@ -83,7 +83,8 @@ class Progress:
             if start.took_over:
                 print(f"perfbench: {start.run_path}: {start.took_over}", flush=True)
             print(f"perfbench: {start.points} points of {start.scenario_path} -> {start.run_path}")
-            print(*start.notes, sep="\n", end="\n" if start.notes else "", flush=True)
+            notes = load_notes(start.load_output, start.run_path)
+            print(*notes, sep="\n", end="\n" if notes else "", flush=True)
 
 
 def _result_line(row: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import shlex
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,8 @@ class RunStart:
     points: int  # planned points of one repetition
     scenario_path: Path
     run_path: Path
-    notes: list[str] = field(default_factory=list)  # what the scenario printed while loading
+    # what the scenario printed while loading, as `LoadedScenario.keep` describes it (None: nothing)
+    load_output: dict[str, Any] | None = None
     took_over: str | None = None  # the stale run.lock this run replaced (perfbench.run_lock)
 
 
@@ -92,9 +93,9 @@ def launch(
     from perfbench.main_guard import require_main_guard
 
     require_main_guard("perfbench run")  # first: before torch is imported or a folder is made
-    from perfbench.cli_capture import load_capturing_output
     from perfbench.plan import environment_applied, plan_run
     from perfbench.runner import default_run_dir, make_executor
+    from perfbench.scenario_capture import load_capturing_output
 
     loaded = load_capturing_output(str(scenario_path), request.timeout_s, end_process_on_hang)
     scenario = loaded.scenario
@@ -148,9 +149,9 @@ def _measure(
     from perfbench.runner import run_sweep
 
     scenario = loaded.scenario
-    notes = loaded.keep(run.path, write=False)
+    load_output = loaded.keep(run.path, write=False)
     took_over = run.lock.took_over if run.lock else None
-    on_start(RunStart(len(plan.points), Path(scenario.path), run.path, notes, took_over))
+    on_start(RunStart(len(plan.points), Path(scenario.path), run.path, load_output, took_over))
     try:
         return run_sweep(scenario, plan, run, progress, executor)
     finally:

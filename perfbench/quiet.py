@@ -14,7 +14,6 @@ the caveat `not quiet: ...` beside whatever contention the rounds then measure.
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from collections.abc import Callable
@@ -46,19 +45,6 @@ class QuietWait:
             "others_cores": round(self.others_cores, 2),
             "limit_s": self.limit_s,
         }
-
-
-def add_wait_quiet_argument(parser: argparse.ArgumentParser) -> None:
-    """`perfbench run --wait-quiet[=SECONDS]`."""
-    parser.add_argument(
-        "--wait-quiet",
-        type=float,
-        nargs="?",
-        const=DEFAULT_WAIT_S,
-        metavar="SECONDS",
-        help=f"before each group, wait up to SECONDS (default {DEFAULT_WAIT_S:g}) until other "
-        "processes leave the point's threads free; the rows record the wait and whether it gave up",
-    )
 
 
 def quiet_setting(seconds: float | None) -> tuple[str, ...]:

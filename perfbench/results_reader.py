@@ -14,13 +14,9 @@ so the report and `perfbench compare` can say it where the user looks.
 from __future__ import annotations
 
 import csv
-import sys
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from perfbench.row import KINDS, STATUSES, Row
 from perfbench.row import _parse as parse_cell
@@ -167,23 +163,3 @@ def describe(damaged: list[Damage], kept: int) -> str:
         f"({kept} intact row(s) kept):"
     )
     return "\n".join([head, *(f"  {d}" for d in damaged)])
-
-
-@contextmanager
-def damaged_rows_to(stream: TextIO | None = None) -> Iterator[None]:
-    """Inside this block, a DamagedRowsWarning prints once as `perfbench: warning: ...` on
-    `stream` (default stderr), not as Python's file:line warning format; others pass through."""
-    seen: set[str] = set()
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", DamagedRowsWarning)
-        shown = warnings.showwarning
-
-        def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
-            if not issubclass(category, DamagedRowsWarning):
-                shown(message, category, filename, lineno, file, line)
-            elif str(message) not in seen:
-                seen.add(str(message))
-                print(f"perfbench: warning: {message}", file=stream or sys.stderr, flush=True)
-
-        warnings.showwarning = show
-        yield

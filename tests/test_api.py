@@ -188,10 +188,11 @@ def test_start_line_is_the_command_lines_and_silent_when_quiet(capsys, tmp_path:
     from perfbench.cli_progress import Progress
     from perfbench.launch import RunStart
 
-    start = RunStart(4, Path("s.py"), tmp_path / "r", ["    scenario import output: 2 lines"])
+    printed = {"output_bytes": 20, "output_lines": 2, "output_log": "logs/load.log"}
+    start = RunStart(4, Path("s.py"), tmp_path / "r", printed)
     Progress(quiet=False).start(start)
     Progress(quiet=True).start(start)
     assert capsys.readouterr().out.splitlines() == [
         f"perfbench: 4 points of s.py -> {tmp_path / 'r'}",
-        "    scenario import output: 2 lines",
+        f"    scenario import output: 2 lines (20 B) in {tmp_path / 'r' / 'logs' / 'load.log'}",
     ]

@@ -12,6 +12,7 @@ from perfbench import catalog
 from perfbench.axes import AXES
 from perfbench.backends import BACKENDS
 from perfbench.cli import main
+from perfbench.scenario_capture import DEFAULT_LOAD_TIMEOUT_S
 
 
 def test_catalog_equals_the_backend_registry() -> None:
@@ -51,7 +52,7 @@ def test_help_lists_every_backend_and_axis(argv: list[str], capsys: pytest.Captu
 def test_run_help_documents_the_default_load_limit(capsys: pytest.CaptureFixture) -> None:
     assert main(["run", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert f"limit for importing the scenario (default {catalog.DEFAULT_LOAD_TIMEOUT_S:g} s" in out
+    assert f"limit for importing the scenario (default {DEFAULT_LOAD_TIMEOUT_S:g} s" in out
 
 
 @pytest.mark.parametrize(

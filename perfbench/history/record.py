@@ -17,8 +17,8 @@ from typing import Any
 
 from perfbench.axes import AXES
 from perfbench.history import store
-from perfbench.history.command_args import ENV_VAR
 from perfbench.history.fingerprint import identify, machine_fingerprint
+from perfbench.history.store_location import ENV_VAR
 from perfbench.row import Row
 from perfbench.rundir import RunDir
 

@@ -29,13 +29,13 @@ from pathlib import Path
 import pytest
 
 from perfbench import cli
-from perfbench.cli_capture import load_capturing_output
 from perfbench.cli_progress import Progress
 from perfbench.history import findings, record_run, store, trend
 from perfbench.history.record import resolve_url
 from perfbench.plan import plan_run
 from perfbench.rundir import RunDir
 from perfbench.runner import make_executor, run_sweep
+from perfbench.scenario_capture import load_capturing_output
 
 SCENARIO = '''
 """A small MLP whose depth the commits change."""

@@ -66,7 +66,7 @@ def test_contended_records_are_not_evidence_but_are_shown(capsys) -> None:
 
 
 def cli_lines(history: trend.PointHistory) -> list[str]:
-    from perfbench.history.command import format_history
+    from perfbench.cli_history import format_history
 
     return format_history(history, findings.summary(history))
 

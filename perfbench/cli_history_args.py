@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-ENV_VAR = "PERFBENCH_HISTORY"  # a path or a database URL; "off" disables recording
-DEFAULT_GATE_PCT = 5.0
+from perfbench.history.store_location import DEFAULT_GATE_PCT, ENV_VAR
 
 
 def add_history_arguments(p: argparse.ArgumentParser) -> None:

@@ -1,5 +1,5 @@
 """The history's hooks into `perfbench run`: its two flags, and recording after the rows are
-written. Kept apart from perfbench.history.command so `perfbench run --help` imports nothing
+written. Kept apart from perfbench.cli_history so `perfbench run --help` imports nothing
 heavy (SQLAlchemy is imported only when a run is recorded)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 def add_history_flags(sub: argparse._SubParsersAction, p: argparse.ArgumentParser) -> None:
     """`--history PATH|URL` and `--no-history` on `perfbench run` (`p`), and the `history`
     subcommand on `sub` (its arguments are argparse only: nothing heavy is imported)."""
-    from perfbench.history.command_args import add_history_arguments
+    from perfbench.cli_history_args import add_history_arguments
 
     add_history_arguments(sub.add_parser("history", help="trends across commits, steps, CI gate"))
     bisect = sub.add_parser(
@@ -40,12 +40,12 @@ def add_history_flags(sub: argparse._SubParsersAction, p: argparse.ArgumentParse
 def history_command(args: argparse.Namespace) -> int:
     """Run `perfbench history` or `perfbench bisect` (heavy imports only now)."""
     if args.command == "bisect":
-        from perfbench.history.bisect import bisect_main
+        from perfbench.cli_bisect import bisect_main
 
         if args.ends < 2:
             print("perfbench bisect: --ends must be >= 2", file=sys.stderr)
             return 2
         return bisect_main(args.good, args.bad, list(args.run_args), args.ends)
-    from perfbench.history.command import history_main
+    from perfbench.cli_history import history_main
 
     return history_main(args)
