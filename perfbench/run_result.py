@@ -83,9 +83,10 @@ class Run:
 
     def compare(self, other: Run | str | Path, fail_above: float | None = None) -> Comparison:
         """This run (A) against `other` (B), as `perfbench compare A B`: see perfbench.compare."""
-        from perfbench.api import compare
+        from perfbench.compare import compare as compare_folders
 
-        return compare(self, other, fail_above=fail_above)
+        b = other.path if isinstance(other, Run) else Path(other)
+        return compare_folders(self.path, b, fail_above=fail_above)
 
     def _repr_html_(self) -> str:
         """The verdict summary table and the speedup chart, for a Jupyter cell."""
