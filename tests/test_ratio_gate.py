@@ -41,19 +41,19 @@ def test_noisy_gate(perfbench_ratio):
 
 
 def test_passing_gates_print_their_ratio_and_interval(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_gates=GATE_TESTS)
+    pytester.makepyfile(test_ratio_gate_probe=GATE_TESTS)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     out = result.stdout.str()
     assert "perfbench ratios: 2 measured" in out
     quiet = next(line for line in out.splitlines() if "quiet a/b" in line)
-    assert quiet.startswith("test_gates.py::test_quiet_gate: quiet a/b: A/B 1.5")
+    assert quiet.startswith("test_ratio_gate_probe.py::test_quiet_gate: quiet a/b: A/B 1.5")
     assert "(95% CI 1.50" in quiet and "40 rounds in 10 blocks" in quiet
     assert quiet.endswith("limit 1.600: passed")
 
 
 def test_max_half_width_option_fails_a_noisy_gate(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_gates=GATE_TESTS)
+    pytester.makepyfile(test_ratio_gate_probe=GATE_TESTS)
     result = pytester.runpytest_inprocess(
         "-p", "no:cacheprovider", "--perfbench-max-half-width=0.05"
     )
@@ -64,7 +64,7 @@ def test_max_half_width_option_fails_a_noisy_gate(pytester: pytest.Pytester) -> 
 
 
 def test_max_half_width_from_ini_and_bad_values(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_gates=GATE_TESTS)
+    pytester.makepyfile(test_ratio_gate_probe=GATE_TESTS)
     pytester.makeini("[pytest]\nperfbench_max_half_width = 0.05\n")
     pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1, failed=1)
     pytester.makeini("[pytest]\nperfbench_max_half_width = ten percent\n")
