@@ -22,6 +22,7 @@ from perfbench.after_rounds import OutputChanged, output_after_timing
 from perfbench.axes import Point
 from perfbench.backends import BACKENDS
 from perfbench.backends.base import BackendNotApplicable
+from perfbench.contention import Contention, CpuSnapshot, judge_contention, snapshot
 from perfbench.correctness import MismatchError
 from perfbench.flops import flops_missing
 from perfbench.profiling.instruments import PointInstruments, ProfileOptions
@@ -121,12 +122,15 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
         if point.device.value == "cuda":
             torch.cuda.reset_peak_memory_stats()
         printed = TimedOutput()
-        m = _timed(workload, task, inst, printed)
+        m, contention = _timed(workload, task, inst, printed)
         changed = output_after_timing(workload)  # state carried across calls: no time shown
         if changed is not None:
             raise OutputChanged(changed)
         record_ok(row, scenario, point, workload, m, peak_memory(cpu_memory))
         row.extra.update(printed.facts())  # the time includes writing that output
+        if contention is not None:
+            row.contended = contention.contended
+            row.extra.update(contention.as_dict())
         # GPU summary, input-bound hint, NVTX cost, --profile pass; never raises
         inst.finish(workload, m.median, row.extra, row.data_wait_frac)
     except Exception as err:
@@ -143,19 +147,22 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
 
 def _timed(
     workload: Workload, task: PointTask, inst: PointInstruments, printed: TimedOutput
-) -> Measurement:
+) -> tuple[Measurement, Contention | None]:
     """Warm up, then time the steady state; the instruments switch to their timed phase (NVTX
-    range, GPU sampler) only once warmup is over, and DataLoader waits count from there."""
+    range, GPU sampler) only once warmup is over, and DataLoader waits count from there. Others'
+    CPU over the timed steps comes back with the measurement (perfbench.contention)."""
     feed = workload.feed
+    cpu_marks: list[CpuSnapshot] = []
 
     def reset_counters() -> None:
         feed.wait_s = 0.0
         inst.before_timing()  # NVTX warmup -> measure, GPU sampler on
         printed.start()  # bytes the step writes to stdout/stderr while it is timed
+        cpu_marks.append(snapshot())  # others' CPU over the timed steps (perfbench.contention)
 
     inst.start_warmup(workload.prepared.model, task.point.backend)
     try:
-        return measure(
+        m = measure(
             inst.wrap_step(workload.step),
             device=task.point.device.value,
             settings=task.timing,
@@ -165,6 +172,10 @@ def _timed(
     finally:
         printed.stop()
         inst.after_timing()
+    if cpu_marks:  # a point timed alone is flagged like an interleaved group's arms
+        contention = judge_contention(cpu_marks[-1], snapshot(), float(task.point.threads))
+        return m, contention
+    return m, None
 
 
 def peak_memory(cpu_memory: CpuPeakMemory | None) -> tuple[str, int]:

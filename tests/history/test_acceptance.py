@@ -133,6 +133,9 @@ def _same_version_spread(point: trend.PointHistory) -> float:
 def test_history_flags_exactly_the_slowdown_and_its_recovery(history, capsys) -> None:
     db, commits, _ = history
     (point,) = _histories(db)
+    contended = sum(1 for pos in point.positions for r in pos.records if r.get("contended"))
+    if contended:  # such records are never evidence (trend.evidence): nothing to find a step with
+        pytest.skip(f"box too loaded: {contended} of the records were measured contended")
     spread = _same_version_spread(point)
     if spread > 4 / 1.5:
         pytest.skip(f"box too loaded: one unchanged version's records spread x{spread:.1f}")
