@@ -4,7 +4,7 @@ timing so that the statistics a group's rows carry are read in one place."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from perfbench.two_level import estimate_record, group_alpha
 from perfbench.verdict import (
@@ -18,11 +18,22 @@ from perfbench.verdict import (
 )
 
 if TYPE_CHECKING:
-    from perfbench.group_timing import Arm
     from perfbench.interleave import Interleaved
+    from perfbench.row import Row
 
 
-def judge_arms(arms: list[Arm], inter: Interleaved, family_size: int) -> None:
+class JudgedArm(Protocol):
+    """What judging reads of an arm (perfbench.group_timing.Arm; named here, not imported, so
+    the two modules do not import each other)."""
+
+    name: str
+    control: bool
+    task: Any  # PointTask: its point's backend and the timing margin
+    workload: Any  # Workload: whether the backend changed anything
+    row: Row
+
+
+def judge_arms(arms: list[JudgedArm], inter: Interleaved, family_size: int) -> None:
     """Speedup, interval and verdict of every non-eager arm against eager; the control's check
     on the eager row."""
     eager = next((a for a in arms if a.task.point.backend == "eager" and not a.control), None)

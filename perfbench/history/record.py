@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import perfbench.history.store as store
 from perfbench.axes import AXES
-from perfbench.history import store
 from perfbench.history.fingerprint import identify, machine_fingerprint
 from perfbench.history.store_location import ENV_VAR
 from perfbench.row import Row
