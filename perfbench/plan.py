@@ -27,11 +27,11 @@ from typing import Any
 
 from perfbench.axes import AXES, Point, plain
 from perfbench.backends import BACKENDS, backend_names
-from perfbench.process_runs import check_processes
 from perfbench.profiling.instruments import ProfileFilter, ProfileOptions
 from perfbench.scenario import Scenario
 from perfbench.sweep import (
     ConfigError,
+    check_processes,
     expand,
     load_config,
     parse_axis_values,

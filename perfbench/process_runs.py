@@ -24,9 +24,7 @@ from typing import Any
 
 from perfbench.group import GroupTask
 from perfbench.profiling.instruments import ProfileOptions
-from perfbench.sweep import ConfigError
 from perfbench.two_level import (
-    MIN_PROCESSES,
     choose_processes,
     combine,
     estimate_record,
@@ -46,19 +44,6 @@ from perfbench.verdict import (
 Rows = list[dict[str, Any]]
 # runs the task in a fresh worker; returns its rows and "" or what went wrong
 RunOnce = Callable[[GroupTask], tuple[Rows, str]]
-
-
-def check_processes(processes: int | None, executor: str) -> None:
-    """`--processes K`: 1, or MIN_PROCESSES and more; the Ray executor times a group once."""
-    if processes is None:
-        return
-    if processes < 1 or 1 < processes < MIN_PROCESSES:
-        raise ConfigError(
-            f"--processes must be 1 or >= {MIN_PROCESSES}, got {processes}: an interval from two "
-            "processes' estimates covers about 88% instead of 95% (perfbench/two_level.py)"
-        )
-    if processes > 1 and executor == "ray":
-        raise ConfigError("--processes applies to the local executor: Ray times each group once")
 
 
 def eager_step_s(rows: Rows) -> float:

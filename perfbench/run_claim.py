@@ -23,21 +23,25 @@ itself when its caller did not, so a library caller gets the same rules.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from perfbench import layout
 from perfbench.row import COLUMNS
 from perfbench.run_lock import LOCK_NAME, RunFolderError, RunLock
 
-if TYPE_CHECKING:
-    from perfbench.plan import RunPlan
+
+class AppendingPlan(Protocol):
+    """What --append reads of the run plan (perfbench.plan.RunPlan; not imported: the run
+    folder's rules sit below the plan)."""
+
+    flamegraph: bool
+
 
 # what must match for --append: the environment keys that change a measurement (not the clocks
 # and load in `hardware`, not the parent's thread count)
@@ -125,7 +129,7 @@ class AppendStart:
     base_meta: dict[str, Any]
 
 
-def start_append(folder: Path, meta: Mapping[str, Any], plan: RunPlan) -> AppendStart | None:
+def start_append(folder: Path, meta: Mapping[str, Any], plan: AppendingPlan) -> AppendStart | None:
     """For a folder that holds a run: check that `meta` (this run's run.json) may be appended,
     and where its ids start. None for a folder without a run (a new run)."""
     run_json = folder / layout.RUN_JSON
@@ -201,17 +205,3 @@ def _text(value: Any) -> str:
         return "(not recorded)"
     text = json.dumps(value, default=str)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def shifted_plan(plan: RunPlan, first_point_id: int) -> RunPlan:
-    """The plan with point ids starting at `first_point_id` (an appended run's fresh ids)."""
-    from perfbench.plan import ComparisonGroup
-
-    if not first_point_id:
-        return plan
-
-    def moved(points: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(dataclasses.replace(p, point_id=p.point_id + first_point_id) for p in points)
-
-    groups = tuple(ComparisonGroup(g.group_id, moved(g.points)) for g in plan.groups)
-    return dataclasses.replace(plan, points=moved(plan.points), groups=groups)

@@ -6,6 +6,7 @@ Library code does not print: progress goes to a callback the CLI supplies.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import socket
@@ -26,7 +27,7 @@ from perfbench.profiling.instruments import run_meta as instruments_meta
 from perfbench.repeat import repetition_plan, summarize
 from perfbench.rerun_defaults import scenario_defaults
 from perfbench.row import Row
-from perfbench.run_claim import scenario_sha256, shifted_plan, start_append
+from perfbench.run_claim import scenario_sha256, start_append
 from perfbench.rundir import RunDir
 from perfbench.scenario import Scenario
 from perfbench.worker import Worker
@@ -310,3 +311,15 @@ def _run_first(
         base = Row.for_point(culprit, culprit_task.point, group_id=group.group_id)
         record({**base.as_dict(), "status": status, "error": error})
         pending = pending.without(*finished, culprit)
+
+
+def shifted_plan(plan: RunPlan, first_point_id: int) -> RunPlan:
+    """The plan with point ids starting at `first_point_id` (an appended run's fresh ids)."""
+    if not first_point_id:
+        return plan
+
+    def moved(points: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(dataclasses.replace(p, point_id=p.point_id + first_point_id) for p in points)
+
+    groups = tuple(ComparisonGroup(g.group_id, moved(g.points)) for g in plan.groups)
+    return dataclasses.replace(plan, points=moved(plan.points), groups=groups)

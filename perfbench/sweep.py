@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from perfbench.axes import AXES, AxisError, Point, parse_axis_value
+from perfbench.two_level import MIN_PROCESSES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -147,3 +148,16 @@ def rerun_command(
     parts += extra_args or []
     assignments = [f"{key}={shlex.quote(value)}" for key, value in (env or {}).items()]
     return " ".join([*assignments, shlex.join(parts)])
+
+
+def check_processes(processes: int | None, executor: str) -> None:
+    """`--processes K`: 1, or MIN_PROCESSES and more; the Ray executor times a group once."""
+    if processes is None:
+        return
+    if processes < 1 or 1 < processes < MIN_PROCESSES:
+        raise ConfigError(
+            f"--processes must be 1 or >= {MIN_PROCESSES}, got {processes}: an interval from two "
+            "processes' estimates covers about 88% instead of 95% (perfbench/two_level.py)"
+        )
+    if processes > 1 and executor == "ray":
+        raise ConfigError("--processes applies to the local executor: Ray times each group once")

@@ -8,9 +8,9 @@ import math
 import pytest
 
 from perfbench.group import GroupTask
-from perfbench.process_runs import check_processes, in_processes
+from perfbench.process_runs import in_processes
 from perfbench.speedup import PairedEstimate
-from perfbench.sweep import ConfigError
+from perfbench.sweep import ConfigError, check_processes
 from perfbench.two_level import estimate_record
 
 
