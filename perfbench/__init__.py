@@ -9,7 +9,7 @@ The Python API, for a notebook or a script (the same code as the `perfbench` com
 
 `import perfbench` imports neither torch nor pandas: each function below imports what it needs
 when called (perfbench.api holds the bodies). A script that calls `run` must do so under
-`if __name__ == "__main__":` (the measuring worker is spawned; perfbench.main_guard).
+`if __name__ == "__main__":` (the measuring worker is spawned; perfbench.execute.main_guard).
 """
 
 from __future__ import annotations
@@ -20,23 +20,23 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"  # before any import below: perfbench.runner reads it
+__version__ = "0.1.0"  # before any import below: perfbench.execute.runner reads it
 
 from perfbench.run_result import Run
 
 if TYPE_CHECKING:
-    from perfbench.ab_ratio import Ratio
+    from perfbench.analysis.compare import RunComparison
     from perfbench.check.ladder import CheckReport
-    from perfbench.compare import Comparison
+    from perfbench.measure.ab_ratio import Ratio
 
 
 class _Package(ModuleType):
-    """perfbench's own module type. The public functions `check` and `compare` share their names
-    with the subpackage perfbench/check/ and the module perfbench/compare.py, and importing a
-    submodule sets it as an attribute of its package (the first time, whenever that happens):
-    this keeps the public function there instead. The submodules stay importable by their full
-    names (`from perfbench.compare import compare_runs`); `from perfbench import compare` and
-    `import perfbench.compare as m` give the function."""
+    """perfbench's own module type. The public function `check` shares its name with the
+    subpackage perfbench/check/ (and `compare` once shared its name with a module), and importing
+    a submodule sets it as an attribute of its package (the first time, whenever that happens):
+    this keeps the public function there instead. The subpackage stays importable by its full
+    names (`from perfbench.check.ladder import run_check`); `from perfbench import check` gives
+    the function."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in ("check", "compare") and isinstance(value, ModuleType):
@@ -90,7 +90,7 @@ def load(run_dir: str | Path) -> Run:
 
 def compare(
     a: Run | str | Path, b: Run | str | Path, fail_above: float | None = None
-) -> Comparison:
+) -> RunComparison:
     """Run A against run B per matched point, as `perfbench compare A B`: `.table` is a DataFrame
     (ratio of medians with its interval, verdict); with `fail_above` (percent), `.regressed`
     holds the points slower than that and `.exit_code` is 1 when there are any."""
@@ -114,7 +114,7 @@ def measure_ratio(
     the estimator of the sweep's verdicts and of the `perfbench_ratio` pytest gate. Returns a
     `Ratio` (`.ratio`, `.ci_low`, `.ci_high`, `.half_width`, `.assert_at_most(limit)`).
     On CUDA, `device="cuda"` times with CUDA events."""
-    from perfbench.ab_ratio import measure_ratio as measure
+    from perfbench.measure.ab_ratio import measure_ratio as measure
 
     return measure(
         fn_a,

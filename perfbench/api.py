@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from perfbench.run_result import Run
 
 if TYPE_CHECKING:
+    from perfbench.analysis.compare import RunComparison
     from perfbench.check.ladder import CheckReport
-    from perfbench.compare import Comparison
-    from perfbench.executor import ProgressFn
-    from perfbench.plan import RunRequest
+    from perfbench.execute.executor import ProgressFn
+    from perfbench.plan.run_plan import RunRequest
 
 ScenarioLike = str | os.PathLike[str] | ModuleType  # a scenario file, or its imported module
 
@@ -47,7 +47,7 @@ def scenario_file(scenario: ScenarioLike) -> str:
 
 
 def _text(value: Any) -> str:
-    """A sweep or settings value as `perfbench run` reads it back (perfbench.plan._text)."""
+    """A sweep or settings value as `perfbench run` reads it back (perfbench.plan.run_plan._text)."""
     value = getattr(value, "value", value)  # an enum axis value (Device.CPU)
     if isinstance(value, bool):
         return str(value).lower()
@@ -90,7 +90,7 @@ def run_request(
     out: Path | None,
 ) -> RunRequest:
     """The RunRequest `perfbench run` would make of the equivalent command line."""
-    from perfbench.plan import RunRequest
+    from perfbench.plan.run_plan import RunRequest
 
     sets, setting_args = sweep_args(sweep), settings_args(settings)
     argv = ["run", path, *sets, *setting_args, *(["--out", str(out)] if out else [])]
@@ -113,10 +113,10 @@ def run(
     progress: bool | ProgressFn = True,
 ) -> Run:
     """See `perfbench.run`."""
-    from perfbench.main_guard import require_main_guard
+    from perfbench.execute.main_guard import require_main_guard
 
     require_main_guard("perfbench.run()")  # before torch is imported (seconds); launch checks too
-    from perfbench.cli_progress import Progress
+    from perfbench.cli.progress import Progress
     from perfbench.launch import launch
 
     path = scenario_file(scenario)
@@ -144,9 +144,9 @@ def as_path(run: Run | str | Path) -> Path:
 
 def compare(
     a: Run | str | Path, b: Run | str | Path, fail_above: float | None = None
-) -> Comparison:
+) -> RunComparison:
     """See `perfbench.compare`."""
-    from perfbench.compare import compare as compare_folders
+    from perfbench.analysis.compare import compare as compare_folders
 
     return compare_folders(as_path(a), as_path(b), fail_above=fail_above)
 
@@ -155,9 +155,9 @@ def check(
     scenario: ScenarioLike, backends: tuple[str, ...] = ("eager", "compile"), timeout_s: float = 0.0
 ) -> CheckReport:
     """See `perfbench.check`."""
-    from perfbench.bounded_load import load_bounded
     from perfbench.check.ladder import run_check
-    from perfbench.scenario_capture import DEFAULT_LOAD_TIMEOUT_S
+    from perfbench.execute.scenario_capture import DEFAULT_LOAD_TIMEOUT_S
+    from perfbench.scenario.bounded_load import load_bounded
 
     if not timeout_s >= 0:
         raise ValueError(f"timeout_s must be >= 0 seconds (0: the default), got {timeout_s!r}")

@@ -1,5 +1,5 @@
 """Run a sweep end to end: load the scenario, plan it, measure it into a run folder under the
-worker environment, build the report. The one path that `perfbench run` (perfbench.cli) and
+worker environment, build the report. The one path that `perfbench run` (perfbench.cli.main) and
 `perfbench.run()` (perfbench.api) share, so both give the same sweep, folder, rows and verdicts.
 
 Nothing here prints: the caller hears about the run through callbacks (`on_start`, `on_check`,
@@ -23,9 +23,9 @@ HistoryTarget = str | bool | None  # a store path or URL; None: the default stor
 
 if TYPE_CHECKING:
     from perfbench.check.ladder import CheckReport
-    from perfbench.executor import ProgressFn
-    from perfbench.plan import RunPlan, RunRequest
-    from perfbench.rundir import RunDir
+    from perfbench.execute.executor import ProgressFn
+    from perfbench.plan.run_plan import RunPlan, RunRequest
+    from perfbench.results.rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,9 @@ class RunStart:
     run_path: Path
     # what the scenario printed while loading, as `LoadedScenario.keep` describes it (None: nothing)
     load_output: dict[str, Any] | None = None
-    took_over: str | None = None  # the stale run.lock this run replaced (perfbench.run_lock)
+    took_over: str | None = (
+        None  # the stale run.lock this run replaced (perfbench.results.run_lock)
+    )
 
 
 @dataclass
@@ -81,7 +83,7 @@ def launch(
     """Load `scenario_path` (bounded by `request.timeout_s`), plan `request`, and measure the
     sweep into `out` (default reports/<scenario>-<time>) with the planned executor.
 
-    The folder is claimed first (perfbench.run_claim: `run.lock`, ownership, `append` rules;
+    The folder is claimed first (perfbench.results.run_claim: `run.lock`, ownership, `append` rules;
     `RunFolderError` when refused, with nothing written) and released after the report. The
     worker environment the backends need (`plan.worker_env`) is set in this process for the
     run's duration and restored afterwards: `check=True` prepares backends here and must see what
@@ -90,12 +92,12 @@ def launch(
     default store; False: not recorded); a history failure is `RunOutcome.history_error`, never
     a failed run. `end_process_on_hang`: see `load_capturing_output`.
     """
-    from perfbench.main_guard import require_main_guard
+    from perfbench.execute.main_guard import require_main_guard
 
     require_main_guard("perfbench run")  # first: before torch is imported or a folder is made
-    from perfbench.plan import environment_applied, plan_run
-    from perfbench.runner import default_run_dir, make_executor
-    from perfbench.scenario_capture import load_capturing_output
+    from perfbench.execute.runner import default_run_dir, make_executor
+    from perfbench.execute.scenario_capture import load_capturing_output
+    from perfbench.plan.run_plan import environment_applied, plan_run
 
     loaded = load_capturing_output(str(scenario_path), request.timeout_s, end_process_on_hang)
     scenario = loaded.scenario
@@ -117,10 +119,10 @@ def launch(
 
 def _claim(out: Path, append: bool, scenario: Any, plan: RunPlan, executor: Any) -> RunDir:
     """The folder is this run's alone, or `RunFolderError` with nothing written to it."""
-    from perfbench.run_claim import start_append
-    from perfbench.run_lock import RunFolderError
-    from perfbench.rundir import RunDir
-    from perfbench.runner import run_meta
+    from perfbench.execute.runner import run_meta
+    from perfbench.results.run_claim import start_append
+    from perfbench.results.run_lock import RunFolderError
+    from perfbench.results.rundir import RunDir
 
     try:
         run = RunDir.claim(out, append, " ".join(plan.argv))
@@ -146,7 +148,7 @@ def _measure(
 ) -> Counter[str]:
     """Measure the sweep into the claimed folder; what the scenario printed while imported goes
     to logs/load.log once the folder is known to be ours (also when the model stops the run)."""
-    from perfbench.runner import run_sweep
+    from perfbench.execute.runner import run_sweep
 
     scenario = loaded.scenario
     load_output = loaded.keep(run.path, write=False)

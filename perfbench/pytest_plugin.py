@@ -14,7 +14,7 @@ compare flags work on it unchanged::
 
 `perfbench_ratio` measures two points (or two callables, `measure_ratio`) interleaved in the
 same process and returns their ratio with a 95% confidence interval, from the same code as the
-sweep's verdicts (`perfbench.interleave`, `perfbench.speedup`): the gate to use where absolute
+sweep's verdicts (`perfbench.measure.interleave`, `perfbench.stats.speedup`): the gate to use where absolute
 times move between machines (CI). `assert_at_most(1.10)` reads "A is at most 10% slower than B
 with 95% confidence": it fails only when the whole interval lies above 1.10::
 
@@ -41,7 +41,7 @@ from typing import Any
 
 import pytest
 
-from perfbench.ab_ratio import Ratio, measure_ratio
+from perfbench.measure.ab_ratio import Ratio, measure_ratio
 
 DEFAULT_ROUNDS_BUDGET_S = 1.0  # timed work per point in perfbench_point when rounds is not given
 
@@ -56,8 +56,8 @@ def _resolve(path: str | Path, rootpath: Path) -> Path:
 
 def make_point(axes: dict[str, Any]) -> Any:
     """Validate axis values as the CLI does (a typo is an error listing the valid values)."""
-    from perfbench.axes import Point, parse_axis_value
     from perfbench.backends import backend_names
+    from perfbench.results.axes import Point, parse_axis_value
 
     typed = {k: parse_axis_value(k, v, backend_names()) for k, v in axes.items()}
     return Point(**typed)
@@ -83,9 +83,9 @@ def prepare_point(scenario_path: Path, seed: int = 0, **axes: Any) -> PreparedPo
     """
     from perfbench.backends import BACKENDS
     from perfbench.backends.base import BackendNotApplicable
-    from perfbench.scenario import load_scenario
-    from perfbench.timing import TimingSettings, warm_up
-    from perfbench.workload import build_workload, skip_reason
+    from perfbench.measure.timing import TimingSettings, warm_up
+    from perfbench.measure.workload import build_workload, skip_reason
+    from perfbench.scenario.loading import load_scenario
 
     scenario = load_scenario(scenario_path)
     point = make_point(axes)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from perfbench.advisor.finding import Finding
-    from perfbench.compare import Comparison
+    from perfbench.analysis.compare import RunComparison
 
 _TONE_COLOURS = {"good": "#1a7f37", "bad": "#cf222e", "muted": "#57606a"}
 
@@ -52,10 +52,10 @@ class Run:
 
     @property
     def df(self) -> pd.DataFrame:
-        """results.csv as a DataFrame, one typed column per results column (`perfbench.row`):
+        """results.csv as a DataFrame, one typed column per results column (`perfbench.results.row`):
         numbers float with NaN for an empty cell (int64 when every cell holds one), text ""
         when empty, `extra` as dicts. Read from disk on each access."""
-        from perfbench.rundir import RunDir
+        from perfbench.results.rundir import RunDir
 
         return RunDir(self.path).read_results()
 
@@ -65,7 +65,7 @@ class Run:
         report's speedup table: speedup (eager time / backend time), its interval, the verdict
         and its sentence (`verdict_text`), and `tone` (good, bad, muted)."""
         from perfbench.report.data import load_results, speedups
-        from perfbench.rundir import RunDir
+        from perfbench.results.rundir import RunDir
 
         return speedups(load_results(RunDir(self.path)))
 
@@ -81,9 +81,9 @@ class Run:
         """report.html of this folder (rebuilt from the folder by `perfbench report`)."""
         return self.path / "report.html"
 
-    def compare(self, other: Run | str | Path, fail_above: float | None = None) -> Comparison:
-        """This run (A) against `other` (B), as `perfbench compare A B`: see perfbench.compare."""
-        from perfbench.compare import compare as compare_folders
+    def compare(self, other: Run | str | Path, fail_above: float | None = None) -> RunComparison:
+        """This run (A) against `other` (B), as `perfbench compare A B`: see perfbench.analysis.compare."""
+        from perfbench.analysis.compare import compare as compare_folders
 
         b = other.path if isinstance(other, Run) else Path(other)
         return compare_folders(self.path, b, fail_above=fail_above)

@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from perfbench.scenario import Scenario
-from perfbench.workload import seed_everything
+from perfbench.measure.workload import seed_everything
+from perfbench.scenario.loading import Scenario
 
 Step = Callable[[], Any]
 

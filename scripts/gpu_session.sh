@@ -54,7 +54,7 @@ fi
 if want tests; then
   echo "== GPU tests"
   # not pip-installed there: load our pytest plugin by module (and never twice where it is installed)
-  python3 -m pytest -q -p no:cacheprovider -p no:perfbench -p perfbench.pytest_plugin tests/test_cuda.py tests/kernels tests/bench tests/profiling tests/test_group_timing.py \
+  python3 -m pytest -q -p no:cacheprovider -p no:perfbench -p perfbench.pytest_plugin tests/measure/test_cuda.py tests/kernels tests/bench tests/profiling tests/measure/test_group_timing.py \
     > "$OUT/pytest-gpu.txt" 2>&1
   tail -15 "$OUT/pytest-gpu.txt"
 fi

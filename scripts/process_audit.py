@@ -39,7 +39,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from perfbench.student_t import t_ppf  # noqa: E402
+from perfbench.stats.student_t import t_ppf  # noqa: E402
 
 CASES = {
     "ms": ("scenarios/mlp.py", ["batch_size=8", "threads=1", "backend=eager,compile,fx"]),
@@ -48,7 +48,7 @@ CASES = {
 ARMS = ("compile", "fx", "control")
 # the CLI of the perfbench that `python` imports here (run from a copy's scripts/ with that copy on
 # PYTHONPATH to audit other code: cwd is the copy's root)
-_MAIN = "import sys; from perfbench.cli import main; sys.exit(main())"
+_MAIN = "import sys; from perfbench.cli.main import main; sys.exit(main())"
 
 
 def run_once(case: str, out: Path, processes: int | None) -> float:
@@ -166,11 +166,11 @@ def summarize(runs: list[dict[str, dict[str, Any]]], walls: list[float]) -> list
 
 def recombined(runs: list[dict[str, dict[str, Any]]], k: int) -> list[dict[str, Any]]:
     """What k = `k` would have said, from one-process runs: every k-subset of the runs combined
-    by `perfbench.two_level.combine` (each run is a fresh process with the full budget, which is
+    by `perfbench.stats.two_level.combine` (each run is a fresh process with the full budget, which is
     what the combination consumes); coverage of the median of all runs, over all subsets (they
     overlap, so they are not independent) and over disjoint ones."""
-    from perfbench.speedup import PairedEstimate
-    from perfbench.two_level import combine
+    from perfbench.stats.speedup import PairedEstimate
+    from perfbench.stats.two_level import combine
 
     out = []
     for arm in ARMS:

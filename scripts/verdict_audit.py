@@ -1,6 +1,6 @@
 """Measure the acceptance numbers of issue 11 for the verdict method, in one process.
 
-Built directly on `perfbench.interleave` (timing) and `perfbench.speedup` / `perfbench.verdict`
+Built directly on `perfbench.measure.interleave` (timing) and `perfbench.stats.speedup` / `perfbench.stats.verdict`
 (intervals and verdicts), so it runs without the sweep runner. Every group is timed the way a
 comparison group is: eager, its A/A control (a second eager module over the same weight tensors,
 see `twin`) and the backend(s) under test, interleaved in balanced rounds at the default budget.
@@ -42,12 +42,13 @@ from typing import Any
 
 import torch
 
-from perfbench.caveat import oversubscription
-from perfbench.contention import probe
-from perfbench.interleave import InterleaveSettings, interleave
-from perfbench.scenario import Scenario, load_scenario
-from perfbench.speedup import PairedEstimate, log_ratios
-from perfbench.verdict import (
+from perfbench.measure.caveat import oversubscription
+from perfbench.measure.contention import probe
+from perfbench.measure.interleave import InterleaveSettings, interleave
+from perfbench.measure.workload import seed_everything
+from perfbench.scenario.loading import Scenario, load_scenario
+from perfbench.stats.speedup import PairedEstimate, log_ratios
+from perfbench.stats.verdict import (
     DEFAULT_DELTA,
     Comparison,
     ComparisonInput,
@@ -58,7 +59,6 @@ from perfbench.verdict import (
     format_control,
     judge,
 )
-from perfbench.workload import seed_everything
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the audit's arms, beside it
 from audit_arms import Step, build, equivalent_step, infer_step, lag1, spin_step, twin
@@ -80,7 +80,9 @@ class GroupRun:
     contended: bool
     others_cores: float
     medians_ms: dict[str, float] = field(default_factory=dict)
-    oversubscribed: str = ""  # perfbench.caveat: why the group may make no call, "" if it may
+    oversubscribed: str = (
+        ""  # perfbench.measure.caveat: why the group may make no call, "" if it may
+    )
 
 
 def run_group(
@@ -120,7 +122,7 @@ def judged(runs: list[GroupRun], delta: float) -> list[Comparison]:
 
 
 def _load_rule(c: Comparison, oversubscribed: str) -> Comparison:
-    """The sweep's rule (perfbench.caveat): an oversubscribed group's calls become
+    """The sweep's rule (perfbench.measure.caveat): an oversubscribed group's calls become
     inconclusive; `reason` keeps the call it would have made, for the audit's count."""
     if not oversubscribed or c.verdict not in (Verdict.FASTER, Verdict.SLOWER, Verdict.SAME):
         return c

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from perfbench.timing import TimingSettings
+from perfbench.measure.timing import TimingSettings
 
 TINY_MLP = """
 import torch

@@ -1,6 +1,6 @@
 """The pytest plugin: `perfbench_point` times a checked point inside benchmark.pedantic, and
-`measure_ratio` times interleaved (perfbench.interleave) and gates on the interval
-(perfbench.speedup), with the right ratio for callables of known duration."""
+`measure_ratio` times interleaved (perfbench.measure.interleave) and gates on the interval
+(perfbench.stats.speedup), with the right ratio for callables of known duration."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perfbench.axes import AxisError
 from perfbench.backends import BACKENDS, Backend, Prepared
-from perfbench.correctness import MismatchError
+from perfbench.measure.correctness import MismatchError
 from perfbench.pytest_plugin import Ratio, measure_ratio, prepare_point
+from perfbench.results.axes import AxisError
 
 TINY = """
 import torch
@@ -111,7 +111,7 @@ def _other() -> None:
 
 
 def test_measure_ratio_with_a_fake_clock() -> None:
-    """The rounds come from perfbench.interleave (ABBA, not a loop of its own), the hiccups are
+    """The rounds come from perfbench.measure.interleave (ABBA, not a loop of its own), the hiccups are
     winsorized away, and the interval covers the true ratio 1.5 and is narrow."""
     clock = FakeClock(_noop, _other)
     r = measure_ratio(_noop, _other, budget_s=0.0, min_pairs=40, label="a/b", timer=clock)
@@ -147,7 +147,7 @@ def test_assert_at_most_fails_only_when_the_whole_interval_is_above(
 
 def test_a_side_that_changes_the_thread_count_is_refused() -> None:
     """The rounds run at the point's threads; a side that changes them would make the ratio
-    measure threads, so it raises naming the side (perfbench.interleave's guard)."""
+    measure threads, so it raises naming the side (perfbench.measure.interleave's guard)."""
     before = torch.get_num_threads()
 
     def changes_threads() -> None:

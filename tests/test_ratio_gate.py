@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from perfbench.ab_ratio import Ratio
+from perfbench.measure.ab_ratio import Ratio
 
 pytest_plugins = ["pytester"]
 

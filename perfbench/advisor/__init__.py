@@ -40,7 +40,7 @@ from perfbench.advisor import (
 )
 from perfbench.advisor.data import RunData
 from perfbench.advisor.finding import Finding, format_findings, ranked
-from perfbench.profiling.run_diffs import Comparison
+from perfbench.profiling.run_diffs import OpDiff
 
 Rule = Callable[[RunData], list[Finding]]
 
@@ -61,7 +61,7 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def advise(run_dir: Path | RunData, comparisons: list[Comparison] | None = None) -> list[Finding]:
+def advise(run_dir: Path | RunData, comparisons: list[OpDiff] | None = None) -> list[Finding]:
     """Every rule's findings for a run folder, most valuable first. A rule that raises is a bug in
     the rule, not in the run: it becomes a finding that says so, and the other rules still run."""
     data = run_dir if isinstance(run_dir, RunData) else RunData.load(Path(run_dir), comparisons)

@@ -7,7 +7,7 @@ every weight from memory each step because the weights do not fit in the last-le
 not). They look alike in step times and are told apart by bytes and bandwidth:
 
 - bytes: the model's weights counted per point by the worker (row `extra["step_bytes"]`,
-  perfbench/step_bytes.py), a lower bound on what a step reads, with the cache size it measured;
+  perfbench/measure/step_bytes.py), a lower bound on what a step reads, with the cache size it measured;
 - bandwidth: the device's measured copy ceiling at the point's thread count (run.json
   `ceilings_by_threads` / `ceilings`, from `perfbench ceilings`).
 

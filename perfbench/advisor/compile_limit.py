@@ -1,5 +1,5 @@
 """Dynamo's recompile limit: past it, torch.compile runs the frame eagerly for the rest of the
-point, so what was timed as "compile" was partly eager. Recorded by `perfbench.compile_watch`
+point, so what was timed as "compile" was partly eager. Recorded by `perfbench.measure.compile_watch`
 into results.csv extra.recompile_limit."""
 
 from __future__ import annotations

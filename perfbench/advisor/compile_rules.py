@@ -256,7 +256,7 @@ def break_even(data: RunData) -> list[Finding]:
                 f"{steps:,.0f} steps; {clause}."
             )
             priority = 3
-        elif "caveat: " in r.basis:  # contended or too noisy (perfbench.caveat): no claim
+        elif "caveat: " in r.basis:  # contended or too noisy (perfbench.measure.caveat): no claim
             sentence, priority = _untold_break_even(b, cold, r.basis, clause), 3
         else:
             sentence = (

@@ -5,7 +5,7 @@ plus the one comparison every rule uses, so no rule can call noise a finding.
 - with the verdict work's columns on B (`speedup_ci_low`, `speedup_ci_high`, `verdict`: a 95%
   confidence interval from interleaved rounds against eager, with the A/A control), and A the
   eager point at B's settings: those, and it counts only when the verdict says faster or slower
-  with no caveat (`perfbench.caveat`: contended, too noisy; the caveat is named in the basis);
+  with no caveat (`perfbench.measure.caveat`: contended, too noisy; the caveat is named in the basis);
 - otherwise from each point's own spread, as the report's speedup table does: the change counts
   when it is larger than the IQR/median of both points (`timing.is_significant`), and the
   interval is the ratio of the IQR edges (B's worst against A's best, and the reverse).
@@ -22,13 +22,13 @@ from typing import Any
 
 import pandas as pd
 
-from perfbench.axes import AXES
-from perfbench.caveat import caveat_of
-from perfbench.profiling.run_diffs import Comparison, run_diffs
+from perfbench.measure.caveat import caveat_of
+from perfbench.measure.timing import is_significant
+from perfbench.plan.rerun_defaults import shorten
+from perfbench.profiling.run_diffs import OpDiff, run_diffs
 from perfbench.report.data import load_results, point_label
-from perfbench.rerun_defaults import shorten
-from perfbench.rundir import RunDir
-from perfbench.timing import is_significant
+from perfbench.results.axes import AXES
+from perfbench.results.rundir import RunDir
 
 VERDICT_COLUMNS = ("speedup_vs_eager", "speedup_ci_low", "speedup_ci_high", "verdict")
 # IQR/median above this is the harness's own noise warning (timing.Measurement.noise_warning)
@@ -36,7 +36,7 @@ NOISY = 0.10
 
 
 @dataclass(frozen=True)
-class Ratio:
+class PointRatio:
     """B's step time / A's (above 1: B is slower), its interval, and whether it is a change."""
 
     ratio: float
@@ -63,7 +63,7 @@ def _num(value: Any) -> float:
     return out
 
 
-def compare(a: dict[str, Any], b: dict[str, Any]) -> Ratio:
+def compare(a: dict[str, Any], b: dict[str, Any]) -> PointRatio:
     """B against A; see the module docstring for the two sources of the interval."""
     if a.get("backend") == "eager" and b.get("backend") != "eager":
         lo, hi = _num(b.get("speedup_ci_low")), _num(b.get("speedup_ci_high"))
@@ -74,7 +74,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> Ratio:
             counts = verdict in ("faster", "slower") if verdict else (lo > 1 or hi < 1)
             caveat = caveat_of(b)  # a contended or too-noisy call is no finding's evidence
             basis = "95% CI of interleaved rounds" + (f"; caveat: {caveat}" if caveat else "")
-            return Ratio(1 / speed, 1 / hi, 1 / lo, counts and not caveat, basis)
+            return PointRatio(1 / speed, 1 / hi, 1 / lo, counts and not caveat, basis)
     ma, mb = _num(a.get("median_ms")), _num(b.get("median_ms"))
     ia, ib = _num(a.get("iqr_ms")), _num(b.get("iqr_ms"))
     ia, ib = (0.0 if math.isnan(ia) else ia), (0.0 if math.isnan(ib) else ib)
@@ -86,7 +86,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> Ratio:
     counts = is_significant(ratio, noise_a, noise_b)
     caveat = "; ".join(c for c in (caveat_of(a), caveat_of(b)) if c)
     basis = "IQR of both points" + (f"; caveat: {caveat}" if caveat else "")
-    return Ratio(ratio, low, high, counts and not caveat, basis)
+    return PointRatio(ratio, low, high, counts and not caveat, basis)
 
 
 @dataclass
@@ -97,11 +97,11 @@ class RunData:
     path: Path
     df: pd.DataFrame
     meta: dict[str, Any]
-    comparisons: list[Comparison] | None = None
+    comparisons: list[OpDiff] | None = None
     _ok: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @classmethod
-    def load(cls, path: Path, comparisons: list[Comparison] | None = None) -> RunData:
+    def load(cls, path: Path, comparisons: list[OpDiff] | None = None) -> RunData:
         run = RunDir(Path(path))
         try:
             meta = run.read_meta()
@@ -126,7 +126,7 @@ class RunData:
         return int(cores) if cores else None
 
     @cached_property
-    def diffs(self) -> list[Comparison]:
+    def diffs(self) -> list[OpDiff]:
         if self.comparisons is not None:
             return self.comparisons
         return run_diffs(self.df, self.path, write=False)
@@ -154,7 +154,7 @@ class RunData:
             found.setdefault(key, []).append(r)
         return [sorted(g, key=lambda r: _num(r.get(vary))) for g in found.values() if len(g) > 1]
 
-    def diff(self, a: dict[str, Any], b: dict[str, Any], side: str = "host") -> Comparison | None:
+    def diff(self, a: dict[str, Any], b: dict[str, Any], side: str = "host") -> OpDiff | None:
         for c in self.diffs:
             if (
                 c.a_label == a["label"]
@@ -181,7 +181,7 @@ class RunData:
             i += 1
         for axis, value in axes.items():
             out += ["--set", f"{axis}={value}"]
-        # only what differs from the defaults a rerun resolves to (perfbench/rerun_defaults.py)
+        # only what differs from the defaults a rerun resolves to (perfbench/plan/rerun_defaults.py)
         text = shorten(shlex.join(out), (self.meta.get("scenario") or {}).get("sweep"))
         text += f" {extra}" if extra else ""
         return f"{prefix} {text}" if prefix else text

@@ -7,7 +7,7 @@ from typing import Any
 
 from perfbench.advisor.data import RunData, compare, ms, settings
 from perfbench.advisor.finding import Finding
-from perfbench.hardware import BY_KEY, NATIVE_CPU, native_cpu
+from perfbench.results.hardware import BY_KEY, NATIVE_CPU, native_cpu
 
 INT8_BACKENDS = ("int8", "int8-ao")
 CAST_OPS = ("aten::_to_copy", "aten::to", "aten::copy_", "aten::_autocast_to_reduced_precision")

@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from perfbench.axes import Point
-    from perfbench.scenario import Scenario
+    from perfbench.results.axes import Point
+    from perfbench.scenario.loading import Scenario
 
 
 class BackendNotApplicable(Exception):

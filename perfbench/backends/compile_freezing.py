@@ -28,9 +28,9 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from perfbench.axes import Amp, Mode
 from perfbench.backends.base import Backend, Prepared
 from perfbench.backends.compile_variants import prepare_compiled, reset_dynamo, shared_dynamo
+from perfbench.results.axes import Amp, Mode
 
 AUTOCAST_DTYPES = {Amp.BF16: torch.bfloat16, Amp.FP16: torch.float16}
 

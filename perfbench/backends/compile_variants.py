@@ -29,10 +29,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from perfbench.axes import Device, Mode, Shapes
 from perfbench.backends.base import Backend, Prepared
 from perfbench.backends.compile_facts import track_compiles
 from perfbench.backends.graph_breaks import count_graph_breaks
+from perfbench.results.axes import Device, Mode, Shapes
 
 PROBE_KEYS = ("graph_breaks", "graph_break_reasons", "graphs")
 # graph-break counts per (scenario, point less its backend) while a group builds its arms: set

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from perfbench.axes import Amp, Mode
+from perfbench.results.axes import Amp, Mode
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 USER_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.+)')
@@ -77,7 +77,7 @@ def describe_export_error(err: BaseException) -> str:
 
 def export_skip_reason(point: Any, backend: str) -> str | None:
     """Why an exported inference graph does not fit this point, or None (shapes=dynamic is
-    refused for every non-compile backend in perfbench.knobs)."""
+    refused for every non-compile backend in perfbench.measure.knobs)."""
     if point.mode != Mode.INFER:
         return f"{backend} runs an exported inference graph: needs mode=infer"
     if point.amp != Amp.OFF:

@@ -13,7 +13,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from perfbench.axes import Device, Mode
 from perfbench.backends.base import Backend, Prepared
 from perfbench.backends.fx_passes import (
     fold_bn,
@@ -23,6 +22,7 @@ from perfbench.backends.fx_passes import (
     record_output_ndims,
     trace,
 )
+from perfbench.results.axes import Device, Mode
 
 MAX_SITES = 20  # names listed per rewrite in info; the counts are always complete
 

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from perfbench.axes import Amp, Device, Mode
 from perfbench.backends.base import Backend, BackendNotApplicable, Prepared
+from perfbench.results.axes import Amp, Device, Mode
 
 # Relative error (||out - ref|| / ||ref||, as the harness computes it) measured with torchao
 # against float32: 3e-3 (transformer), 7e-3 (convnet), 8e-3 (llm_block), 1.1e-2 (input_bound),

@@ -22,10 +22,10 @@ import torch
 from torch import nn
 from torch.utils import _pytree as pytree
 
-from perfbench.axes import Device, MemoryFormat
 from perfbench.backends.base import Backend, Prepared
 from perfbench.backends.export_common import capture_call, export_skip_reason
 from perfbench.backends.onnx_export import export_onnx
+from perfbench.results.axes import Device, MemoryFormat
 
 PACKAGES = ("onnx", "onnxscript", "onnxruntime")
 INSTALL_HINT = "pip install -e '.[onnx]'"

@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from perfbench.axes import Device, Mode
 from perfbench.backends.base import Backend, BackendNotApplicable, Prepared
 from perfbench.backends.fx_passes import (
     FusedLinearAct,
@@ -54,6 +53,7 @@ from perfbench.backends.triton_modules import (
     TritonSwiGLU,
     is_rms_norm,
 )
+from perfbench.results.axes import Device, Mode
 
 # pattern -> the perfbench_kernels module that implements it
 KERNEL_OF = {

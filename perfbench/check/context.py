@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from perfbench.correctness import tensor_leaves
-from perfbench.scenario import Scenario, ScenarioError, default_optimizer, describe_value
-from perfbench.workload import checked_model, seeded_batch
-from perfbench.workload import detach_clone as detach
+from perfbench.measure.correctness import tensor_leaves
+from perfbench.measure.workload import checked_model, seeded_batch
+from perfbench.measure.workload import detach_clone as detach
+from perfbench.scenario.loading import Scenario, ScenarioError, default_optimizer, describe_value
 
 # Adam learning rates the overfit rung tries in order: 1e-3 overfits the shipped scenarios in
 # 6-25 steps; tiny models (a 4-class 8->32->4 net) need 1e-2 to get there within 150 steps.

@@ -11,7 +11,7 @@ Six rungs, each reporting pass / fail / n/a with the values it measured:
 
 A failure of rung 1 or 6 means timings would be meaningless (`CheckReport.blocks_timing`); the
 harness refuses to time such a scenario under `perfbench run --check`. Library code never prints:
-`run_check` returns a `CheckReport` whose `format_text` is the table; the CLI (`perfbench/cli_check.py`)
+`run_check` returns a `CheckReport` whose `format_text` is the table; the CLI (`perfbench/cli/check.py`)
 prints it.
 """
 
@@ -26,15 +26,15 @@ from typing import Any
 
 import torch
 
-from perfbench.axes import Amp, Point
 from perfbench.backends import BACKENDS
 from perfbench.backends.base import BackendNotApplicable
 from perfbench.check.context import Ctx, RungResult, build, timed
 from perfbench.check.rungs import rung_init_loss, rung_shapes_and_mode
 from perfbench.check.training import rung_checkpoint, rung_determinism, rung_overfit
-from perfbench.correctness import MismatchError, tolerance_for
-from perfbench.scenario import Scenario, ScenarioError, describe_exception, user_frame_line
-from perfbench.workload import prepare_checked, skip_reason
+from perfbench.measure.correctness import MismatchError, tolerance_for
+from perfbench.measure.workload import prepare_checked, skip_reason
+from perfbench.results.axes import Amp, Point
+from perfbench.scenario.loading import Scenario, ScenarioError, describe_exception, user_frame_line
 
 RUNG_NAMES = {
     1: "shapes, dtypes, train/eval mode",

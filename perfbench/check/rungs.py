@@ -28,9 +28,9 @@ from perfbench.check.context import (
     timed,
     unregistered_tensors,
 )
-from perfbench.correctness import check_finite, relative_error
-from perfbench.scenario import describe_value
-from perfbench.workload import seed_everything
+from perfbench.measure.correctness import check_finite, relative_error
+from perfbench.measure.workload import seed_everything
+from perfbench.scenario.loading import describe_value
 
 # Modules whose forward depends on `.training`; listed so rung 1 can say why train != eval.
 MODE_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)

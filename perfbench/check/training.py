@@ -29,7 +29,7 @@ from perfbench.check.context import (
     train_step,
     unregistered_tensors,
 )
-from perfbench.scenario import default_optimizer
+from perfbench.scenario.loading import default_optimizer
 
 
 @timed

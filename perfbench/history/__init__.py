@@ -4,7 +4,7 @@
     record_run("reports/mlp-20261204-1700")        # into the default store (or $PERFBENCH_HISTORY)
 
 `perfbench run` records each run after its rows are written (`--no-history` to skip); the
-`perfbench history` command shows trends (perfbench.cli_history). Modules: store (SQLAlchemy
+`perfbench history` command shows trends (perfbench.cli.history). Modules: store (SQLAlchemy
 Core schema and migrations), record (run folder -> records), fingerprint (machine, scenario,
 commit), trend (grouping), steps (change detection statistics), findings (steps of a trend),
 gate (--fail-on-regression), page (--html), bisect (`perfbench bisect`).

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perfbench.history.steps import find_shifts
-from perfbench.rundir import RunDir
+from perfbench.results.rundir import RunDir
 
 Measure = Callable[[str], float]  # commit -> log of eager's median (one run)
 
@@ -101,7 +101,7 @@ def run_measure(repo: Path, run_args: list[str], out: Path) -> Measure:
         _git(tree, "checkout", "-q", "--detach", commit)
         count[0] += 1
         run_dir = out / f"{count[0]:03d}-{commit[:10]}"
-        argv = [sys.executable, "-m", "perfbench.cli", "run", str(tree / scenario), *rest]
+        argv = [sys.executable, "-m", "perfbench.cli.main", "run", str(tree / scenario), *rest]
         argv += ["--no-history", "-q", "--out", str(run_dir)]
         subprocess.run(argv, capture_output=True, text=True, check=False)
         medians = [

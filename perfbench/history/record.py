@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import perfbench.history.store as store
-from perfbench.axes import AXES
 from perfbench.history.fingerprint import identify, machine_fingerprint
 from perfbench.history.store_location import ENV_VAR
-from perfbench.row import Row
-from perfbench.rundir import RunDir
+from perfbench.results.axes import AXES
+from perfbench.results.row import Row
+from perfbench.results.rundir import RunDir
 
 OFF = ("off", "none", "0", "no")
 

@@ -29,7 +29,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from perfbench.student_t import t_ppf
+from perfbench.stats.student_t import t_ppf
 
 ALPHA = 0.05  # the intervals: 95%
 SEARCH_ALPHA = 0.01  # family-wise level of the search over positions (see module doc)

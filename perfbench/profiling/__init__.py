@@ -32,7 +32,7 @@ steady state in Nsight Systems is `nvtx_ranges.nsys_command(rerun_command, name,
       --env-var=NSYS_NVTX_PROFILER_REGISTER_ONLY=0 --force-overwrite=true -o NAME
       perfbench run SCENARIO --set ... --nvtx
 
-Run-folder layout written by this package (folder names in `perfbench.layout`; paths in results
+Run-folder layout written by this package (folder names in `perfbench.results.layout`; paths in results
 are relative to the run folder):
 `traces/<NNN>-<label>.json`, `tb/<NNN>-<label>/*.pt.trace.json`, `gpu/<point_id>.csv`,
 `flamegraphs/flamegraph.svg`, `flamegraphs/profile.speedscope.json`, `flamegraphs/py-spy.log`.

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from perfbench import layout
+from perfbench.results import layout
 
 _AVAILABLE: dict[str, tuple[bool, str | None]] = {}  # per binary path: the check costs ~1 s
 

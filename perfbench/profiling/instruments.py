@@ -1,4 +1,4 @@
-"""The glue between one point's measurement (perfbench.point) and the profiling instruments, so
+"""The glue between one point's measurement (perfbench.measure.point) and the profiling instruments, so
 the harness needs only a few calls: phases, the wrapped step, before/after timing, `finish`.
 
 Order inside a point, and why:
@@ -20,12 +20,12 @@ from typing import Any
 
 from torch import nn
 
-from perfbench import layout
-from perfbench.axes import Point, plain
 from perfbench.backends import BACKENDS
 from perfbench.profiling import nvtx_ranges
 from perfbench.profiling.gpu_sampler import GpuSampler, input_bound_hint
 from perfbench.profiling.nvtx_ranges import range_name
+from perfbench.results import layout
+from perfbench.results.axes import Point, plain
 
 # profiled steps per point: the op diff's noise floor is the spread over these (op_diff.py)
 PROFILE_STEPS = 5

@@ -18,15 +18,15 @@ from typing import Any
 
 import pandas as pd
 
-from perfbench.axes import AXES
 from perfbench.profiling.op_diff import diff_ops, op_steps, totals
 from perfbench.profiling.torch_trace import safe_label
+from perfbench.results.axes import AXES
 
 DIFF_DIR = "diffs"
 
 
 @dataclass
-class Comparison:
+class OpDiff:
     """One diff: baseline A, point B, the kind, the CSV written, the table and step totals."""
 
     kind: str  # "backend" or "amp"
@@ -73,11 +73,11 @@ def pairs(df: pd.DataFrame) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     return out
 
 
-def run_diffs(df: pd.DataFrame, run_path: Path, write: bool = True) -> list[Comparison]:
+def run_diffs(df: pd.DataFrame, run_path: Path, write: bool = True) -> list[OpDiff]:
     """Diff every pair in `pairs(df)`; `df` needs a `label` column (report.data.load_results).
-    A trace that cannot be read gives a Comparison with `error` set, never an exception."""
+    A trace that cannot be read gives an OpDiff with `error` set, never an exception."""
     run_path = Path(run_path)
-    out: list[Comparison] = []
+    out: list[OpDiff] = []
     for kind, a, b in pairs(df):
         name = f"{safe_label(b['label'])}--vs--{safe_label(a['label'])}"
         sides = ["host", "device"] if str(b.get("device")) == "cuda" else ["host"]
@@ -90,7 +90,7 @@ def run_diffs(df: pd.DataFrame, run_path: Path, write: bool = True) -> list[Comp
             except (OSError, ValueError, KeyError) as err:
                 empty = pd.DataFrame()
                 out.append(
-                    Comparison(
+                    OpDiff(
                         kind,
                         a["label"],
                         b["label"],
@@ -105,6 +105,6 @@ def run_diffs(df: pd.DataFrame, run_path: Path, write: bool = True) -> list[Comp
                 (run_path / DIFF_DIR).mkdir(exist_ok=True)
                 diff.to_csv(run_path / csv, index=False, float_format="%.6g")
             out.append(
-                Comparison(kind, a["label"], b["label"], csv, diff, totals(steps_a, steps_b), side)
+                OpDiff(kind, a["label"], b["label"], csv, diff, totals(steps_a, steps_b), side)
             )
     return out

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
 
-from perfbench import layout
 from perfbench.profiling.trace_summary import TOP_N, summarize_trace
+from perfbench.results import layout
 
 
 def safe_label(label: str) -> str:

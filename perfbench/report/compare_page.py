@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from perfbench.axes import AXES
+from perfbench.results.axes import AXES
 
 # (column, header) after the axes, in page order: the verdict first
 PAGE_COLUMNS = (
@@ -32,7 +32,7 @@ PAGE_COLUMNS = (
     ("noise_b", "B IQR/median"),
     ("status_a", "A status"),
     ("status_b", "B status"),
-    # perfbench.compare_load: contention per side; --basis speedup's columns
+    # perfbench.analysis.compare_load: contention per side; --basis speedup's columns
     ("contended_a", "A contended"),
     ("contended_b", "B contended"),
     ("speedup_a", "A speedup over eager"),
@@ -68,7 +68,7 @@ def verdict_counts(df: pd.DataFrame) -> str:
 
 def _how_sure(df: pd.DataFrame) -> str:
     """How "slower by more than PCT%" was established, by the bases present."""
-    if "speedup_change" in df:  # --basis speedup (perfbench.compare_load)
+    if "speedup_change" in df:  # --basis speedup (perfbench.analysis.compare_load)
         return "in its speedup over eager, with confidence"
     bases = set(df["basis"]) if "basis" in df else set()
     if bases == {"runs"}:

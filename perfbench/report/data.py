@@ -12,12 +12,12 @@ from typing import Any
 
 import pandas as pd
 
-from perfbench.axes import AXES, point_label
-from perfbench.caveat import caveat_of, shown_verdict
+from perfbench.measure.caveat import caveat_of, shown_verdict
+from perfbench.measure.timing import is_significant
 from perfbench.report import verdict_view
-from perfbench.row import MEASURED, Row
-from perfbench.rundir import RunDir, rows_frame
-from perfbench.timing import is_significant
+from perfbench.results.axes import AXES, point_label
+from perfbench.results.row import MEASURED, Row
+from perfbench.results.rundir import RunDir, rows_frame
 
 # Axes other than backend: "equal settings" for a speedup means equal on all of these.
 OTHER_AXES = tuple(a for a in AXES if a != "backend")

@@ -26,10 +26,10 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from perfbench.axes import AXES, point_label
 from perfbench.report import ceiling_check, charts, data, profiling_view, verdict_view, why
-from perfbench.row import SHOWN
-from perfbench.rundir import RunDir
+from perfbench.results.axes import AXES, point_label
+from perfbench.results.row import SHOWN
+from perfbench.results.rundir import RunDir
 
 
 def build_report(run_dir: Path) -> Path:

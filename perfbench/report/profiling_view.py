@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from perfbench import layout
 from perfbench.report import facts_view
+from perfbench.results import layout
 
 
 @dataclass

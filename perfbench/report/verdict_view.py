@@ -9,7 +9,7 @@ back to the ratio of medians and the IQR rule (`timing.is_significant`): "faster
 "within noise".
 
 Colour follows the verdict and nothing else: green only for `faster`, red only for `slower`;
-a call whose row has a caveat (contended, too noisy: `perfbench.caveat`) is shown as
+a call whose row has a caveat (contended, too noisy: `perfbench.measure.caveat`) is shown as
 "faster (too noisy)" in amber, never green or red; same, inconclusive, no change, within noise and
 interpreter timings are grey, so a bar can never look like a win that the table does not call one.
 
@@ -76,7 +76,7 @@ def tone(verdict: str, correctness_only: bool) -> str:
     if correctness_only:
         return "muted"
     if verdict.split(" (", 1)[0] in (FASTER, SLOWER, "same") and verdict.endswith(")"):
-        return "caveat"  # "faster (too noisy)": perfbench.caveat.shown_verdict, amber
+        return "caveat"  # "faster (too noisy)": perfbench.measure.caveat.shown_verdict, amber
     return {FASTER: "good", SLOWER: "bad"}.get(verdict, "muted")
 
 

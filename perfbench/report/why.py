@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from perfbench.hardware import summary_line
-from perfbench.rundir import RunDir
+from perfbench.results.hardware import summary_line
+from perfbench.results.rundir import RunDir
 
 MAX_COMPARISONS = 12  # "what changed" tables shown; the rest are in diffs/ as CSV
 MAX_ROWS = 8

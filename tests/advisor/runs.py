@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from perfbench.hardware import cpu_facts
-from perfbench.rundir import RunDir
+from perfbench.results.hardware import cpu_facts
+from perfbench.results.rundir import RunDir
 
 AXES_DEFAULT = {
     "backend": "eager",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from perfbench.advisor import RunData, advise
-from perfbench.rundir import RunDir
+from perfbench.results.rundir import RunDir
 from tests.advisor.runs import row, write_run
 
 

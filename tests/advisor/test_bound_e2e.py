@@ -12,8 +12,8 @@ import pytest
 
 from perfbench.advisor import RunData, advise
 from perfbench.advisor.bound import MEMORY, OVERHEAD, UNKNOWN, classify
-from perfbench.ceilings import last_level_cache_bytes, measure_ceilings
-from perfbench.cli import main
+from perfbench.cli.main import main
+from perfbench.measure.ceilings import last_level_cache_bytes, measure_ceilings
 
 HERE = Path(__file__).parent / "scenarios"
 BIG_WEIGHTS = 2 * (4096 * 4096 + 4096) * 4  # two Linear(4096, 4096), float32

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from perfbench.advisor import advise
-from perfbench.cli import main
+from perfbench.cli.main import main
 from perfbench.report.page import render_report
-from perfbench.rundir import RunDir
+from perfbench.results.rundir import RunDir
 from tests.advisor.runs import row, write_run
 
 KERNEL = "graph_1_cpp_fused_addmm_relu_0"

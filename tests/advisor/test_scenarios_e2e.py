@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from perfbench.advisor import advise
-from perfbench.cli import main
-from perfbench.hardware import cpu_facts
+from perfbench.cli.main import main
+from perfbench.results.hardware import cpu_facts
 
 HERE = Path(__file__).parent / "scenarios"
 FAST = ["--budget", "0.2", "-q"]

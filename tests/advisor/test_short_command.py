@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from perfbench.cli import build_parser, run_request
-from perfbench.plan import RunPlan, RunRequest, plan_run
-from perfbench.rerun_defaults import scenario_defaults, shorten
-from perfbench.scenario import load_scenario
+from perfbench.cli.main import build_parser, run_request
+from perfbench.plan.rerun_defaults import scenario_defaults, shorten
+from perfbench.plan.run_plan import RunPlan, RunRequest, plan_run
+from perfbench.scenario.loading import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP = ROOT / "scenarios" / "mlp.py"

@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from perfbench.axes import Amp, Mode, Point, Shapes
 from perfbench.backends import BACKENDS
 from perfbench.backends.base import BackendNotApplicable
-from perfbench.scenario import default_forward, load_scenario
-from perfbench.sweep import resolve_sweep
-from perfbench.workload import build_workload, skip_reason
+from perfbench.measure.workload import build_workload, skip_reason
+from perfbench.plan.sweep import resolve_sweep
+from perfbench.results.axes import Amp, Mode, Point, Shapes
+from perfbench.scenario.loading import default_forward, load_scenario
 from tests.backends.export_models import (
     DATA_DEPENDENT_LINE,
     DICT_BATCH_TUPLE_OUTPUT,

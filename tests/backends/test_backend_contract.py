@@ -21,10 +21,10 @@ from types import SimpleNamespace
 import pytest
 from torch import nn
 
-from perfbench.axes import Point
 from perfbench.backends import BACKENDS, Prepared
 from perfbench.backends.triton_backend import worker_env
-from perfbench.scenario import default_forward, load_scenario
+from perfbench.results.axes import Point
+from perfbench.scenario.loading import default_forward, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SCENARIO = SimpleNamespace(forward=default_forward, loss_fn=None)
@@ -117,7 +117,7 @@ def test_group_scope_shares_the_compile_probe_through_the_contract() -> None:
     """The compile backends' graph-break probe is shared per group only inside their
     `group_scope`, entered once per group by the harness however many compile arms it has."""
     from perfbench.backends import compile_variants
-    from perfbench.group_sharing import group_scopes
+    from perfbench.measure.group_sharing import group_scopes
 
     scopes = {BACKENDS[name].group_scope for name in COMPILE}
     assert scopes == {compile_variants.shared_dynamo}

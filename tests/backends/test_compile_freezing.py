@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from perfbench.axes import Mode, Point, Shapes
 from perfbench.backends import BACKENDS
-from perfbench.correctness import relative_error
-from perfbench.scenario import default_forward, load_scenario
-from perfbench.workload import build_workload, skip_reason
+from perfbench.measure.correctness import relative_error
+from perfbench.measure.workload import build_workload, skip_reason
+from perfbench.results.axes import Mode, Point, Shapes
+from perfbench.scenario.loading import default_forward, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SHIPPED = ["mlp", "transformer", "convnet", "llm_block", "input_bound"]

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from perfbench.axes import Device, Mode, Point
 from perfbench.backends import BACKENDS
 from perfbench.backends.graph_breaks import count_graph_breaks
-from perfbench.correctness import relative_error
-from perfbench.scenario import default_forward
+from perfbench.measure.correctness import relative_error
+from perfbench.results.axes import Device, Mode, Point
+from perfbench.scenario.loading import default_forward
 
 SCENARIO = SimpleNamespace(forward=default_forward)
 VARIANTS = ("compile", "compile-reduce-overhead", "compile-max-autotune")

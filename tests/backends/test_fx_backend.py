@@ -11,13 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from perfbench.axes import Mode, Point
 from perfbench.backends import BACKENDS
 from perfbench.backends.base import BackendNotApplicable
 from perfbench.backends.fx_backend import linear_act_reason
 from perfbench.backends.fx_passes import FusedLinearAct, FxTraceError
-from perfbench.correctness import relative_error
-from perfbench.scenario import default_forward
+from perfbench.measure.correctness import relative_error
+from perfbench.results.axes import Mode, Point
+from perfbench.scenario.loading import default_forward
 
 SCENARIO = SimpleNamespace(forward=default_forward)
 FX = BACKENDS["fx"]

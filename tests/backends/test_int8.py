@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from perfbench.axes import Amp, Device, Mode, Point
 from perfbench.backends import BACKENDS
 from perfbench.backends.int8 import INT8_TOLERANCE
-from perfbench.correctness import DEFAULT_TOLERANCE, relative_error
-from perfbench.scenario import default_forward
+from perfbench.measure.correctness import DEFAULT_TOLERANCE, relative_error
+from perfbench.results.axes import Amp, Device, Mode, Point
+from perfbench.scenario.loading import default_forward
 
 SCENARIO = SimpleNamespace(forward=default_forward)
 INT8 = BACKENDS["int8"]

@@ -47,9 +47,9 @@ def test_unsupported_arguments_stay_eager_and_are_counted():
 def test_triton_backend_routes_the_loss_in_train_mode_only():
     from types import SimpleNamespace
 
-    from perfbench.axes import Mode, Point
     from perfbench.backends import BACKENDS
-    from perfbench.scenario import default_forward
+    from perfbench.results.axes import Mode, Point
+    from perfbench.scenario.loading import default_forward
 
     model = torch.nn.Sequential(torch.nn.Linear(8, 5)).to(DEVICE)
     scenario = SimpleNamespace(forward=default_forward, loss_fn=lambda o, t: F.cross_entropy(o, t))

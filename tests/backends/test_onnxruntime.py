@@ -10,14 +10,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from perfbench.axes import Amp, Device, MemoryFormat, Mode, Point
 from perfbench.backends import BACKENDS
 from perfbench.backends import onnx_export as onnx_export_module
 from perfbench.backends.base import BackendNotApplicable
 from perfbench.backends.onnxruntime_backend import session_options
-from perfbench.correctness import relative_error
-from perfbench.scenario import default_forward, load_scenario
-from perfbench.workload import build_workload, skip_reason
+from perfbench.measure.correctness import relative_error
+from perfbench.measure.workload import build_workload, skip_reason
+from perfbench.results.axes import Amp, Device, MemoryFormat, Mode, Point
+from perfbench.scenario.loading import default_forward, load_scenario
 from tests.backends.export_models import (
     DATA_DEPENDENT_LINE,
     DICT_BATCH_TUPLE_OUTPUT,

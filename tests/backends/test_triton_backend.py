@@ -20,12 +20,12 @@ import pytest
 import torch.nn.functional as F
 from torch import nn
 
-from perfbench.axes import Device, Mode, Point
 from perfbench.backends import BACKENDS
 from perfbench.backends.base import BackendNotApplicable
 from perfbench.backends.fx_passes import kernel_has_backward
-from perfbench.correctness import relative_error
-from perfbench.scenario import default_forward
+from perfbench.measure.correctness import relative_error
+from perfbench.results.axes import Device, Mode, Point
+from perfbench.scenario.loading import default_forward
 
 SCENARIO = SimpleNamespace(forward=default_forward)
 TRITON = BACKENDS["triton"]

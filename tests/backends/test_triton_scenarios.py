@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.test_cli_run import perfbench
+from tests.cli.test_cli_run import perfbench
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 COMMON = ["--set", "backend=triton", "--set", "threads=1", "--set", "pin_memory=false"]

@@ -2,8 +2,8 @@
 
 Absolute times move between machines (CI runners differ by 2x), but "compile is not slower than
 eager" or "folded BatchNorm is not slower than unfolded" holds on any machine. Both sides are
-timed interleaved by `perfbench.interleave` (ABBA rounds, a warm-up period dropped, the number of
-rounds fixed from the budget) and A/B is estimated by `perfbench.speedup` with a 95% interval,
+timed interleaved by `perfbench.measure.interleave` (ABBA rounds, a warm-up period dropped, the number of
+rounds fixed from the budget) and A/B is estimated by `perfbench.stats.speedup` with a 95% interval,
 the same code as the sweep's verdicts. `assert_at_most(L)` fails only when the whole interval
 lies above L: "A is at most (L - 1) slower than B with 95% confidence". A gate therefore fails
 with near certainty (>= 97.5%) once the true ratio exceeds L by two half-widths, and almost never
@@ -79,7 +79,7 @@ def one_thread():  # type: ignore[no-untyped-def]
 def test_bn_fold_not_slower_than_unfused(one_thread, perfbench_ratio) -> None:  # type: ignore[no-untyped-def]
     """The fx BatchNorm fold on the shipped ConvNet: same output, not slower (limit: see top)."""
     from perfbench.backends.fx_passes import fold_bn, record_output_ndims, trace
-    from perfbench.scenario import load_scenario
+    from perfbench.scenario.loading import load_scenario
 
     scenario = load_scenario(CONVNET)
     torch.manual_seed(0)

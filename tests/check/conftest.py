@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from perfbench.scenario import load_scenario
+from perfbench.scenario.loading import load_scenario
 from tests.check.common import HEALTHY
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perfbench.cli_check import check_main
+from perfbench.cli.check import check_main
 
 
 def test_check_main_exit_codes(scenario_from, tmp_path, capsys) -> None:

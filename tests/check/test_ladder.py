@@ -13,7 +13,7 @@ import torch
 from perfbench.backends import BACKENDS, Backend, Prepared
 from perfbench.check import ladder
 from perfbench.check.ladder import CheckReport, run_check
-from perfbench.scenario import load_scenario
+from perfbench.scenario.loading import load_scenario
 from tests.check.common import ctx_for
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"

@@ -28,14 +28,14 @@ from pathlib import Path
 
 import pytest
 
-from perfbench import cli
-from perfbench.cli_progress import Progress
+from perfbench.cli import main as cli
+from perfbench.cli.progress import Progress
+from perfbench.execute.runner import make_executor, run_sweep
+from perfbench.execute.scenario_capture import load_capturing_output
 from perfbench.history import findings, record_run, store, trend
 from perfbench.history.record import resolve_url
-from perfbench.plan import plan_run
-from perfbench.rundir import RunDir
-from perfbench.runner import make_executor, run_sweep
-from perfbench.scenario_capture import load_capturing_output
+from perfbench.plan.run_plan import plan_run
+from perfbench.results.rundir import RunDir
 
 SCENARIO = '''
 """A small MLP whose depth the commits change."""
@@ -57,6 +57,8 @@ def make_batch(batch_size):
 '''
 # Over this, the same model's median varied x33 between runs (load 13-15 on 2 cores): skip
 MAX_LOAD_PER_CORE = 3.0
+# Above this run-to-run spread of one unchanged version, load drift looks like a step
+NULL_MAX_SPREAD = 1.15
 # (depth, note): commit 3 triples the work, commit 5 restores it
 VERSIONS = [(2, "base"), (2, "comment only"), (8, "slow: 4x work"), (8, "comment"), (2, "restored")]
 
@@ -156,6 +158,12 @@ def test_history_flags_exactly_the_slowdown_and_its_recovery(history, capsys) ->
 def test_no_step_in_ten_null_repetitions_of_real_records(history) -> None:
     db, _, _ = history
     (point,) = _histories(db)
+    spread = _same_version_spread(point)
+    if spread > NULL_MAX_SPREAD:
+        # the detector's unit is the record, and a run's `--repeat` records share its load: one
+        # run that drifted as a whole, shuffled to one side, is a step it cannot tell from a real
+        # one (known limitation, README: History). Measured here: x1.36 within one version.
+        pytest.skip(f"box too loaded: one unchanged version's records spread x{spread:.2f}")
     recs = [r for pos in point.positions for r in pos.records]
     by_version: dict[int, list[dict]] = {2: [], 8: []}
     for pos, (depth, _) in zip(point.positions, VERSIONS, strict=True):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from perfbench import cli
+from perfbench.cli import main as cli
 from perfbench.history.bisect import bisect, commit_path
 
 COMMITS = [f"c{i}" for i in range(10)]

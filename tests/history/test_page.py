@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from perfbench import cli
+from perfbench.cli import main as cli
 from tests.history.synth import records
 from tests.history.test_steps import _store
 

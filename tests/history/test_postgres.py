@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from perfbench import cli
+from perfbench.cli import main as cli
 from perfbench.history import store
 
 GOLDEN = Path(__file__).parents[1] / "report" / "data" / "mlp_run"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from perfbench import cli
+from perfbench.cli import main as cli
 from perfbench.history import findings, gate, store, trend
 from perfbench.history.record import resolve_url
 from perfbench.history.steps import find_shifts
@@ -66,7 +66,7 @@ def test_contended_records_are_not_evidence_but_are_shown(capsys) -> None:
 
 
 def cli_lines(history: trend.PointHistory) -> list[str]:
-    from perfbench.cli_history import format_history
+    from perfbench.cli.history import format_history
 
     return format_history(history, findings.summary(history))
 

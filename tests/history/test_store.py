@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from perfbench import cli
+from perfbench.cli import main as cli
 from perfbench.history import store
 from perfbench.history.fingerprint import identify
 from perfbench.history.record import resolve_url, run_records
@@ -157,7 +157,7 @@ def test_two_processes_record_at_once(tmp_path: Path) -> None:
     for n in range(8):  # copies are different run folders (their resolved paths differ)
         shutil.copytree(GOLDEN, tmp_path / f"run{n}")
         folders.append(str(tmp_path / f"run{n}"))
-    cmd = [sys.executable, "-m", "perfbench.cli", "history", "import", "--history", str(db)]
+    cmd = [sys.executable, "-m", "perfbench.cli.main", "history", "import", "--history", str(db)]
     procs = [subprocess.Popen([*cmd[:5], *folders[k::2], *cmd[5:]], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for k in (0, 1)]  # fmt: skip
     for proc in procs:

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from perfbench.axes import Point
-from perfbench.cli import main
-from perfbench.point import PointTask, measure_point
+from perfbench.cli.main import main
+from perfbench.measure.point import PointTask, measure_point
+from perfbench.measure.timing import TimingSettings
 from perfbench.profiling import nvtx_ranges
 from perfbench.profiling.flamegraph import py_spy_available
 from perfbench.profiling.instruments import ProfileOptions
-from perfbench.rundir import RunDir
-from perfbench.scenario import load_scenario
-from perfbench.timing import TimingSettings
+from perfbench.results.axes import Point
+from perfbench.results.rundir import RunDir
+from perfbench.scenario.loading import load_scenario
 from tests.conftest import TINY_MLP
 
 DATASET_MLP = (

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from perfbench.axes import Amp, Point
-from perfbench.cli import main
+from perfbench.cli.main import main
 from perfbench.profiling.instruments import ProfileOptions, profile_selects
-from perfbench.rundir import RunDir
+from perfbench.results.axes import Amp, Point
+from perfbench.results.rundir import RunDir
 from tests.conftest import TINY_MLP
 
 

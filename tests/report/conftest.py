@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from make_run import make_run
 
-from perfbench.rundir import RunDir
+from perfbench.results.rundir import RunDir
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from perfbench.rundir import RunDir
+from perfbench.results.rundir import RunDir
 
 DATA = Path(__file__).parent / "data"
 HOSTILE = "<script>alert(1)</script> & friends"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from perfbench.report.page import build_report
-from perfbench.rundir import RunDir
+from perfbench.results.rundir import RunDir
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -82,7 +82,7 @@ def test_report_in_headless_chromium(fake_run: RunDir, tmp_path: Path) -> None:
 
 
 def test_compare_page_in_headless_chromium(fake_run: RunDir, tmp_path: Path) -> None:
-    from perfbench.compare import compare_runs, write_compare_html
+    from perfbench.analysis.compare import compare_runs, write_compare_html
 
     out = write_compare_html(compare_runs(fake_run.path, fake_run.path), tmp_path / "c.html")
     dom = _chromium(out.resolve().as_uri(), "--dump-dom")
@@ -215,7 +215,7 @@ def test_compare_page_at_1400px(tmp_path: Path) -> None:
     on screen at 1400 px."""
     from make_run import make_run
 
-    from perfbench.compare import compare
+    from perfbench.analysis.compare import compare
 
     base = make_run(tmp_path / "base", with_flamegraph=False)
     slow = make_run(tmp_path / "slow", scale=1.25, seed=2, with_flamegraph=False)

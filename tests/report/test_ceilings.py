@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from perfbench import ceilings, cli
+from perfbench.cli import main as cli
+from perfbench.measure import ceilings
 from perfbench.report import ceiling_check
 from perfbench.report.page import render_report
-from perfbench.rundir import RunDir
+from perfbench.results.rundir import RunDir
 from tests.conftest import ok_row
 
 

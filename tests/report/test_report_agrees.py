@@ -13,7 +13,7 @@ from typing import Any
 from perfbench.report import charts
 from perfbench.report import data as report_data
 from perfbench.report.page import render_report
-from perfbench.rundir import RunDir
+from perfbench.results.rundir import RunDir
 
 AXES = {"threads": 2, "amp": "off", "pin_memory": False, "num_workers": 0, "mode": "infer",
         "device": "cpu", "memory_format": "contiguous", "shapes": "static"}  # fmt: skip
@@ -155,6 +155,6 @@ def test_two_batch_sizes_get_readable_log_ticks() -> None:
 
 
 def _row(values: dict[str, Any]) -> Any:
-    from perfbench.row import Row
+    from perfbench.results.row import Row
 
     return Row.from_dict({"point_id": 0, **values})

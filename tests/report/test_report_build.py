@@ -11,7 +11,7 @@ from pathlib import Path
 from make_run import make_run
 
 from perfbench.report.page import build_report, render_report
-from perfbench.rundir import RunDir
+from perfbench.results.rundir import RunDir
 
 
 def test_report_has_every_section_table_and_charts(fake_run: RunDir) -> None:

@@ -7,7 +7,7 @@ import re
 from make_run import HOSTILE
 
 from perfbench.report.page import build_report
-from perfbench.rundir import RunDir
+from perfbench.results.rundir import RunDir
 
 
 def test_hostile_text_is_escaped(fake_run: RunDir) -> None:

@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 from perfbench.report.page import render_report
-from perfbench.rundir import RunDir
+from perfbench.results.rundir import RunDir
 
 RUN = Path(__file__).parent / "data" / "mlp_run"
 GOLDEN = RUN / "report.html"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from perfbench.report import data
 from perfbench.report.page import render_report
-from perfbench.rundir import RunDir
+from perfbench.results.rundir import RunDir
 from tests.conftest import ok_row
 
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from perfbench.report.data import results_table
 from perfbench.report.page import command_args, command_html, render_report
 from perfbench.report.profiling_view import GPU_CATEGORIES, profiling
-from perfbench.row import Row
-from perfbench.rundir import RunDir
+from perfbench.results.row import Row
+from perfbench.results.rundir import RunDir
 from tests.conftest import ok_row
 
 

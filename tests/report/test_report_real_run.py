@@ -29,7 +29,7 @@ def test_report_of_a_real_run(tmp_path: Path) -> None:
     scenario = tmp_path / "tiny.py"
     scenario.write_text(TINY, encoding="utf-8")
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "perfbench.cli", "run", str(scenario), "--out", str(out)]
+    cmd = [sys.executable, "-m", "perfbench.cli.main", "run", str(scenario), "--out", str(out)]
     cmd += ["--budget", "0.2", "--profile", "-q"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

@@ -15,7 +15,7 @@ from matplotlib.colors import to_hex
 from perfbench.report import charts
 from perfbench.report.data import results_table, speedup_summary, speedups
 from perfbench.report.verdict_view import COLOURS
-from perfbench.row import Row
+from perfbench.results.row import Row
 from tests.conftest import ok_row
 
 GREEN, RED = to_hex(COLOURS["good"]), to_hex(COLOURS["bad"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from perfbench.report.data import load_results, speedup_summary, speedups
-from perfbench.rundir import RunDir
+from perfbench.results.rundir import RunDir
 from tests.conftest import ok_row
 
 

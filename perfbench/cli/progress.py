@@ -1,0 +1,112 @@
+"""What `perfbench run` prints while it runs: a line per comparison group, then per point its
+result (or why it was skipped or failed) and what its step printed. Silent with -q."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from perfbench.cli.capture import load_notes, output_notes
+from perfbench.measure.compile_watch import partly_eager
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from perfbench.launch import RunStart
+
+
+def _fmt_ms(ms: float) -> str:
+    return f"{ms * 1e3:.1f} µs" if ms < 1 else f"{ms:.3f} ms"
+
+
+class Progress:
+    """Prints a line per group and per point on stdout; silent with -q."""
+
+    def __init__(self, quiet: bool, run_dir: Path | None = None) -> None:
+        self.quiet = quiet
+        self.run_dir = run_dir  # where the logs the notes name are
+
+    def __call__(self, event: str, data: dict[str, Any]) -> None:
+        handler = getattr(self, f"_on_{event}", None)
+        if not self.quiet and handler is not None:
+            handler(data)
+
+    def _on_group(self, data: dict[str, Any]) -> None:
+        group = data["group"]
+        backends = ", ".join(group.backends)
+        where = f" on {data['host']}" if data.get("host") else ""
+        print(
+            f"group {data['number']}/{data['groups']}: {group.group_id} [{backends}]{where}",
+            flush=True,
+        )
+
+    def _on_repetition(self, data: dict[str, Any]) -> None:
+        """--repeat N: the sweep starts again in fresh workers."""
+        print(f"repetition {data['number']}/{data['of']} (fresh workers)", flush=True)
+
+    def _on_phase(self, data: dict[str, Any]) -> None:
+        """Inside a long group: preparing / warming up / timing round n of m."""
+        print(f"    ... {data['text']}", flush=True)
+
+    def _on_warning(self, data: dict[str, Any]) -> None:
+        print(f"perfbench: warning: {data['message']}", flush=True)
+
+    def _on_done(self, data: dict[str, Any]) -> None:
+        row = data["row"]
+        n, total = data["index"] + 1, data["total"]
+        print(f"[{n}/{total}] {data['point'].label()}", flush=True)
+        print(_result_line(row), flush=True)
+        if row["status"] == "ok" and row.get("verdict_reason"):
+            kind = "control" if row.get("backend") == "eager" else "verdict"  # eager: the A/A line
+            print(f"    {kind}: {row['verdict_reason']}", flush=True)
+        hit = (row.get("extra") or {}).get("recompile_limit")
+        if row["status"] == "ok" and hit and partly_eager(hit) not in row.get("verdict_reason", ""):
+            print(f"    note: {partly_eager(hit)}", flush=True)  # no verdict line says it
+        procs = (row.get("extra") or {}).get("processes") or {}
+        if procs and (row.get("backend") == "eager" or procs.get("count", 1) > 1):
+            print(f"    processes: {procs.get('count')} ({_processes_text(procs)})", flush=True)
+        if row.get("contended"):
+            why = (row.get("extra") or {}).get("contention") or "other processes took CPU"
+            print(f"    contended: {why}", flush=True)
+        if row.get("caveat") and row["caveat"] not in str(row.get("verdict_reason")):
+            print(f"    caveat: {row['caveat']}", flush=True)  # perfbench.measure.caveat
+        for note in output_notes(row.get("extra") or {}, self.run_dir):
+            print(note, flush=True)
+
+    def _on_interrupted(self, data: dict[str, Any]) -> None:
+        print(f"interrupted: kept {data['done']} of {data['total']} points", flush=True)
+
+    def start(self, start: RunStart) -> None:
+        """The run folder exists (perfbench.launch's `on_start`): what runs where, and what the
+        scenario printed while it was imported (and a stale lock it took over)."""
+        self.run_dir = start.run_path
+        if not self.quiet:
+            if start.took_over:
+                print(f"perfbench: {start.run_path}: {start.took_over}", flush=True)
+            print(f"perfbench: {start.points} points of {start.scenario_path} -> {start.run_path}")
+            notes = load_notes(start.load_output, start.run_path)
+            print(*notes, sep="\n", end="\n" if notes else "", flush=True)
+
+
+def _result_line(row: dict[str, Any]) -> str:
+    status = row["status"]
+    if status == "skipped":
+        return f"    skipped: {row.get('reason')}"
+    if status != "ok":
+        return f"    {status}: {row.get('error')}"
+    line = (
+        f"    ok  median {_fmt_ms(row['median_ms'])}  IQR {_fmt_ms(row['iqr_ms'])}"
+        f"  {row['throughput']:,.0f} samples/s  rel_err {row['rel_err']:.1e}"
+        f"  cold start {row['cold_start_s']:.2f} s"
+    )
+    if row.get("correctness_only"):
+        line += "  (interpreter: not performance)"
+    return line
+
+
+def _processes_text(procs: dict[str, Any]) -> str:
+    """Why this many processes, and (k > 1) which branch of the two-level model gave the interval."""
+    method = procs.get("method")
+    if procs.get("count", 1) > 1 and method:
+        kind = "t on the per-process estimates" if method == "between" else "pooled within"
+        return f"{procs.get('why')}; interval: {kind}, perfbench/stats/two_level.py"
+    return str(procs.get("why"))

@@ -1,0 +1,199 @@
+"""Speedup intervals that hold across processes (issue 22): per-process estimates combined by a
+two-level model. Pure: no torch, no I/O.
+
+Why: the interval of one process (`perfbench.stats.speedup`: batch means over its interleaved rounds)
+covers the noise *within* that process. A fresh process lands its allocations, address layout
+and weights elsewhere, and at microsecond steps that moves the ratio by more than the within
+interval allows (issue 22: three runs of a ~15 µs step, intervals that did not overlap). Users read
+the interval as "rerun it and you will land in here", so it has to carry the between-process part.
+
+The model, per process i of k (each timed with the same budget):
+
+    θ_i = θ + u_i + e_i,   u_i ~ (0, τ²) between processes,   e_i ~ (0, σ_i²) within,
+
+where θ_i is that process's ln(speedup) and se_i its batch-means standard error (an estimate of
+σ_i, df_i = blocks_i - 1). The combined estimate is the plain mean θ̄ (every process had the same
+budget, so equal weights). Its variance (τ² + mean σ_i²) / k is estimated by the method of
+moments: the sample variance s² of the θ_i estimates τ² + σ², W = mean(se_i²) estimates σ², so
+τ̂² = max(0, s² - W) and
+
+- **between** (s² > W, the usual case at µs steps): se² = s² / k, df = k - 1. This is the
+  t-interval on the per-process estimates, exact under normality whatever τ is, and the reason
+  k is small-sample safe: with k = 3 the quantile is t(2) = 4.30, with k = 4 t(3) = 3.18.
+- **within** (s² <= W: the processes agree at least as well as their own noise predicts, so
+  there is no evidence of a between part): se² = W / k, df = Σ df_i, the pooled within-process
+  interval. The variance is never taken below what each process's own rounds say.
+
+Simulated (`tests/stats/test_two_level.py`, and once, outside the repo, for k = 2..6, τ/σ = 0..4,
+40,000 normal trials each): at
+k >= 3 the 95% interval covered the truth in 93-97% of trials; at k = 2 in 88% when τ >> σ (the
+"within" branch fires too often by chance), so processes come in threes or more, never two
+(`MIN_PROCESSES`). A single process's interval covered 66% at τ = 2σ and 40% at τ = 4σ.
+
+How many processes (`choose_processes`): the between part was measured to matter at microsecond
+steps (`scripts/process_audit.py`, README "Intervals across processes"), so a group whose eager
+step is below `FRESH_BELOW_S` is timed in `DEFAULT_PROCESSES` fresh processes, each with the full
+budget (the first process's step says which: the choice never looks at a ratio); slower steps
+keep one process, and so does a budget under `QUICK_BUDGET_S` (a smoke run: said so in the row).
+`--processes K` overrides all of it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from perfbench.stats.speedup import PairedEstimate
+
+DEFAULT_PROCESSES = 3  # processes per group where the step is short (k = 2 under-covers)
+MIN_PROCESSES = 3  # the fewest that make a between-process interval (module docstring)
+FRESH_BELOW_S = 1e-3  # eager steps shorter than this get DEFAULT_PROCESSES processes
+QUICK_BUDGET_S = 0.5  # a budget per point below this is a quick look: one process
+BETWEEN, WITHIN, SINGLE = "between", "within", "single"
+PROCESSES_HELP = (
+    "time each comparison group in K fresh worker processes (1, or 3 and more) and combine their "
+    "speedup estimates; default: 3 where the eager step is under 1 ms, else 1"
+)
+
+
+@dataclass(frozen=True)
+class CombinedEstimate(PairedEstimate):
+    """ln(speedup) over k processes; `df` is the model's (k - 1 or the pooled within df), so
+    every interval, p-value and verdict of `PairedEstimate` applies unchanged."""
+
+    dof: float = 0.0
+    processes: int = 1
+    method: str = SINGLE  # "between" | "within" | "single" (module docstring)
+    between_sd: float = 0.0  # τ̂: the between-process standard deviation of ln(speedup)
+
+    @property
+    def df(self) -> float:  # type: ignore[override]
+        return self.dof
+
+
+def combine(estimates: Sequence[PairedEstimate]) -> PairedEstimate:
+    """The two-level combination of per-process estimates (module docstring). One estimate is
+    returned unchanged; an estimate with no interval (se = inf) makes the combination have none."""
+    if not estimates:
+        raise ValueError("combine needs at least one per-process estimate")
+    if len(estimates) == 1:
+        return estimates[0]
+    bad = [e for e in estimates if not math.isfinite(e.log_speedup) or e.se < 0]
+    if bad:
+        raise ValueError(f"per-process estimate out of range: {bad[0]}")
+    k = len(estimates)
+    thetas = [e.log_speedup for e in estimates]
+    mean = statistics.fmean(thetas)
+    blocks = sum(e.blocks for e in estimates)
+    rounds = sum(e.rounds for e in estimates)
+    if any(math.isinf(e.se) for e in estimates):
+        return CombinedEstimate(mean, math.inf, blocks, rounds, 0.0, k, WITHIN)
+    s2 = statistics.variance(thetas)
+    w = statistics.fmean(e.se**2 for e in estimates)
+    tau = math.sqrt(max(0.0, s2 - w))
+    if s2 > w:
+        return CombinedEstimate(mean, math.sqrt(s2 / k), blocks, rounds, k - 1.0, k, BETWEEN, tau)
+    df = float(sum(e.blocks - 1 for e in estimates))
+    return CombinedEstimate(mean, math.sqrt(w / k), blocks, rounds, df, k, WITHIN, tau)
+
+
+def from_log_values(values: Sequence[float]) -> PairedEstimate:
+    """The combination of per-repetition log values that carry no within-run standard error
+    (per-repetition log medians: `perfbench.analysis.compare`): `combine` with se = 0 each, so the
+    between branch, a t-interval on them (se = s / sqrt(n), df = n - 1)."""
+    if not values:
+        raise ValueError("from_log_values needs at least one value")
+    if any(not math.isfinite(v) for v in values):
+        raise ValueError(f"log values must be finite, got {list(values)}")
+    per = [PairedEstimate(v, 0.0, 2, 1) for v in values]  # one "block" of df 1 each
+    return combine(per) if len(per) > 1 else per[0]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """est_b - est_a on the log scale, Welch-Satterthwaite df from the two sides' own df."""
+
+    log_ratio: float
+    se: float
+    df: float
+
+
+def difference(a: PairedEstimate, b: PairedEstimate) -> Difference:
+    """B - A of two independent combined estimates (two runs: nothing pairs them)."""
+    va, vb = a.se**2, b.se**2
+    if va + vb > 0:
+        df = (va + vb) ** 2 / (va**2 / a.df + vb**2 / b.df)
+    else:  # both sides exactly repeatable: the df of the pooled sides (the interval is a point)
+        df = float(a.df + b.df)
+    return Difference(b.log_speedup - a.log_speedup, math.sqrt(va + vb), df)
+
+
+def choose_processes(
+    step_s: float, requested: int | None = None, budget_s: float = math.inf
+) -> tuple[int, str]:
+    """How many processes time a group, and why in words (for run.json and the terminal).
+
+    `step_s`: the eager step the first process measured (seconds per call; NaN when it has
+    none, e.g. eager failed). `requested`: `--processes K`, which wins. `budget_s`: the timed
+    work per point; below `QUICK_BUDGET_S` the user asked for a quick look (a smoke run, a test),
+    and k - 1 more processes would cost more than the look itself: one process, said so."""
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"--processes must be >= 1, got {requested}")
+        return requested, f"--processes {requested}"
+    if not step_s > 0:  # NaN or no eager: nothing to combine
+        return 1, "no backend to judge against an eager step: one process"
+    if budget_s < QUICK_BUDGET_S:
+        return 1, (
+            f"budget {budget_s:g} s < {QUICK_BUDGET_S:g} s: one process (its interval holds "
+            "within this process only)"
+        )
+    if step_s < FRESH_BELOW_S:
+        return DEFAULT_PROCESSES, (
+            f"eager step {step_s * 1e6:.0f} µs < {FRESH_BELOW_S * 1e3:g} ms: "
+            f"{DEFAULT_PROCESSES} fresh processes (the between-process part dominates there)"
+        )
+    return 1, f"eager step {step_s * 1e3:.1f} ms >= {FRESH_BELOW_S * 1e3:g} ms: one process"
+
+
+def group_alpha(comparisons: int, family_size: int, alpha: float) -> float:
+    """The level a group's comparisons are tested at: α·k/m (k here, m in the sweep), as
+    `perfbench.measure.group_timing` does in the worker and the parent does after combining."""
+    return alpha * comparisons / max(family_size, comparisons, 1)
+
+
+def estimate_record(est: PairedEstimate) -> dict[str, float | int | str]:
+    """What a row keeps of an estimate (`extra.estimate`), enough to combine it again later."""
+    rec: dict[str, float | int | str] = {
+        "log_speedup": est.log_speedup,
+        "se": est.se,
+        "blocks": est.blocks,
+        "rounds": est.rounds,
+        "df": est.df,
+    }
+    if isinstance(est, CombinedEstimate):
+        rec.update(processes=est.processes, method=est.method, between_sd=est.between_sd)
+    return rec
+
+
+def from_record(rec: dict[str, object]) -> PairedEstimate:
+    """The estimate `estimate_record` wrote (a combined one stays combined, with its df)."""
+    try:
+        theta, se = float(rec["log_speedup"]), float(rec["se"])  # type: ignore[arg-type]
+        blocks, rounds = int(rec["blocks"]), int(rec["rounds"])  # type: ignore[call-overload]
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"not an estimate record: {rec!r} ({err})") from err
+    if "processes" in rec:
+        return CombinedEstimate(
+            theta,
+            se,
+            blocks,
+            rounds,
+            float(rec["df"]),  # type: ignore[arg-type]
+            int(rec["processes"]),  # type: ignore[call-overload]
+            str(rec.get("method", BETWEEN)),
+            float(rec.get("between_sd", 0.0)),  # type: ignore[arg-type]
+        )
+    return PairedEstimate(theta, se, blocks, rounds)
