@@ -27,6 +27,7 @@ from perfbench.run_result import Run
 if TYPE_CHECKING:
     from perfbench.analysis.compare import RunComparison
     from perfbench.check.ladder import CheckReport
+    from perfbench.execute.events import ProgressEvent
     from perfbench.measure.ab_ratio import Ratio
 
 
@@ -56,7 +57,7 @@ def run(
     settings: Mapping[str, Any] | None = None,
     out: str | Path | None = None,
     executor: str = "local",
-    progress: bool | Callable[[str, dict[str, Any]], None] = True,
+    progress: bool | Callable[[ProgressEvent], None] = True,
 ) -> Run:
     """Sweep a scenario and write a run folder, exactly as `perfbench run` does; return the `Run`.
 
@@ -65,7 +66,9 @@ def run(
     (the `--set` flags; axes not named keep the scenario's SWEEP, then the defaults).
     `settings`: [settings] keys, e.g. {"budget_s": 0.5, "min_reps": 10} (the `--setting` flags).
     `out`: the run folder (default reports/<scenario>-<time>). `executor`: "local" or "ray".
-    `progress`: print a line per point (True), nothing (False), or call `progress(event, data)`.
+    `progress`: print a line per point (True), nothing (False), or call `progress(event)` with
+    each event of `perfbench.execute.events` (`GroupStarted`, `Phase`, `PointDone` with the
+    point's `Row`, `RepetitionStarted`, `RunWarning`, `Interrupted`).
     The backends' worker environment is set while the run lasts and restored afterwards.
     Raises ScenarioError, ConfigError or MainGuardError (each naming file and line) before any
     folder is made; a point that fails is a row with its status, not an exception.

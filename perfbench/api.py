@@ -21,7 +21,7 @@ from perfbench.run_result import Run
 if TYPE_CHECKING:
     from perfbench.analysis.compare import RunComparison
     from perfbench.check.ladder import CheckReport
-    from perfbench.execute.executor import ProgressFn
+    from perfbench.execute.events import ProgressFn
     from perfbench.plan.run_plan import RunRequest
 
 ScenarioLike = str | os.PathLike[str] | ModuleType  # a scenario file, or its imported module

@@ -23,7 +23,7 @@ HistoryTarget = str | bool | None  # a store path or URL; None: the default stor
 
 if TYPE_CHECKING:
     from perfbench.check.ladder import CheckReport
-    from perfbench.execute.executor import ProgressFn
+    from perfbench.execute.events import ProgressFn
     from perfbench.plan.run_plan import RunPlan, RunRequest
     from perfbench.results.rundir import RunDir
 

@@ -79,7 +79,7 @@ def relative_noise(row: dict[str, Any]) -> float:
     iqr, med = row.get("iqr_ms"), row.get("median_ms")
     if isinstance(iqr, float) and not math.isnan(iqr) and med:
         return iqr / med
-    return _iqr_ratio((row.get("extra") or {}).get("times_ms"))
+    return _iqr_ratio(row.get("times_ms"))
 
 
 def _iqr_ratio(times: Any) -> float:
@@ -109,7 +109,7 @@ class Side:
         if len(rows) == 1:
             noise = relative_noise(rows[0])
         else:  # Measurement.merge: every ok repetition's raw samples together
-            times = [t for r in ok for t in (r.get("extra") or {}).get("times_ms") or []]
+            times = [t for r in ok for t in r.get("times_ms") or []]
             noise = _iqr_ratio(times)
             if math.isnan(noise) and ok:
                 noise = statistics.median(relative_noise(r) for r in ok)

@@ -51,7 +51,7 @@ def check_main(
     finally:  # the terminal comes back whatever happened
         output = capture.end()
         capture.restore()
-    notes = output_notes(output.annotate({}).get("extra", {}), CHECK_LOGS)
+    notes = output_notes(output.facts(), CHECK_LOGS)
     notes = [n.replace("    output:", "scenario and library output:") for n in notes]
     if error is not None or report is None:
         print(f"error: {error}", file=sys.stderr)

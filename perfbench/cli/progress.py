@@ -6,12 +6,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from perfbench.cli.capture import load_notes, output_notes
+from perfbench.execute.events import (
+    GroupStarted,
+    Interrupted,
+    Phase,
+    PointDone,
+    ProgressEvent,
+    RepetitionStarted,
+    RunWarning,
+)
 from perfbench.measure.compile_watch import partly_eager
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from perfbench.launch import RunStart
+    from perfbench.results.row import Row
 
 
 def _fmt_ms(ms: float) -> str:
@@ -25,55 +35,51 @@ class Progress:
         self.quiet = quiet
         self.run_dir = run_dir  # where the logs the notes name are
 
-    def __call__(self, event: str, data: dict[str, Any]) -> None:
-        handler = getattr(self, f"_on_{event}", None)
-        if not self.quiet and handler is not None:
-            handler(data)
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.quiet:
+            return
+        match event:
+            case GroupStarted():
+                self._on_group(event)
+            case RepetitionStarted():  # --repeat N: the sweep starts again in fresh workers
+                print(f"repetition {event.number}/{event.of} (fresh workers)", flush=True)
+            case Phase():  # inside a long group: preparing / warming up / timing round n of m
+                print(f"    ... {event.text}", flush=True)
+            case RunWarning():
+                print(f"perfbench: warning: {event.message}", flush=True)
+            case PointDone():
+                self._on_done(event)
+            case Interrupted():
+                print(f"interrupted: kept {event.done} of {event.total} points", flush=True)
 
-    def _on_group(self, data: dict[str, Any]) -> None:
-        group = data["group"]
-        backends = ", ".join(group.backends)
-        where = f" on {data['host']}" if data.get("host") else ""
+    def _on_group(self, event: GroupStarted) -> None:
+        backends = ", ".join(event.group.backends)
+        where = f" on {event.host}" if event.host else ""
         print(
-            f"group {data['number']}/{data['groups']}: {group.group_id} [{backends}]{where}",
+            f"group {event.number}/{event.groups}: {event.group.group_id} [{backends}]{where}",
             flush=True,
         )
 
-    def _on_repetition(self, data: dict[str, Any]) -> None:
-        """--repeat N: the sweep starts again in fresh workers."""
-        print(f"repetition {data['number']}/{data['of']} (fresh workers)", flush=True)
-
-    def _on_phase(self, data: dict[str, Any]) -> None:
-        """Inside a long group: preparing / warming up / timing round n of m."""
-        print(f"    ... {data['text']}", flush=True)
-
-    def _on_warning(self, data: dict[str, Any]) -> None:
-        print(f"perfbench: warning: {data['message']}", flush=True)
-
-    def _on_done(self, data: dict[str, Any]) -> None:
-        row = data["row"]
-        n, total = data["index"] + 1, data["total"]
-        print(f"[{n}/{total}] {data['point'].label()}", flush=True)
+    def _on_done(self, event: PointDone) -> None:
+        row = event.row
+        print(f"[{event.index + 1}/{event.total}] {event.point.label()}", flush=True)
         print(_result_line(row), flush=True)
-        if row["status"] == "ok" and row.get("verdict_reason"):
-            kind = "control" if row.get("backend") == "eager" else "verdict"  # eager: the A/A line
-            print(f"    {kind}: {row['verdict_reason']}", flush=True)
-        hit = (row.get("extra") or {}).get("recompile_limit")
-        if row["status"] == "ok" and hit and partly_eager(hit) not in row.get("verdict_reason", ""):
+        if row.status == "ok" and row.verdict_reason:
+            kind = "control" if row.backend == "eager" else "verdict"  # eager: the A/A line
+            print(f"    {kind}: {row.verdict_reason}", flush=True)
+        hit = row.extra.get("recompile_limit")
+        if row.status == "ok" and hit and partly_eager(hit) not in row.verdict_reason:
             print(f"    note: {partly_eager(hit)}", flush=True)  # no verdict line says it
-        procs = (row.get("extra") or {}).get("processes") or {}
-        if procs and (row.get("backend") == "eager" or procs.get("count", 1) > 1):
+        procs = row.extra.get("processes") or {}
+        if procs and (row.backend == "eager" or procs.get("count", 1) > 1):
             print(f"    processes: {procs.get('count')} ({_processes_text(procs)})", flush=True)
-        if row.get("contended"):
-            why = (row.get("extra") or {}).get("contention") or "other processes took CPU"
+        if row.contended:
+            why = row.extra.get("contention") or "other processes took CPU"
             print(f"    contended: {why}", flush=True)
-        if row.get("caveat") and row["caveat"] not in str(row.get("verdict_reason")):
-            print(f"    caveat: {row['caveat']}", flush=True)  # perfbench.measure.caveat
-        for note in output_notes(row.get("extra") or {}, self.run_dir):
+        if row.caveat and row.caveat not in row.verdict_reason:
+            print(f"    caveat: {row.caveat}", flush=True)  # perfbench.measure.caveat
+        for note in output_notes(row.extra, self.run_dir):
             print(note, flush=True)
-
-    def _on_interrupted(self, data: dict[str, Any]) -> None:
-        print(f"interrupted: kept {data['done']} of {data['total']} points", flush=True)
 
     def start(self, start: RunStart) -> None:
         """The run folder exists (perfbench.launch's `on_start`): what runs where, and what the
@@ -87,18 +93,17 @@ class Progress:
             print(*notes, sep="\n", end="\n" if notes else "", flush=True)
 
 
-def _result_line(row: dict[str, Any]) -> str:
-    status = row["status"]
-    if status == "skipped":
-        return f"    skipped: {row.get('reason')}"
-    if status != "ok":
-        return f"    {status}: {row.get('error')}"
+def _result_line(row: Row) -> str:
+    if row.status == "skipped":
+        return f"    skipped: {row.reason}"
+    if row.status != "ok":
+        return f"    {row.status}: {row.error}"
     line = (
-        f"    ok  median {_fmt_ms(row['median_ms'])}  IQR {_fmt_ms(row['iqr_ms'])}"
-        f"  {row['throughput']:,.0f} samples/s  rel_err {row['rel_err']:.1e}"
-        f"  cold start {row['cold_start_s']:.2f} s"
+        f"    ok  median {_fmt_ms(row.median_ms or 0.0)}  IQR {_fmt_ms(row.iqr_ms or 0.0)}"
+        f"  {row.throughput or 0.0:,.0f} samples/s  rel_err {row.rel_err or 0.0:.1e}"
+        f"  cold start {row.cold_start_s or 0.0:.2f} s"
     )
-    if row.get("correctness_only"):
+    if row.correctness_only:
         line += "  (interpreter: not performance)"
     return line
 

@@ -9,15 +9,16 @@ run and hands every row, skipped points included, to `record`. Two exist: the lo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
+
+from perfbench.execute.events import ProgressFn, RecordFn
 
 if TYPE_CHECKING:
     from perfbench.plan.run_plan import ComparisonGroup, RunPlan
     from perfbench.results.rundir import RunDir
 
-RecordFn = Callable[[dict[str, Any]], None]
-ProgressFn = Callable[[str, dict[str, Any]], None]
+__all__ = ["Executor", "ExecutorError", "ProgressFn", "RecordFn"]
 
 
 class ExecutorError(RuntimeError):

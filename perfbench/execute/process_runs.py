@@ -24,6 +24,7 @@ from typing import Any
 
 from perfbench.measure.group import GroupTask
 from perfbench.profiling.instruments import ProfileOptions
+from perfbench.results.row import Row
 from perfbench.stats.two_level import (
     choose_processes,
     combine,
@@ -41,7 +42,7 @@ from perfbench.stats.verdict import (
     no_change_reason,
 )
 
-Rows = list[dict[str, Any]]
+Rows = list[Row]
 # runs the task in a fresh worker; returns its rows and "" or what went wrong
 RunOnce = Callable[[GroupTask], tuple[Rows, str]]
 
@@ -49,8 +50,8 @@ RunOnce = Callable[[GroupTask], tuple[Rows, str]]
 def eager_step_s(rows: Rows) -> float:
     """The eager point's median step in seconds (NaN when eager has no ok row)."""
     for row in rows:
-        if row.get("backend") == "eager" and row.get("status") == "ok":
-            value = row.get("median_ms")
+        if row.backend == "eager" and row.status == "ok":
+            value = row.median_ms
             return float(value) / 1e3 if value is not None else math.nan
     return math.nan
 
@@ -65,17 +66,17 @@ def in_processes(
 ) -> Rows:
     """The group's final rows: `first` (the first process's rows) alone when k = 1, else merged
     with k - 1 more processes' (module docstring)."""
-    ok = [r for r in first if r.get("status") == "ok"]
-    backends = any(r.get("backend") != "eager" for r in ok)
-    control = any("aa_control" in (r.get("extra") or {}) for r in ok)
+    ok = [r for r in first if r.status == "ok"]
+    backends = any(r.backend != "eager" for r in ok)
+    control = any("aa_control" in r.extra for r in ok)
     # by default only a group with a backend to judge; --processes K times a lone control too
     budget = task.points[0].timing.budget_s if task.points else math.inf
     k, why = choose_processes(eager_step_s(first) if backends else math.nan, requested, budget)
     if k == 1 or not (backends or control):
         for row in ok:
-            row.setdefault("extra", {})["processes"] = {"count": 1, "why": why}
+            row.extra["processes"] = {"count": 1, "why": why}
         return first
-    rest = _quiet(task.without(*[r["point_id"] for r in first if r.get("status") != "ok"]))
+    rest = _quiet(task.without(*[r.point_id for r in first if r.status != "ok"]))
     per_process, lost = [first], []
     for j in range(2, k + 1):
         say(f"timing the group again in fresh process {j} of {k} ({why})")
@@ -98,24 +99,17 @@ def merge(
     """One row per point of the first process, re-judged from every process's estimates."""
     first = per_process[0]
     own = copy.deepcopy(list(first))  # the first process's own figures, before the merge
-    by_id = [
-        {r["point_id"]: r for r in rows if r.get("status") == "ok"}
-        for rows in (own, *per_process[1:])
-    ]
-    eager = next((r for r in first if r.get("backend") == "eager" and r["status"] == "ok"), None)
+    by_id = [{r.point_id: r for r in rows if r.status == "ok"} for rows in (own, *per_process[1:])]
+    eager = next((r for r in first if r.backend == "eager" and r.status == "ok"), None)
     check = None
-    if eager is not None and "aa_control" in eager.get("extra", {}):
-        controls = _estimates(by_id, eager["point_id"], lambda e: e.get("aa_control") or {})
+    if eager is not None and "aa_control" in eager.extra:
+        controls = _estimates(by_id, eager.point_id, lambda e: e.get("aa_control") or {})
         check = check_control(combine(controls), delta, DEFAULT_ALPHA)
-        control = eager["extra"]["aa_control"]
+        control = eager.extra["aa_control"]
         control.update(speedup=check.estimate.speedup, ci_low=check.low, ci_high=check.high)
         control.update(ok=check.ok, reason=check.reason, estimate=estimate_record(check.estimate))
-        eager["verdict_reason"] = format_control(check)
-    others = [
-        r
-        for r in first
-        if r is not eager and r["status"] == "ok" and "estimate" in r.get("extra", {})
-    ]
+        eager.verdict_reason = format_control(check)
+    others = [r for r in first if r is not eager and r.status == "ok" and "estimate" in r.extra]
     inputs = [_input(r, by_id, check) for r in others]
     alpha = group_alpha(len(inputs), family_size, DEFAULT_ALPHA)
     for row, c in zip(others, judge(inputs, delta, alpha), strict=True):
@@ -126,59 +120,51 @@ def merge(
             verdict=c.verdict.value if c.verdict is not None else "",
             verdict_reason=format_comparison(c, delta),
         )
-        row["extra"].update(speedup_ci_level=c.level, too_noisy=c.too_noisy)
-        row["extra"]["estimate"] = estimate_record(c.estimate)  # type: ignore[arg-type]
+        row.extra.update(speedup_ci_level=c.level, too_noisy=c.too_noisy)
+        row.extra["estimate"] = estimate_record(c.estimate)  # type: ignore[arg-type]
     for row in first:
-        if row.get("status") == "ok":
+        if row.status == "ok":
             _note(row, by_id, why, lost)
     return list(first)
 
 
 def _estimates(
-    by_id: Sequence[dict[int, dict[str, Any]]], point_id: int, where: Callable[[dict], dict]
+    by_id: Sequence[dict[int, Row]], point_id: int, where: Callable[[dict], dict]
 ) -> list[Any]:
     """The point's per-process estimates (processes without an ok row are left out)."""
-    recs = [
-        where(rows[point_id].get("extra") or {}).get("estimate")
-        for rows in by_id
-        if point_id in rows
-    ]
+    recs = [where(rows[point_id].extra).get("estimate") for rows in by_id if point_id in rows]
     return [from_record(r) for r in recs if r]
 
 
-def _input(
-    row: dict[str, Any], by_id: Sequence[dict[int, dict[str, Any]]], check: Any
-) -> ComparisonInput:
-    extra = row["extra"]
+def _input(row: Row, by_id: Sequence[dict[int, Row]], check: Any) -> ComparisonInput:
+    extra = row.extra
     return ComparisonInput(
-        backend=row["backend"],
-        estimate=combine(_estimates(by_id, row["point_id"], lambda e: e)),
+        backend=row.backend,
+        estimate=combine(_estimates(by_id, row.point_id, lambda e: e)),
         changes=extra.get("changes"),
         no_change_reason=no_change_reason(extra.get("changes_what") or ""),
         control=check,
     )
 
 
-def _note(
-    row: dict[str, Any], by_id: Sequence[dict[int, dict[str, Any]]], why: str, lost: Sequence[str]
-) -> None:
+def _note(row: Row, by_id: Sequence[dict[int, Row]], why: str, lost: Sequence[str]) -> None:
     """extra.processes: k, why, the branch, and each process's own figures; contended if any
     process was."""
-    mine = [rows[row["point_id"]] for rows in by_id if row["point_id"] in rows]
-    est = row["extra"].get("estimate") or (row["extra"].get("aa_control") or {}).get("estimate")
-    row["contended"] = any(bool(r.get("contended")) for r in mine)
-    row["extra"]["processes"] = {
+    mine = [rows[row.point_id] for rows in by_id if row.point_id in rows]
+    est = row.extra.get("estimate") or (row.extra.get("aa_control") or {}).get("estimate")
+    row.contended = any(bool(r.contended) for r in mine)
+    row.extra["processes"] = {
         "count": len(mine),
         "why": why,
         "method": (est or {}).get("method", ""),
         "between_sd": (est or {}).get("between_sd"),
         "per_process": [
             {
-                "median_ms": r.get("median_ms"),
-                "speedup": r.get("speedup_vs_eager"),
-                "ci_low": r.get("speedup_ci_low"),
-                "ci_high": r.get("speedup_ci_high"),
-                "contended": r.get("contended"),
+                "median_ms": r.median_ms,
+                "speedup": r.speedup_vs_eager,
+                "ci_low": r.speedup_ci_low,
+                "ci_high": r.speedup_ci_high,
+                "contended": r.contended,
             }
             for r in mine
         ],
@@ -186,12 +172,12 @@ def _note(
     }
 
 
-def processes_meta(rows: Sequence[Any], requested: int | None) -> dict[str, Any]:
+def processes_meta(rows: Sequence[Row], requested: int | None) -> dict[str, Any]:
     """run.json's `processes`: what was asked, and per group how many processes timed it and
     why (from the rows' `extra.processes`)."""
     groups: dict[str, Any] = {}
     for row in rows:
-        procs = (getattr(row, "extra", None) or {}).get("processes")
+        procs = row.extra.get("processes")
         if procs and row.group_id not in groups:
             groups[row.group_id] = {"count": procs.get("count"), "why": procs.get("why")}
     return {

@@ -14,7 +14,7 @@ is the same plan with point ids k·n + i (`repetition_plan`), so every row, log
 column says which repetition a row belongs to. Group ids are not changed: the same settings keep
 the same group id in every repetition (and in every run), which is what matching needs.
 
-Merging: each repetition keeps its own rows and raw samples (`extra["times_ms"]`, per call,
+Merging: each repetition keeps its own rows and raw samples (`Row.times_ms`, per call,
 already divided by the calls per sample). The merged measurement of a point concatenates the raw
 samples of its ok repetitions, as torch.utils.benchmark's `Measurement.merge` does for one task
 measured in several processes; nothing is averaged away, so the merge stays exact. The summary
@@ -66,7 +66,7 @@ def merge_samples(rows: Sequence[Row]) -> Measurement | None:
     times: list[float] = []
     for row in rows:
         if row.status == "ok":
-            times += [float(t) / 1e3 for t in (row.extra or {}).get("times_ms") or []]
+            times += [float(t) / 1e3 for t in row.times_ms]
     if not times:
         return None
     return Measurement(times_s=times, number=1, timer=rows[0].timer, stop_reason="merged")

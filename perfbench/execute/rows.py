@@ -1,12 +1,11 @@
 """The rows both executors build in the driver (the local runner and the Ray driver): skipped
-points are recorded before anything is measured, and a row from a worker is completed with every
-column. Its own module so that `perfbench.execute.ray.driver` need not import the runner (which imports
+points are recorded before anything is measured (a row from a worker arrives complete: a `Row`
+with every column). Its own module so that `perfbench.execute.ray.driver` need not import the runner (which imports
 the Ray executor: a cycle)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from perfbench.measure.group import GroupTask
 from perfbench.measure.point import PointTask
@@ -19,27 +18,27 @@ def record_skipped(
     group: ComparisonGroup,
     plan: RunPlan,
     run_dir: RunDir,
-    record: Callable[[dict[str, Any]], None],
+    record: Callable[[Row], None],
 ) -> GroupTask:
     """Record the group's skipped points now; the runnable rest as one GroupTask (for any
     executor: a skipped point never leaves this process)."""
     runnable = []
     for planned in group.points:
         if planned.skip_reason:
-            base = Row.for_point(planned.point_id, planned.point, group_id=group.group_id)
-            record({**base.as_dict(), "status": "skipped", "reason": planned.skip_reason})
+            record(
+                Row.for_point(
+                    planned.point_id,
+                    planned.point,
+                    group_id=group.group_id,
+                    status="skipped",
+                    reason=planned.skip_reason,
+                )
+            )
         else:
             runnable.append(_point_task(planned, plan, run_dir))
     return GroupTask(
         plan.scenario_path, group.group_id, tuple(runnable), plan.control, plan.family_size
     )
-
-
-def full_row(row: dict[str, Any], group: ComparisonGroup) -> dict[str, Any]:
-    """A row from the worker with every column present (the defaults under it)."""
-    point = next(p.point for p in group.points if p.point_id == row["point_id"])
-    base = Row.for_point(row["point_id"], point, group_id=group.group_id).as_dict()
-    return {**base, **row}
 
 
 def _point_task(planned: PlannedPoint, plan: RunPlan, run_dir: RunDir) -> PointTask:

@@ -16,10 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from perfbench import __version__
-from perfbench.execute.executor import Executor, ProgressFn, RecordFn
+from perfbench.execute.events import (
+    GroupStarted,
+    Interrupted,
+    Phase,
+    PointDone,
+    ProgressFn,
+    RecordFn,
+    RepetitionStarted,
+    ignore,
+)
+from perfbench.execute.executor import Executor
 from perfbench.execute.process_runs import in_processes, processes_meta
 from perfbench.execute.repeat import repetition_plan, summarize
-from perfbench.execute.rows import full_row, record_skipped
+from perfbench.execute.rows import record_skipped
 from perfbench.execute.worker import Worker
 from perfbench.measure.group import GroupTask
 from perfbench.plan.rerun_defaults import scenario_defaults
@@ -91,7 +101,7 @@ def run_sweep(
     scenario: Scenario,
     plan: RunPlan,
     run_dir: RunDir,
-    progress: ProgressFn = lambda event, data: None,
+    progress: ProgressFn = ignore,
     executor: Executor | None = None,
 ) -> Counter[str]:
     """Measure every planned point with `executor` (default: `make_executor(plan)`); returns the
@@ -143,18 +153,18 @@ def _measure(
         recorder = FlameGraphRecorder(os.getpid(), run_dir.path, native=plan.native).start()
     done = 0
 
-    def record(row: dict[str, Any]) -> None:
+    def record(row: Row) -> None:
         nonlocal done
-        planned, k = by_id[row["point_id"]]
-        row["repeat"] = first_repeat + k
-        row["command"] = planned.command
+        planned, k = by_id[row.point_id]
+        row.repeat = first_repeat + k
+        row.command = planned.command
         note_row(meta, row, planned.point.label(), scenario.name)
         run_dir.append_row(row)
-        counts[row["status"]] += 1
+        counts[row.status] += 1
         done += 1
-        progress("done", {"index": done - 1, "total": total, "point": planned.point, "row": row})
-        if (row.get("extra") or {}).get("model_error"):  # no point can use this model: stop
-            raise ModelStop(row["error"])
+        progress(PointDone(done - 1, total, planned.point, row))
+        if row.extra.get("model_error"):  # no point can use this model: stop
+            raise ModelStop(row.error)
 
     by_id = {p.point_id: (p, k) for k, rep in enumerate(repetitions) for p in rep.points}
     try:
@@ -163,12 +173,12 @@ def _measure(
                 executor.close()
                 executor = make_executor(rep, run_dir.path)
             if plan.repeat > 1:
-                progress("repetition", {"number": k + 1, "of": plan.repeat})
+                progress(RepetitionStarted(k + 1, plan.repeat))
             executor.run_groups(rep.groups, rep, run_dir, record, progress)
         meta["state"] = "complete"
     except KeyboardInterrupt:
         meta["state"] = "interrupted"
-        progress("interrupted", {"done": sum(counts.values()), "total": total})
+        progress(Interrupted(sum(counts.values()), total))
     except ModelStop as stop:
         meta["state"], meta["problem"] = "stopped", f"scenario error: {stop}"
         raise
@@ -228,14 +238,14 @@ class LocalExecutor:
         record: RecordFn,
         progress: ProgressFn,
     ) -> None:
-        def here(row: dict[str, Any]) -> None:
-            if row["status"] != "skipped":  # a skipped point never ran anywhere
-                row["host"] = self._host
+        def here(row: Row) -> None:
+            if row.status != "skipped":  # a skipped point never ran anywhere
+                row.host = self._host
             record(row)
 
         for number, group in enumerate(groups, 1):
-            progress("group", {"number": number, "groups": len(groups), "group": group})
-            say = lambda text: progress("phase", {"text": text})  # noqa: E731
+            progress(GroupStarted(number, len(groups), group))
+            say = lambda text: progress(Phase(text))  # noqa: E731
             _run_group(group, plan, run_dir, self._worker, here, say)
 
     def describe(self) -> dict[str, Any]:
@@ -260,7 +270,7 @@ def _run_group(
     plan: RunPlan,
     run_dir: RunDir,
     worker: Worker,
-    record: Callable[[dict[str, Any]], None],
+    record: RecordFn,
     say: Callable[[str], None] = lambda text: None,
 ) -> None:
     """Skipped points are recorded at once; the rest go to the worker as one task (its phases go
@@ -269,15 +279,15 @@ def _run_group(
     again in fresh workers and its rows merged (`perfbench.execute.process_runs`) before they are
     recorded."""
     pending = record_skipped(group, plan, run_dir, record)
-    first: list[dict[str, Any]] = []
+    first: list[Row] = []
     _run_first(pending, group, plan, worker, first.append, say)
 
-    def fresh(task: GroupTask) -> tuple[list[dict[str, Any]], str]:
+    def fresh(task: GroupTask) -> tuple[list[Row], str]:
         worker.close()  # the next run starts a fresh worker process
         result = worker.run(task, plan.timeout_s, on_phase=say, timing=plan.timing)
         if result.status != "done":
             worker.kill()
-        return [full_row(r, group) for r in result.rows], result.detail
+        return result.rows, result.detail
 
     for row in in_processes(pending, first, plan.processes, plan.timing.margin, fresh, say):
         record(row)
@@ -288,7 +298,7 @@ def _run_first(
     group: ComparisonGroup,
     plan: RunPlan,
     worker: Worker,
-    record: Callable[[dict[str, Any]], None],
+    record: RecordFn,
     say: Callable[[str], None],
 ) -> None:
     """The group in the worker, rerun without any point that hangs or crashes it."""
@@ -296,11 +306,11 @@ def _run_first(
         result = worker.run(
             pending,
             plan.timeout_s,
-            on_row=lambda row: record(full_row(row, group)),
+            on_row=record,
             on_phase=say,
             timing=plan.timing,  # the default step limit without --timeout (step_limit)
         )
-        finished = {row["point_id"] for row in result.rows}
+        finished = {row.point_id for row in result.rows}
         if result.status == "done":
             return
         remaining = pending.without(*finished).points
@@ -308,8 +318,11 @@ def _run_first(
         status = "timeout" if result.status == "timeout" else "failed"
         error = f"point stopped: {result.detail}" if status == "timeout" else result.detail
         culprit_task = next(t for t in remaining if t.point_id == culprit)
-        base = Row.for_point(culprit, culprit_task.point, group_id=group.group_id)
-        record({**base.as_dict(), "status": status, "error": error})
+        record(
+            Row.for_point(
+                culprit, culprit_task.point, group_id=group.group_id, status=status, error=error
+            )
+        )
         pending = pending.without(*finished, culprit)
 
 

@@ -37,7 +37,7 @@ class LoadedScenario:
         if write:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(self.log)
-        extra = self.output.annotate({}).get("extra", {})
+        extra = self.output.facts()
         extra["output_log"] = path.relative_to(run_dir).as_posix()
         return extra
 

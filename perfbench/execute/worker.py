@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from perfbench.execute.events import GroupDone, PhaseText, RowReady, WorkerMessage
 from perfbench.execute.heartbeat import Heartbeat
 from perfbench.execute.main_guard import FIX, REIMPORT_EXIT
 from perfbench.measure.group import Activity, GroupTask
@@ -24,6 +25,7 @@ from perfbench.measure.point import PointTask
 from perfbench.measure.step_limit import current_limit
 from perfbench.measure.timing import TimingSettings
 from perfbench.measure.worker_output import OutputCapture, output_note
+from perfbench.results.row import Row
 
 
 def _child_main(conn: Connection, env: dict[str, str], activity_slots: Any) -> None:
@@ -34,7 +36,7 @@ def _child_main(conn: Connection, env: dict[str, str], activity_slots: Any) -> N
     from perfbench.scenario.loading import ScenarioError, load_scenario
 
     activity = Activity(activity_slots)
-    activity.say = lambda text: conn.send(("phase", text))
+    activity.say = lambda text: conn.send(PhaseText(text))
     scenarios: dict[str, Any] = {}
     while True:
         try:
@@ -47,20 +49,17 @@ def _child_main(conn: Connection, env: dict[str, str], activity_slots: Any) -> N
             scenario = scenarios.get(task.scenario_path)
             if scenario is None:
                 scenario = scenarios[task.scenario_path] = load_scenario(task.scenario_path)
-            measure_group(scenario, task, lambda row: conn.send(("row", row)), activity, capture)
+            measure_group(scenario, task, lambda row: conn.send(RowReady(row)), activity, capture)
         except ScenarioError as err:
             for point_task in task.points:
-                conn.send(("row", _load_error_row(point_task, err)))
-        conn.send(("done", None))
+                conn.send(RowReady(_load_error_row(point_task, task.group_id, err)))
+        conn.send(GroupDone())
 
 
-def _load_error_row(task: PointTask, err: Exception) -> dict[str, Any]:
-    return {
-        "point_id": task.point_id,
-        **task.point.as_dict(),
-        "status": "failed",
-        "error": str(err),
-    }
+def _load_error_row(task: PointTask, group_id: str, err: Exception) -> Row:
+    return Row.for_point(
+        task.point_id, task.point, group_id=group_id, status="failed", error=str(err)
+    )
 
 
 @dataclass
@@ -70,7 +69,7 @@ class WorkerResult:
     was working on (None if it was between points)."""
 
     status: str  # "done" | "timeout" | "died"
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     detail: str = ""
     culprit: int | None = None
 
@@ -112,7 +111,7 @@ class Worker:
         self,
         task: GroupTask,
         timeout_s: float | None,
-        on_row: Callable[[dict[str, Any]], None] = lambda row: None,
+        on_row: Callable[[Row], None] = lambda row: None,
         on_phase: Callable[[str], None] = lambda text: None,
         timing: TimingSettings | None = None,
     ) -> WorkerResult:
@@ -131,15 +130,16 @@ class Worker:
         while True:
             try:
                 if self._conn.poll(0.2):
-                    kind, row = self._conn.recv()
-                    if kind == "done":
+                    message: WorkerMessage = self._conn.recv()
+                    if isinstance(message, GroupDone):
                         return result
-                    if kind == "phase":
-                        on_phase(row)
-                        beat.phase(row)
+                    if isinstance(message, PhaseText):
+                        on_phase(message.text)
+                        beat.phase(message.text)
                         continue
-                    result.rows.append(row)
-                    on_row(row)
+                    assert isinstance(message, RowReady), message
+                    result.rows.append(message.row)
+                    on_row(message.row)
                     continue
             except (EOFError, OSError):
                 pass

@@ -138,7 +138,7 @@ def diagnose(
 def fail_on_diagnosis(
     scenario: Scenario,
     tasks: tuple[PointTask, ...],
-    emit: Callable[[dict[str, Any]], None],
+    emit: Callable[[Row], None],
     begin: Callable[[int], None],
 ) -> bool:
     """Diagnose the eager model once for the whole group (whatever its backends); when it fails,
@@ -148,7 +148,7 @@ def fail_on_diagnosis(
     if not diagnosis:
         return False
     for t in tasks:
-        emit(Row.for_point(t.point_id, t.point, status="failed", error=diagnosis).as_dict())
+        emit(Row.for_point(t.point_id, t.point, status="failed", error=diagnosis))
     return True
 
 

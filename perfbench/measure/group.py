@@ -17,9 +17,10 @@ from typing import Any
 
 from perfbench.measure.point import PointTask, measure_point
 from perfbench.measure.worker_output import OutputCapture
+from perfbench.results.row import Row
 from perfbench.scenario.loading import Scenario
 
-RowSink = Callable[[dict[str, Any]], None]
+RowSink = Callable[[Row], None]
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def measure_group(
         row = measure_point(scenario, point_task)
         if output is not None:
             output.end().annotate(row)
-        row["group_id"] = task.group_id
+        row.group_id = task.group_id
         activity.idle()
         emit(row)
 
@@ -134,8 +135,8 @@ def _model_at_fault(scenario: Scenario, task: GroupTask, emit: RowSink, activity
     group once with that diagnosis, not every point against the reference."""
     from perfbench.measure.diagnose import fail_on_diagnosis
 
-    def tagged(row: dict[str, Any]) -> None:
-        row["group_id"] = task.group_id
+    def tagged(row: Row) -> None:
+        row.group_id = task.group_id
         emit(row)
 
     try:
@@ -158,7 +159,7 @@ def _measure_interleaved(
     # the group's rows wait for its end: its arms run in alternation, so the output they printed
     # is one log, and each row gets that log's facts. Nothing is lost by waiting: a worker that
     # dies first makes the runner rerun the group without the culprit.
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     if output is not None:
         output.begin(ordered[0].run_dir, log)
     try:
@@ -169,7 +170,7 @@ def _measure_interleaved(
         activity.idle()
         captured = output.end() if output is not None else None
     for row in rows:
-        row["group_id"] = task.group_id
+        row.group_id = task.group_id
         if captured is not None:
             captured.annotate(row)
         emit(row)

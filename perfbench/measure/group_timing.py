@@ -98,7 +98,7 @@ class ArmFailed(Exception):
         self.name = name
 
 
-Emit = Callable[[dict[str, Any]], None]
+Emit = Callable[[Row], None]
 Begin = Callable[..., None]  # Activity.begin(point_id, phase='')
 
 
@@ -115,8 +115,8 @@ def measure_interleaved(
     message, and the rows already emitted stand."""
     emitted: set[int] = set()
 
-    def once(row: dict[str, Any]) -> None:
-        emitted.add(row["point_id"])
+    def once(row: Row) -> None:
+        emitted.add(row.point_id)
         emit(row)
 
     try:
@@ -126,7 +126,7 @@ def measure_interleaved(
     except Exception as err:
         for t in tasks:
             if t.point_id not in emitted:
-                once(Row.for_point(t.point_id, t.point, **_failure(scenario, err)).as_dict())
+                once(Row.for_point(t.point_id, t.point, **_failure(scenario, err)))
 
 
 def _measure(
@@ -185,7 +185,7 @@ def _build_arm(
         if not control:
             row = Row.for_point(task.point_id, point, **_failure(scenario, err))
             row.wall_s = time.perf_counter() - started
-            emit(row.as_dict())
+            emit(row)
         return
     peak = peak_memory(cpu_memory)
     arm = Arm(name, task, workload, inst, peak, time.perf_counter() - started, control)
@@ -241,7 +241,7 @@ def _time_and_record(
     )  # perfbench.measure.caveat
     for arm in arms:
         if not arm.control:
-            emit(arm.row.as_dict())
+            emit(arm.row)
 
 
 def _drop(arms: list[Arm], name: str, columns: dict[str, Any], emit: Emit) -> None:
@@ -250,7 +250,7 @@ def _drop(arms: list[Arm], name: str, columns: dict[str, Any], emit: Emit) -> No
     arms.remove(arm)
     if not arm.control:
         arm.row.update(**columns)
-        emit(arm.row.as_dict())
+        emit(arm.row)
 
 
 def _rounds(arms: list[Arm], begin: Begin, built: int) -> tuple[Interleaved, dict[str, Any]]:

@@ -103,11 +103,9 @@ def error_columns(path: Path, err: BaseException) -> dict[str, Any]:
     return {"status": "failed", "error": message, "extra": {"traceback": tb[-4000:]}}
 
 
-def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
-    """Build, check, warm up and time one point; always returns a row (never raises).
-
-    The row is `Row.as_dict()`: a plain dict crosses the worker pipe, the runner merges it into
-    the point's row, and `RunDir.append_row` checks it back into a `Row`."""
+def measure_point(scenario: Scenario, task: PointTask) -> Row:
+    """Build, check, warm up and time one point; always returns its row (never raises). The
+    `Row` itself crosses the worker pipe (or the Ray stream) to the run folder."""
     point = task.point
     started = time.perf_counter()
     row = Row.for_point(task.point_id, point)
@@ -142,7 +140,7 @@ def measure_point(scenario: Scenario, task: PointTask) -> dict[str, Any]:
             workload.close()
         BACKENDS[point.backend].teardown()  # dynamo's caches: nothing leaks into the next point
     row.wall_s = time.perf_counter() - started
-    return row.as_dict()
+    return row
 
 
 def _timed(
@@ -211,7 +209,6 @@ def record_ok(
     extra.update(workload.info)
     extra.update(
         {
-            "times_ms": [round(t * 1e3, 6) for t in m.times_s],
             "median_ci_ms": [lo * 1e3, hi * 1e3],
             "number": m.number,
             "warmup_calls": m.warmup_calls,
@@ -226,6 +223,7 @@ def record_ok(
         extra["noise_warning"] = warning
     row.update(
         status="ok",
+        times_ms=[round(t * 1e3, 6) for t in m.times_s],
         median_ms=median * 1e3,
         iqr_ms=m.iqr * 1e3,
         p05_ms=m.quantile(0.05) * 1e3,

@@ -30,7 +30,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from perfbench.results.row import Row
 
 HEAD_BYTES = TAIL_BYTES = 1 << 20  # kept from the start and from the end of one point's output
 CHUNK = 1 << 16
@@ -139,13 +142,22 @@ class PointOutput:
     lines: int
     cut_bytes: int
 
-    def annotate(self, row: dict[str, Any]) -> dict[str, Any]:
-        """Add the facts to `row["extra"]` when the point wrote anything; returns the row."""
-        if self.bytes:
-            extra = row.setdefault("extra", {})
-            extra.update(output_log=self.log, output_bytes=self.bytes, output_lines=self.lines)
-            if self.cut_bytes:
-                extra["output_cut_bytes"] = self.cut_bytes
+    def facts(self) -> dict[str, Any]:
+        """What a row's `extra` says of the output: empty when the point wrote nothing."""
+        if not self.bytes:
+            return {}
+        facts: dict[str, Any] = {
+            "output_log": self.log,
+            "output_bytes": self.bytes,
+            "output_lines": self.lines,
+        }
+        if self.cut_bytes:
+            facts["output_cut_bytes"] = self.cut_bytes
+        return facts
+
+    def annotate(self, row: Row) -> Row:
+        """Add the facts to `row.extra` when the point wrote anything; returns the row."""
+        row.extra.update(self.facts())
         return row
 
 

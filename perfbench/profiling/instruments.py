@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -26,6 +26,9 @@ from perfbench.profiling.gpu_sampler import GpuSampler, input_bound_hint
 from perfbench.profiling.nvtx_ranges import range_name
 from perfbench.results import layout
 from perfbench.results.axes import Point, plain
+
+if TYPE_CHECKING:
+    from perfbench.results.row import Row
 
 # profiled steps per point: the op diff's noise floor is the spread over these (op_diff.py)
 PROFILE_STEPS = 5
@@ -242,17 +245,14 @@ def run_meta(options: ProfileOptions, flamegraph: bool, native: bool) -> dict[st
     }
 
 
-def note_row(meta: dict[str, Any], row: dict[str, Any], label: str, scenario_name: str) -> None:
+def note_row(meta: dict[str, Any], row: Row, label: str, scenario_name: str) -> None:
     """Before the row is written: add the `nsys profile` command that records this point to its
     `extra`, and copy its NVTX cost into run.json's record (`meta["nvtx_overhead"]`), keeping the
     worst direct estimate, the figure the < 1% rule is checked against."""
-    if row.get("status") != "skipped" and row.get("command"):
-        out_name = f"{scenario_name}-{row.get('point_id', 0):03d}"
-        extra = row.get("extra")
-        if not isinstance(extra, dict):
-            extra = row["extra"] = {}
-        extra["nsys_command"] = nvtx_ranges.nsys_command(row["command"], out_name, label)
-    overhead = (row.get("extra") or {}).get("nvtx_overhead")
+    if row.status != "skipped" and row.command:
+        out_name = f"{scenario_name}-{row.point_id or 0:03d}"
+        row.extra["nsys_command"] = nvtx_ranges.nsys_command(row.command, out_name, label)
+    overhead = row.extra.get("nvtx_overhead")
     if not isinstance(overhead, dict) or "overhead_pct_direct" not in overhead:
         return
     record = meta.setdefault("nvtx_overhead", {"by_point": {}, "max_overhead_pct_direct": 0.0})

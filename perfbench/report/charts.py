@@ -234,7 +234,7 @@ def _speedup_ticks(lo: float, hi: float) -> list[float]:
 
 def latency_chart(df: pd.DataFrame) -> str | None:
     """Step-time spread per point: a box plot of the raw times where the run kept them
-    (`extra.times_ms`), else median, IQR and p05–p95 from the CSV columns."""
+    (the `times_ms` column), else median, IQR and p05–p95 from the CSV columns."""
     ok = df[(df["status"] == "ok") & df["median_ms"].notna()]
     total = len(ok)
     ok = ok.head(MAX_BARS)
@@ -242,7 +242,7 @@ def latency_chart(df: pd.DataFrame) -> str | None:
         return None
     stats = []
     for r in ok.to_dict("records"):
-        times = r["extra"].get("times_ms")
+        times = r.get("times_ms")
         if isinstance(times, list) and len(times) >= 4:
             q = np.percentile(np.asarray(times, dtype=float), [50, 25, 75, 5, 95])
             stat = dict(zip(("med", "q1", "q3", "whislo", "whishi"), q.tolist(), strict=True))

@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from perfbench.results.row import KINDS, STATUSES, Row
+from perfbench.results.row import KINDS, STATUSES, Row, upgraded
 from perfbench.results.row import _parse as parse_cell
 
 
@@ -148,7 +148,10 @@ def _row(header: list[str], fields: list[str], last_line: str) -> Row:
         raise ValueError("no point_id")
     if values.get("status") not in STATUSES:
         raise ValueError(f"status {_short(values.get('status'))} is not one of {STATUSES}")
-    return Row(**values)
+    try:
+        return Row(**upgraded(values))
+    except ValueError as err:
+        raise ValueError(f"column 'extra': times_ms: {err}") from None
 
 
 def _short(value: object, limit: int = 60) -> str:

@@ -124,6 +124,14 @@ class Row:
         "",
     )
     command: str = _column("exact command that reruns this one point", "")
+    times_ms: list[float] = field(
+        default_factory=list,
+        metadata={
+            "doc": "raw samples: ms per call of each timed sample, in order (an older run kept"
+            " them in extra.times_ms; its rows read back with them here)",
+            "measured": False,
+        },
+    )
     extra: dict[str, Any] = field(
         default_factory=dict,
         metadata={"doc": "JSON object: backend facts, profiling paths ...", "measured": False},
@@ -171,9 +179,10 @@ _KIND_OF_TYPE = {
     "float | None": "float",
     "bool | None": "bool",
     "str": "str",
+    "list[float]": "json_list",
     "dict[str, Any]": "json",
 }
-# how each column is stored as text: int, float, bool, str or json
+# how each column is stored as text: int, float, bool, str, json_list or json (an object)
 KINDS: dict[str, str] = {f.name: _KIND_OF_TYPE[str(f.type)] for f in fields(Row)}
 
 
@@ -181,6 +190,8 @@ def _cell(value: Any, kind: str) -> Any:
     """One value as the csv module writes it; None is an empty cell."""
     if kind == "json":
         return json.dumps(value or {}, default=str, sort_keys=True)
+    if kind == "json_list":
+        return json.dumps(list(value or []))
     return "" if value is None else value
 
 
@@ -230,19 +241,46 @@ def read_rows(path: Path) -> list[Row]:
                     raise ValueError(
                         f"{path}:{reader.line_num}: column {name!r}: {err}, got {text!r}"
                     ) from None
-            rows.append(Row(**values))
+            rows.append(Row(**upgraded(values)))
     return rows
+
+
+def upgraded(values: dict[str, Any]) -> dict[str, Any]:
+    """Cell values read from a results.csv, with what an older perfbench kept elsewhere moved to
+    its column now: raw samples from `extra.times_ms` (before they were a column)."""
+    extra = values.get("extra")
+    if not values.get("times_ms") and isinstance(extra, dict) and "times_ms" in extra:
+        legacy = extra.pop("times_ms")
+        values["times_ms"] = _samples(legacy) if isinstance(legacy, list) else []
+    return values
+
+
+def _parse_json(text: str, kind: str) -> Any:
+    """A JSON cell: an object (`extra`) or a list of numbers (raw samples)."""
+    if kind == "json_list":
+        value = json.loads(text) if text else []
+        if not isinstance(value, list):
+            raise ValueError("expected a JSON list")
+        return _samples(value)
+    value = json.loads(text) if text else {}
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value
+
+
+def _samples(value: list[Any]) -> list[float]:
+    """A JSON list as raw samples; ValueError unless every item is a number."""
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        raise ValueError("expected a JSON list of numbers")
+    return [float(v) for v in value]
 
 
 def _parse(text: str, kind: str) -> Any:
     """One cell back to its type; an empty cell is the column's default (None, "" or {})."""
     if kind == "str":
         return text
-    if kind == "json":
-        value = json.loads(text) if text else {}
-        if not isinstance(value, dict):
-            raise ValueError("expected a JSON object")
-        return value
+    if kind in ("json", "json_list"):
+        return _parse_json(text, kind)
     if not text:
         return None
     if kind == "bool":

@@ -112,7 +112,8 @@ class RunDir:
     def append_row(self, row: Row | Mapping[str, Any]) -> None:
         """Append one point's row and force it to disk before the next point starts.
 
-        A mapping (a row as it crossed the worker pipe) is checked column by column on the way."""
+        A run's rows arrive as `Row`s; a hand-built mapping (a test's or a script's) is checked
+        column by column on the way."""
         append_row(self.results_csv, row if isinstance(row, Row) else Row.from_dict(row))
 
     def read_rows(self) -> list[Row]:

@@ -52,11 +52,11 @@ def test_weights_above_the_cache_are_memory_bound(tmp_path: Path, cache_dir: Pat
     assert small["extra"]["step_bytes"]["weights"] == BIG_WEIGHTS
     assert data.meta["ceilings_by_threads"]["1"]["copy_gbps"] > 0
     # the largest fixed cost the step can have is all of it (its fastest sample: the box is shared)
-    bound = classify(data, small, min(small["extra"]["times_ms"]))
+    bound = classify(data, small, min(small["times_ms"]))
     # quiet: memory-bound; contended (others stretch the step, not the ceiling): cannot tell;
     # never overhead-bound
     expected = {UNKNOWN, MEMORY} if small.get("contended") is True else {MEMORY}
-    assert bound.kind in expected, (bound, small["extra"]["times_ms"][:20])
+    assert bound.kind in expected, (bound, small["times_ms"][:20])
     assert "overhead_bound" not in {f.rule for f in advise(data)}
 
 
@@ -71,7 +71,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> RunDa
 def test_tiny_ops_are_overhead_bound(tiny_run: RunData) -> None:
     small = _rows(tiny_run)[0]
     assert small["extra"]["step_bytes"]["weights"] == (16 * 16 + 16) * 4
-    assert classify(tiny_run, small, min(small["extra"]["times_ms"])).kind == OVERHEAD
+    assert classify(tiny_run, small, min(small["times_ms"])).kind == OVERHEAD
 
 
 @pytest.mark.slow

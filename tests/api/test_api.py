@@ -28,6 +28,12 @@ SETTINGS = {"budget_s": 0.1, "min_reps": 3, "warmup_s": 0.01}
 
 ENV_KEY = "PERFBENCH_TEST_API_ENV"
 SEEN_ENV: list[str | None] = []  # the variable as the run's progress events saw it
+EVENTS: list[object] = []  # the events themselves (perfbench.execute.events)
+
+
+def _seen(event: object) -> None:
+    SEEN_ENV.append(os.environ.get(ENV_KEY))
+    EVENTS.append(event)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +52,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> perfbench.Run:
             sweep=SWEEP,
             settings=SETTINGS,
             out=root / "api",
-            progress=lambda event, data: SEEN_ENV.append(os.environ.get(ENV_KEY)),
+            progress=_seen,
         )
     assert ENV_KEY not in os.environ  # restored: the caller's environment is as it was
     return run
@@ -54,6 +60,24 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> perfbench.Run:
 
 def test_worker_environment_is_applied_during_the_run_and_recorded(run: perfbench.Run) -> None:
     assert SEEN_ENV and set(SEEN_ENV) == {"1"}
+
+
+def test_progress_callback_gets_typed_events_with_the_rows(run: perfbench.Run) -> None:
+    """A notebook's callback sees one GroupStarted per group and one PointDone per point, whose
+    `row` is the Row written to results.csv (the same values as `run.df`)."""
+    from perfbench.execute.events import GroupStarted, PointDone
+    from perfbench.results.row import Row
+
+    done = [e for e in EVENTS if isinstance(e, PointDone)]
+    assert [type(e) for e in EVENTS if isinstance(e, GroupStarted)] == [GroupStarted]
+    assert [e.index for e in done] == [0, 1] and {e.total for e in done} == {2}
+    assert all(isinstance(e.row, Row) for e in done)
+    by_backend = {e.row.backend: e.row for e in done}
+    df = run.df.set_index("backend")
+    for backend, row in by_backend.items():
+        assert row.status == df.loc[backend, "status"] == "ok"
+        assert row.median_ms == pytest.approx(df.loc[backend, "median_ms"])
+        assert row.times_ms == df.loc[backend, "times_ms"] and len(row.times_ms) >= 3
     assert run.meta["worker_env"] == {ENV_KEY: "1"}
     assert run.df["command"].iloc[0].startswith(f"{ENV_KEY}=1 perfbench run")
 

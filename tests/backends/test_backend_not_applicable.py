@@ -41,10 +41,10 @@ def test_untraceable_fx_point_is_skipped_with_reason_and_line(write_scenario, fa
         str(path), Point(backend="fx", batch_size=4), 0, 0, fast_timing, str(path.parent)
     )
     row = measure_point(load_scenario(path), task)
-    assert row["status"] == "skipped", row
-    assert "symbolic_trace cannot trace Branchy" in row["reason"]
-    assert f"{path}:{_if_line(path)}" in row["reason"]
-    assert not row.get("error") and row.get("median_ms") is None  # every column is present
+    assert row.status == "skipped", row
+    assert "symbolic_trace cannot trace Branchy" in row.reason
+    assert f"{path}:{_if_line(path)}" in row.reason
+    assert not row.error and row.median_ms is None  # every column is present
 
 
 def test_check_ladder_reports_untraceable_backend_as_not_applicable(write_scenario):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -10,36 +11,41 @@ import pytest
 from perfbench.execute.process_runs import in_processes
 from perfbench.measure.group import GroupTask
 from perfbench.plan.sweep import ConfigError, check_processes
+from perfbench.results.row import Row
 from perfbench.stats.speedup import PairedEstimate
 from perfbench.stats.two_level import estimate_record
 
 
-def _rows(theta: float, control: float, step_ms: float = 0.02) -> list[dict]:
+def _rows(theta: float, control: float, step_ms: float = 0.02) -> list[Row]:
     """One process's rows: eager (with its A/A control) and compile at ln(speedup) = theta."""
     est = estimate_record(PairedEstimate(theta, 0.002, 10, 40))
     ctl = estimate_record(PairedEstimate(control, 0.002, 10, 40))
     lo, hi = math.exp(theta - 0.005), math.exp(theta + 0.005)
     return [
-        {
-            "point_id": 0,
-            "backend": "eager",
-            "status": "ok",
-            "median_ms": step_ms,
-            "contended": False,
-            "extra": {"aa_control": {"speedup": math.exp(control), "estimate": ctl}},
-        },
-        {
-            "point_id": 1,
-            "backend": "compile",
-            "status": "ok",
-            "median_ms": step_ms / math.exp(theta),
-            "contended": theta > 0.15,
-            "speedup_vs_eager": math.exp(theta),
-            "speedup_ci_low": lo,
-            "speedup_ci_high": hi,
-            "verdict": "faster",
-            "extra": {"estimate": est, "changes": 2, "changes_what": "graphs captured"},
-        },
+        Row.from_dict(
+            {
+                "point_id": 0,
+                "backend": "eager",
+                "status": "ok",
+                "median_ms": step_ms,
+                "contended": False,
+                "extra": {"aa_control": {"speedup": math.exp(control), "estimate": ctl}},
+            }
+        ),
+        Row.from_dict(
+            {
+                "point_id": 1,
+                "backend": "compile",
+                "status": "ok",
+                "median_ms": step_ms / math.exp(theta),
+                "contended": theta > 0.15,
+                "speedup_vs_eager": math.exp(theta),
+                "speedup_ci_low": lo,
+                "speedup_ci_high": hi,
+                "verdict": "faster",
+                "extra": {"estimate": est, "changes": 2, "changes_what": "graphs captured"},
+            }
+        ),
     ]
 
 
@@ -50,51 +56,53 @@ def test_short_step_runs_three_processes_and_merges() -> None:
     later = iter([_rows(0.10, -0.01), _rows(0.16, 0.0)])
     calls: list[GroupTask] = []
 
-    def run_once(task: GroupTask) -> tuple[list[dict], str]:
+    def run_once(task: GroupTask) -> tuple[list[Row], str]:
         calls.append(task)
         return next(later), ""
 
     rows = in_processes(TASK, _rows(0.04, 0.01), None, 0.03, run_once)
     assert len(calls) == 2
     compile_row = rows[1]
-    assert compile_row["speedup_vs_eager"] == pytest.approx(math.exp(0.10))
-    procs = compile_row["extra"]["processes"]
+    assert compile_row.speedup_vs_eager == pytest.approx(math.exp(0.10))
+    procs = compile_row.extra["processes"]
     assert procs["count"] == 3 and procs["method"] == "between"
     assert [p["speedup"] for p in procs["per_process"]] == pytest.approx(
         [math.exp(v) for v in (0.04, 0.10, 0.16)]
     )
-    assert compile_row["extra"]["estimate"]["df"] == 2
-    low, high = compile_row["speedup_ci_low"], compile_row["speedup_ci_high"]
+    assert compile_row.extra["estimate"]["df"] == 2
+    low, high = compile_row.speedup_ci_low, compile_row.speedup_ci_high
     assert low < math.exp(0.04) and high > math.exp(0.16)  # t(2) on three spread estimates
-    assert compile_row["verdict"] == "inconclusive"
-    assert compile_row["contended"] is True  # one process was
-    assert rows[0]["verdict_reason"].startswith("A/A control")
-    assert rows[0]["extra"]["aa_control"]["estimate"]["processes"] == 3
+    assert compile_row.verdict == "inconclusive"
+    assert compile_row.contended is True  # one process was
+    assert rows[0].verdict_reason.startswith("A/A control")
+    assert rows[0].extra["aa_control"]["estimate"]["processes"] == 3
 
 
 def test_millisecond_step_keeps_one_process() -> None:
-    def run_once(task: GroupTask) -> tuple[list[dict], str]:
+    def run_once(task: GroupTask) -> tuple[list[Row], str]:
         raise AssertionError("no second process for a ms step")
 
     rows = in_processes(TASK, _rows(0.1, 0.0, step_ms=5.0), None, 0.03, run_once)
-    assert rows[1]["verdict"] == "faster"
-    assert rows[1]["extra"]["processes"]["count"] == 1
-    assert "5.0 ms" in rows[1]["extra"]["processes"]["why"]
+    assert rows[1].verdict == "faster"
+    assert rows[1].extra["processes"]["count"] == 1
+    assert "5.0 ms" in rows[1].extra["processes"]["why"]
 
 
 def test_requested_processes_and_a_lost_process() -> None:
     outcomes = iter([(_rows(0.11, 0.0), ""), ([], "exceeded --timeout 5 s"), (_rows(0.09, 0), "")])
     rows = in_processes(TASK, _rows(0.1, 0.0, 5.0), 4, 0.03, lambda task: next(outcomes))
-    procs = rows[1]["extra"]["processes"]
+    procs = rows[1].extra["processes"]
     assert procs["count"] == 3 and procs["why"] == "--processes 4"
     assert procs["lost"] == ["process 3: exceeded --timeout 5 s"]
 
 
 def test_failed_first_process_rows_stand() -> None:
     first = _rows(0.1, 0.0)
-    first[1] = {"point_id": 1, "backend": "compile", "status": "failed", "error": "boom"}
+    first[1] = Row.from_dict(
+        {"point_id": 1, "backend": "compile", "status": "failed", "error": "boom"}
+    )
     rows = in_processes(TASK, first, None, 0.03, lambda task: pytest.fail("nothing to compare"))
-    assert rows[1]["status"] == "failed" and "processes" not in rows[1]
+    assert rows[1].status == "failed" and "processes" not in rows[1].extra
 
 
 @pytest.mark.parametrize("k", [0, 2, -1])
@@ -125,11 +133,11 @@ class FakeWorker:
 
         theta = (0.05, 0.10, 0.15)[len(self.runs)]
         self.runs.append(tuple(p.point_id for p in task.points))
-        by_backend = {r["backend"]: r for r in _rows(theta, 0.0)}
+        by_backend = {r.backend: r for r in _rows(theta, 0.0)}
         rows = []
         for p in task.points:
-            row = {**by_backend[p.point.backend], "point_id": p.point_id}
-            row["extra"] = dict(row["extra"])
+            mine = by_backend[p.point.backend]
+            row = dataclasses.replace(mine, point_id=p.point_id, extra=dict(mine.extra))
             rows.append(row)
             on_row(row)
         return WorkerResult(status="done", rows=rows)
@@ -155,10 +163,10 @@ def test_runner_times_a_short_step_group_in_fresh_workers(write_scenario, tmp_pa
     worker, recorded = FakeWorker(), []
     runner._run_group(plan.groups[0], plan, RunDir(tmp_path / "r"), worker, recorded.append)
     assert len(worker.runs) == 3 and worker.closed == 2
-    assert [r["backend"] for r in recorded] == ["eager", "compile"]
+    assert [r.backend for r in recorded] == ["eager", "compile"]
     compile_row = recorded[1]
-    assert compile_row["extra"]["processes"]["count"] == 3
-    assert compile_row["speedup_vs_eager"] == pytest.approx(math.exp(0.10))
+    assert compile_row.extra["processes"]["count"] == 3
+    assert compile_row.speedup_vs_eager == pytest.approx(math.exp(0.10))
 
 
 def test_plan_refuses_two_processes_and_keeps_the_request(write_scenario) -> None:  # type: ignore[no-untyped-def]

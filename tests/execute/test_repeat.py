@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfbench.execute import runner
+from perfbench.execute.events import ProgressEvent, RepetitionStarted
 from perfbench.execute.repeat import format_summary, merge_samples, repetition_plan, summarize
 from perfbench.plan.run_plan import RunRequest, plan_run
 from perfbench.plan.sweep import ConfigError
@@ -67,7 +68,7 @@ def _row(backend: str, repeat: int, times_ms: list[float], **columns: Any) -> Ro
         status="ok",
         median_ms=statistics.median(times_ms),
         timer="perf_counter",
-        extra={"times_ms": times_ms},
+        times_ms=times_ms,
         **values,
     )
 
@@ -156,8 +157,8 @@ class FakeExecutor:
                 self.ran.append(p.point_id)
                 times = [1.0 + 0.1 * (len(FakeExecutor.made))] * 3
                 row = Row.for_point(p.point_id, p.point, group_id=group.group_id, status="ok")
-                row.update(median_ms=times[0], extra={"times_ms": times})
-                record(row.as_dict())
+                row.update(median_ms=times[0], times_ms=times)
+                record(row)
 
     def describe(self) -> dict[str, Any]:
         return {"name": "fake"}
@@ -173,17 +174,15 @@ def test_runner_uses_a_fresh_executor_per_repetition(
     monkeypatch.setattr(runner, "make_executor", lambda plan, path=None: FakeExecutor())
     plan = plan_run(scenario, RunRequest(repeat=3))
     run = RunDir.create(tmp_path / "run")
-    events: list[tuple[str, dict[str, Any]]] = []
-    counts = runner.run_sweep(
-        scenario, plan, run, lambda e, d: events.append((e, d)), FakeExecutor()
-    )
+    events: list[ProgressEvent] = []
+    counts = runner.run_sweep(scenario, plan, run, events.append, FakeExecutor())
     n = len(plan.points)
     assert counts["ok"] == 3 * n
     assert [sorted(e.ran) for e in FakeExecutor.made] == [
         list(range(k * n, (k + 1) * n)) for k in range(3)
     ]
     assert all(e.closed >= 1 for e in FakeExecutor.made)
-    assert [d["number"] for e, d in events if e == "repetition"] == [1, 2, 3]
+    assert [e.number for e in events if isinstance(e, RepetitionStarted)] == [1, 2, 3]
     rows = run.read_rows()
     assert [r.repeat for r in rows] == [k for k in range(3) for _ in range(n)]
     meta = run.read_meta()

@@ -50,6 +50,6 @@ def test_cuda_point_end_to_end(write_scenario):
         str(path), Point(device=Device.CUDA, batch_size=8), 0, 0, settings, str(path.parent)
     )
     row = measure_point(scenario, task)
-    assert row["status"] == "ok", row.get("error")
-    assert row["timer"] == "cuda_event"
-    assert row["peak_mem_bytes"] > 0
+    assert row.status == "ok", row.error
+    assert row.timer == "cuda_event"
+    assert row.peak_mem_bytes > 0

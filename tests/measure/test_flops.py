@@ -119,18 +119,18 @@ def test_point_row_says_unknown(write_scenario, fast_timing) -> None:
     path = write_scenario(ENCODER)
     task = PointTask(str(path), Point(batch_size=2), 0, 0, fast_timing, str(path.parent))
     row = measure_point(load_scenario(path), task)
-    assert row["status"] == "ok", row.get("error")
-    assert row["tflops"] is None
-    assert row["extra"]["flops_per_step"] is None
-    assert row["extra"]["flops_unknown_ops"] == {"aten._transformer_encoder_layer_fwd.default": 2}
+    assert row.status == "ok", row.error
+    assert row.tflops is None
+    assert row.extra["flops_per_step"] is None
+    assert row.extra["flops_unknown_ops"] == {"aten._transformer_encoder_layer_fwd.default": 2}
 
 
 def test_scenario_flops_overrides_unknown(write_scenario, fast_timing) -> None:
     path = write_scenario(ENCODER + "\ndef FLOPS(batch_size):\n    return 1_000_000 * batch_size\n")
     task = PointTask(str(path), Point(batch_size=2), 0, 0, fast_timing, str(path.parent))
     row = measure_point(load_scenario(path), task)
-    assert row["extra"]["flops_per_step"] == 2_000_000 and row["tflops"] > 0
-    assert "flops_unknown" not in row["extra"]
+    assert row.extra["flops_per_step"] == 2_000_000 and row.tflops > 0
+    assert "flops_unknown" not in row.extra
 
 
 def test_report_shows_unknown_not_a_number(tmp_path) -> None:

@@ -24,6 +24,7 @@ from perfbench.measure.group_timing import measure_interleaved
 from perfbench.measure.point import PointTask
 from perfbench.measure.timing import TimingSettings
 from perfbench.results.axes import Point
+from perfbench.results.row import Row
 from perfbench.scenario.loading import load_scenario
 from perfbench.stats.verdict import NO_CHANGE
 from tests.conftest import TINY_MLP
@@ -61,13 +62,13 @@ def run_group(
     family: int = 1,
     budget_s: float = FAST.budget_s,
     **axes: Any,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Row]:
     """Rows by backend; every point gets exactly one row."""
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     tasks = tasks_for(path, backends, budget_s, **axes)
     measure_interleaved(load_scenario(path), tasks, control, family, rows.append, lambda *_: None)
-    assert sorted(r["point_id"] for r in rows) == list(range(len(backends)))
-    return {r["backend"]: r for r in rows}
+    assert sorted(r.point_id for r in rows) == list(range(len(backends)))
+    return {r.backend: r for r in rows}
 
 
 def register(monkeypatch: pytest.MonkeyPatch, name: str, prepare: Any) -> None:
@@ -113,56 +114,55 @@ def test_backend_gets_verdict_columns_and_eager_the_control(write_scenario, monk
     register(monkeypatch, "copy", copy_backend())
     rows = run_group(write_scenario(TINY_MLP), ["eager", "copy"])
     eager, copy = rows["eager"], rows["copy"]
-    assert eager["status"] == copy["status"] == "ok", (eager.get("error"), copy.get("error"))
-    assert copy["verdict"] in VERDICTS
-    assert copy["speedup_ci_low"] <= copy["speedup_vs_eager"] <= copy["speedup_ci_high"]
-    assert copy["verdict_reason"].startswith("copy ")
-    assert copy["extra"]["speedup_ci_level"] == pytest.approx(0.95)
+    assert eager.status == copy.status == "ok", (eager.error, copy.error)
+    assert copy.verdict in VERDICTS
+    assert copy.speedup_ci_low <= copy.speedup_vs_eager <= copy.speedup_ci_high
+    assert copy.verdict_reason.startswith("copy ")
+    assert copy.extra["speedup_ci_level"] == pytest.approx(0.95)
     # eager: no verdict of its own, the control's interval instead
-    assert eager["verdict"] in ("", None) and eager["speedup_vs_eager"] is None
-    aa = eager["extra"]["aa_control"]
+    assert eager.verdict in ("", None) and eager.speedup_vs_eager is None
+    aa = eager.extra["aa_control"]
     assert aa["ci_low"] <= aa["speedup"] <= aa["ci_high"]
-    assert eager["verdict_reason"].startswith(("A/A control", "too noisy"))
+    assert eager.verdict_reason.startswith(("A/A control", "too noisy"))
     # each arm keeps its own measurement, from the same rounds
-    inter = copy["extra"]["interleaved"]
-    assert inter == eager["extra"]["interleaved"] and len(inter["arms"]) == 3
-    assert copy["reps"] == eager["reps"] == inter["rounds"] >= 3 * inter["period"]
+    inter = copy.extra["interleaved"]
+    assert inter == eager.extra["interleaved"] and len(inter["arms"]) == 3
+    assert copy.reps == eager.reps == inter["rounds"] >= 3 * inter["period"]
     # under the minimum of five periods only when the minimum was far over budget, and said so
     assert inter["rounds"] >= 5 * inter["period"] or "the budget" in inter["plan_note"]
-    assert copy["median_ms"] > 0 and copy["cold_start_s"] > 0
-    assert copy["extra"]["recompiled_during_timing"] is False
-    assert isinstance(copy["contended"], bool) and "others_cores" in copy["extra"]
+    assert copy.median_ms > 0 and copy.cold_start_s > 0
+    assert copy.extra["recompiled_during_timing"] is False
+    assert isinstance(copy.contended, bool) and "others_cores" in copy.extra
 
 
 def test_no_control_gives_no_aa_interval(write_scenario, monkeypatch):
     register(monkeypatch, "copy", copy_backend())
     rows = run_group(write_scenario(TINY_MLP), ["eager", "copy"], control=False)
-    assert "aa_control" not in rows["eager"]["extra"] and not rows["eager"]["verdict_reason"]
-    assert len(rows["copy"]["extra"]["interleaved"]["arms"]) == 2
-    assert rows["copy"]["verdict"] in VERDICTS and not rows["copy"]["extra"]["too_noisy"]
+    assert "aa_control" not in rows["eager"].extra and not rows["eager"].verdict_reason
+    assert len(rows["copy"].extra["interleaved"]["arms"]) == 2
+    assert rows["copy"].verdict in VERDICTS and not rows["copy"].extra["too_noisy"]
 
 
 def test_family_size_widens_the_interval(write_scenario, monkeypatch):
     """One comparison of a sweep of 20 is tested at alpha / 20 (Holm across the sweep)."""
     register(monkeypatch, "copy", copy_backend())
     rows = run_group(write_scenario(TINY_MLP), ["eager", "copy"], control=False, family=20)
-    assert rows["copy"]["extra"]["speedup_ci_level"] == pytest.approx(1 - 0.05 / 20)
+    assert rows["copy"].extra["speedup_ci_level"] == pytest.approx(1 - 0.05 / 20)
 
 
 def test_backend_that_changed_nothing_is_no_change(write_scenario, monkeypatch):
     register(monkeypatch, "same", copy_backend(changes=0))
     rows = run_group(write_scenario(PLAIN_LINEAR), ["eager", "fx", "same"])
     fx, same = rows["fx"], rows["same"]
-    assert fx["status"] == "ok", fx.get("error")
-    assert fx["extra"]["changes"] == 0
-    assert fx["verdict"] == same["verdict"] == "no change"
+    assert fx.status == "ok", fx.error
+    assert fx.extra["changes"] == 0
+    assert fx.verdict == same.verdict == "no change"
     assert (
-        fx["verdict_reason"]
-        == "fx no change: the fx passes made no rewrite: the model ran unchanged"
+        fx.verdict_reason == "fx no change: the fx passes made no rewrite: the model ran unchanged"
     )
-    assert same["verdict_reason"] == "same no change: same changed nothing: the eager model ran"
+    assert same.verdict_reason == "same no change: same changed nothing: the eager model ran"
     # the interval is still measured and shown
-    assert fx["speedup_ci_low"] <= fx["speedup_vs_eager"] <= fx["speedup_ci_high"]
+    assert fx.speedup_ci_low <= fx.speedup_vs_eager <= fx.speedup_ci_high
 
 
 def test_arm_whose_step_raises_in_the_rounds_fails_alone(write_scenario, monkeypatch, timed):
@@ -174,13 +174,13 @@ def test_arm_whose_step_raises_in_the_rounds_fails_alone(write_scenario, monkeyp
     register(monkeypatch, "flaky", copy_backend(hook=hook))
     rows = run_group(write_scenario(TINY_MLP), ["eager", "flaky", "copy"])
     flaky = rows["flaky"]
-    assert flaky["status"] == "failed" and "RuntimeError: kernel fell over" in flaky["error"]
-    assert flaky["median_ms"] is None and not flaky["verdict"]
-    assert rows["eager"]["status"] == rows["copy"]["status"] == "ok"
-    assert rows["copy"]["verdict"] in VERDICTS
-    assert "aa_control" in rows["eager"]["extra"]
+    assert flaky.status == "failed" and "RuntimeError: kernel fell over" in flaky.error
+    assert flaky.median_ms is None and not flaky.verdict
+    assert rows["eager"].status == rows["copy"].status == "ok"
+    assert rows["copy"].verdict in VERDICTS
+    assert "aa_control" in rows["eager"].extra
     # the rounds ran again without it
-    assert "flaky_bs4_t1_amp-off_infer_cpu" not in rows["copy"]["extra"]["interleaved"]["arms"]
+    assert "flaky_bs4_t1_amp-off_infer_cpu" not in rows["copy"].extra["interleaved"]["arms"]
 
 
 def test_arm_that_changes_the_thread_count_fails_alone(write_scenario, monkeypatch, timed):
@@ -191,10 +191,10 @@ def test_arm_that_changes_the_thread_count_fails_alone(write_scenario, monkeypat
     register(monkeypatch, "copy", copy_backend())
     register(monkeypatch, "greedy", copy_backend(hook=hook))
     rows = run_group(write_scenario(TINY_MLP), ["eager", "greedy", "copy"])
-    assert rows["greedy"]["status"] == "failed"
-    assert "changed torch's thread count from 1 to 2" in rows["greedy"]["error"]
-    assert rows["eager"]["status"] == rows["copy"]["status"] == "ok"
-    assert rows["copy"]["verdict"] in VERDICTS
+    assert rows["greedy"].status == "failed"
+    assert "changed torch's thread count from 1 to 2" in rows["greedy"].error
+    assert rows["eager"].status == rows["copy"].status == "ok"
+    assert rows["copy"].verdict in VERDICTS
 
 
 def test_arm_that_fails_to_build_fails_alone(write_scenario, monkeypatch):
@@ -204,10 +204,10 @@ def test_arm_that_fails_to_build_fails_alone(write_scenario, monkeypatch):
     register(monkeypatch, "copy", copy_backend())
     register(monkeypatch, "broken", broken)
     rows = run_group(write_scenario(TINY_MLP), ["eager", "broken", "copy"])
-    assert rows["broken"]["status"] == "failed"
-    assert "RuntimeError: no kernel for this shape" in rows["broken"]["error"]
-    assert rows["copy"]["status"] == "ok" and rows["copy"]["verdict"] in VERDICTS
-    assert "aa_control" in rows["eager"]["extra"]
+    assert rows["broken"].status == "failed"
+    assert "RuntimeError: no kernel for this shape" in rows["broken"].error
+    assert rows["copy"].status == "ok" and rows["copy"].verdict in VERDICTS
+    assert "aa_control" in rows["eager"].extra
 
 
 IN_PLACE = TINY_MLP + "\ndef forward(model, batch):\n    batch.mul_(2)\n    return model(batch)\n"
@@ -230,9 +230,9 @@ def test_model_fault_fails_the_group_once_with_the_diagnosis(
     register(monkeypatch, "copy", copy_backend())
     rows = run_group(write_scenario(source), ["eager", "copy"], control=control)
     for row in rows.values():
-        assert row["status"] == "failed"
-        assert row["error"].startswith(message), row["error"]
-        assert "correctness check failed" not in row["error"]
+        assert row.status == "failed"
+        assert row.error.startswith(message), row.error
+        assert "correctness check failed" not in row.error
 
 
 @pytest.mark.parametrize("backends", [["eager"], ["copy"]])
@@ -244,11 +244,11 @@ def test_diagnosis_also_names_the_culprit_outside_an_interleaved_group(
     register(monkeypatch, "copy", copy_backend())
     path = write_scenario(IN_PLACE)
     task = GroupTask(str(path), "g", tasks_for(path, backends), control=False)
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     measure_group(load_scenario(path), task, rows.append)
-    assert len(rows) == 1 and rows[0]["status"] == "failed"
-    assert "forward changes its input in place: batch" in rows[0]["error"]
-    assert "correctness check failed" not in rows[0]["error"]
+    assert len(rows) == 1 and rows[0].status == "failed"
+    assert "forward changes its input in place: batch" in rows[0].error
+    assert "correctness check failed" not in rows[0].error
 
 
 WITH_LOADER = TINY_MLP + (
@@ -291,10 +291,10 @@ def test_arms_share_one_dataloader(write_scenario, monkeypatch, timed):
     register(monkeypatch, "counting", copy_backend(hook=hook))
     before = children(os.getpid())
     rows = run_group(write_scenario(WITH_LOADER), ["eager", "counting"], num_workers=2)
-    assert rows["eager"]["status"] == rows["counting"]["status"] == "ok"
+    assert rows["eager"].status == rows["counting"].status == "ok"
     assert seen and set(seen) == {before + 2}, (before, seen)
     for row in rows.values():
-        assert 0 <= row["data_wait_frac"] <= 1  # each arm counts its own wait
+        assert 0 <= row.data_wait_frac <= 1  # each arm counts its own wait
     assert children(os.getpid()) == before  # every loader's workers are gone afterwards
 
 
@@ -309,10 +309,10 @@ def test_peak_memory_is_measured_per_arm(write_scenario, monkeypatch):
     register(monkeypatch, "fat", fat)
     register(monkeypatch, "copy", copy_backend())
     rows = run_group(write_scenario(TINY_MLP), ["eager", "fat", "copy"])
-    assert all(r["status"] == "ok" for r in rows.values()), rows
-    assert rows["fat"]["peak_mem_bytes"] >= 64e6
-    assert rows["eager"]["peak_mem_bytes"] < 32e6 and rows["copy"]["peak_mem_bytes"] < 32e6
-    assert rows["fat"]["extra"]["peak_mem_kind"] == "cpu_rss_growth"
+    assert all(r.status == "ok" for r in rows.values()), rows
+    assert rows["fat"].peak_mem_bytes >= 64e6
+    assert rows["eager"].peak_mem_bytes < 32e6 and rows["copy"].peak_mem_bytes < 32e6
+    assert rows["fat"].extra["peak_mem_kind"] == "cpu_rss_growth"
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -330,7 +330,7 @@ def test_steps_run_at_the_points_thread_count(write_scenario, monkeypatch, timed
 
     register(monkeypatch, "pool", prepare)
     rows = run_group(write_scenario(TINY_MLP), ["eager", "pool"], threads=threads)
-    assert rows["pool"]["status"] == "ok", rows["pool"].get("error")
+    assert rows["pool"].status == "ok", rows["pool"].error
     assert seen == {threads}
 
 
@@ -341,9 +341,9 @@ def test_eager_that_fails_to_build_leaves_the_others_without_verdict(write_scena
     register(monkeypatch, "eager", broken)
     register(monkeypatch, "copy", copy_backend())
     rows = run_group(write_scenario(TINY_MLP), ["eager", "copy"])
-    assert rows["eager"]["status"] == "failed" and "eager is broken today" in rows["eager"]["error"]
-    assert rows["copy"]["status"] == "ok" and rows["copy"]["median_ms"] > 0
-    assert not rows["copy"]["verdict"] and rows["copy"]["speedup_vs_eager"] is None
+    assert rows["eager"].status == "failed" and "eager is broken today" in rows["eager"].error
+    assert rows["copy"].status == "ok" and rows["copy"].median_ms > 0
+    assert not rows["copy"].verdict and rows["copy"].speedup_vs_eager is None
 
 
 def test_unexpected_error_still_gives_every_point_one_row(write_scenario, monkeypatch):
@@ -354,8 +354,8 @@ def test_unexpected_error_still_gives_every_point_one_row(write_scenario, monkey
     register(monkeypatch, "copy", copy_backend())
     rows = run_group(write_scenario(TINY_MLP), ["eager", "copy"])
     for row in rows.values():
-        assert row["status"] == "failed"
-        assert "ValueError: the interval code fell over" in row["error"]
+        assert row.status == "failed"
+        assert "ValueError: the interval code fell over" in row.error
 
 
 @pytest.mark.slow
@@ -374,14 +374,14 @@ def test_two_compiled_arms_keep_their_own_compiled_code(write_scenario, backends
     rows = run_group(write_scenario(TINY_MLP), backends)
     for name in backends[1:]:
         row = rows[name]
-        assert row["status"] == "ok", row.get("error")
-        extra = row["extra"]
+        assert row.status == "ok", row.error
+        extra = row.extra
         assert extra["recompiled_during_timing"] is False
         assert extra["compiled_after_build"] == 0, (name, extra.get("compile_ids"))
         assert extra["compiles"] == 1 and extra["recompiles"] == 0, (name, extra["compile_ids"])
-        assert extra["graphs"] == 1 and row["verdict"]
+        assert extra["graphs"] == 1 and row.verdict
     if "compile-freezing" in rows:
-        assert rows["compile-freezing"]["extra"]["frozen_constants"] > 0
+        assert rows["compile-freezing"].extra["frozen_constants"] > 0
 
 
 @pytest.mark.slow
@@ -399,8 +399,8 @@ def test_a_recompile_inside_the_rounds_is_flagged(write_scenario, monkeypatch):
 
     monkeypatch.setattr(group_timing, "snapshot", snapshot)
     rows = run_group(write_scenario(TINY_MLP), ["eager", "compile"], control=False)
-    assert rows["compile"]["status"] == "ok", rows["compile"].get("error")
-    assert rows["compile"]["extra"]["recompiled_during_timing"] is True
+    assert rows["compile"].status == "ok", rows["compile"].error
+    assert rows["compile"].extra["recompiled_during_timing"] is True
 
 
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), max_size=12), st.randoms())
@@ -474,6 +474,6 @@ def test_group_timed_beside_busy_processes_is_flagged_contended(write_scenario, 
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
     for row in rows.values():
-        assert row["contended"] is True, row["extra"]
-        assert "other processes used" in row["extra"]["contention"]
-        assert row["extra"]["others_cores"] > 1.25
+        assert row.contended is True, row.extra
+        assert "other processes used" in row.extra["contention"]
+        assert row.extra["others_cores"] > 1.25

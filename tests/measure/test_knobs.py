@@ -157,9 +157,9 @@ def test_not_applicable_during_prepare_is_a_skipped_row(monkeypatch, write_scena
     path = write_scenario(TINY_MLP)
     point = Point(backend="refuses", batch_size=2)
     row = measure_point(load_scenario(path), PointTask(str(path), point, 0, 0, fast_timing, "."))
-    assert row["status"] == "skipped"
-    assert row["reason"].startswith("torch.export failed: GuardOnDataDependentSymNode")
-    assert row.get("median_ms") is None and not row.get("error")
+    assert row.status == "skipped"
+    assert row.reason.startswith("torch.export failed: GuardOnDataDependentSymNode")
+    assert row.median_ms is None and not row.error
 
 
 def test_results_from_before_the_axes_read_back_at_the_defaults(tmp_path) -> None:

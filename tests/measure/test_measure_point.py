@@ -20,22 +20,22 @@ def run_point(path, fast_timing, **axes):
 
 def test_ok_point_has_every_measurement(write_scenario, fast_timing):
     row = run_point(write_scenario(TINY_MLP), fast_timing)
-    assert row["status"] == "ok", row.get("error")
-    assert row["median_ms"] > 0 and row["iqr_ms"] >= 0 and row["reps"] >= 3
-    assert row["p05_ms"] <= row["median_ms"] <= row["p95_ms"]
-    assert row["throughput"] == pytest.approx(4 / (row["median_ms"] / 1e3))
-    assert row["rel_err"] == 0.0 and row["tolerance"] == 1e-4
-    assert row["cold_start_s"] >= row["first_call_s"] > 0
-    assert row["timer"] == "perf_counter" and row["timer_overhead_us"] > 0
-    assert row["tflops"] > 0  # from torch's flop counter
-    assert row["extra"]["flops_per_step"] == 2 * 4 * (16 * 32 + 32 * 4)
-    assert len(row["extra"]["times_ms"]) == row["reps"]
+    assert row.status == "ok", row.error
+    assert row.median_ms > 0 and row.iqr_ms >= 0 and row.reps >= 3
+    assert row.p05_ms <= row.median_ms <= row.p95_ms
+    assert row.throughput == pytest.approx(4 / (row.median_ms / 1e3))
+    assert row.rel_err == 0.0 and row.tolerance == 1e-4
+    assert row.cold_start_s >= row.first_call_s > 0
+    assert row.timer == "perf_counter" and row.timer_overhead_us > 0
+    assert row.tflops > 0  # from torch's flop counter
+    assert row.extra["flops_per_step"] == 2 * 4 * (16 * 32 + 32 * 4)
+    assert len(row.times_ms) == row.reps
 
 
 def test_train_point_runs_optimizer_steps(write_scenario, fast_timing):
     row = run_point(write_scenario(TINY_MLP), fast_timing, mode=Mode.TRAIN)
-    assert row["status"] == "ok", row.get("error")
-    assert row["extra"]["flops_per_step"] == 3 * 2 * 4 * (16 * 32 + 32 * 4)
+    assert row.status == "ok", row.error
+    assert row.extra["flops_per_step"] == 3 * 2 * 4 * (16 * 32 + 32 * 4)
 
 
 def test_exception_in_build_model_names_file_and_line(write_scenario, fast_timing):
@@ -45,9 +45,9 @@ def test_exception_in_build_model_names_file_and_line(write_scenario, fast_timin
         )
     )
     row = run_point(path, fast_timing)
-    assert row["status"] == "failed"
-    assert row["error"].startswith(f"{path}:5: RuntimeError: no weights")
-    assert "traceback" in row["extra"]
+    assert row.status == "failed"
+    assert row.error.startswith(f"{path}:5: RuntimeError: no weights")
+    assert "traceback" in row.extra
 
 
 def test_nan_output_fails_the_point(write_scenario, fast_timing):
@@ -55,9 +55,9 @@ def test_nan_output_fails_the_point(write_scenario, fast_timing):
         TINY_MLP + "\ndef forward(model, batch):\n    return model(batch) * float('nan')\n"
     )
     row = run_point(path, fast_timing)
-    assert row["status"] == "failed"
-    assert "non-finite" in row["error"]
-    assert row.get("median_ms") is None  # a failed point's time is not a result
+    assert row.status == "failed"
+    assert "non-finite" in row.error
+    assert row.median_ms is None  # a failed point's time is not a result
 
 
 def test_wrong_output_from_backend_fails_the_check(write_scenario, fast_timing, monkeypatch):
@@ -69,8 +69,8 @@ def test_wrong_output_from_backend_fails_the_check(write_scenario, fast_timing, 
 
     monkeypatch.setitem(backends.BACKENDS, "wrong", Backend("wrong", "off by 1%", prepare))
     row = run_point(write_scenario(TINY_MLP), fast_timing, backend="wrong")
-    assert row["status"] == "failed"
-    assert "relative error 0.01" in row["error"] and "tolerance 0.0001" in row["error"]
+    assert row.status == "failed"
+    assert "relative error 0.01" in row.error and "tolerance 0.0001" in row.error
 
 
 def test_memory_error_is_oom(write_scenario, fast_timing):
@@ -81,14 +81,14 @@ def test_memory_error_is_oom(write_scenario, fast_timing):
     task = PointTask(str(path), Point(batch_size=4, threads=1), 0, 0, fast_timing, str(path.parent))
     # make_batch is called after the model is built: a MemoryError there is an oom point
     row = measure_point(scenario, task)
-    assert row["status"] == "oom"
-    assert "48 GiB" in row["error"]
+    assert row.status == "oom"
+    assert "48 GiB" in row.error
 
 
 def test_bf16_autocast_is_checked_with_its_tolerance(write_scenario, fast_timing):
     row = run_point(write_scenario(TINY_MLP), fast_timing, amp=Amp.BF16)
-    assert row["status"] == "ok", row.get("error")
-    assert 0 < row["rel_err"] < row["tolerance"] == 5e-2
+    assert row.status == "ok", row.error
+    assert 0 < row.rel_err < row.tolerance == 5e-2
 
 
 @pytest.mark.parametrize(
@@ -126,8 +126,8 @@ def make_dataset():
 """
     )
     row = run_point(path, fast_timing)
-    assert row["status"] == "ok", row.get("error")
-    assert 0.5 < row["data_wait_frac"] <= 1.0  # 4 ms of sleeping per batch dwarfs a tiny MLP
+    assert row.status == "ok", row.error
+    assert 0.5 < row.data_wait_frac <= 1.0  # 4 ms of sleeping per batch dwarfs a tiny MLP
 
 
 def test_cpu_peak_memory_is_the_points_own_growth(write_scenario, fast_timing):
@@ -154,7 +154,7 @@ def test_cpu_peak_memory_is_the_points_own_growth(write_scenario, fast_timing):
         """
     )
     row = run_point(path, fast_timing)
-    assert row["status"] == "ok", row.get("error")
-    if row["extra"]["peak_mem_kind"] != "cpu_rss_growth":
+    assert row.status == "ok", row.error
+    if row.extra["peak_mem_kind"] != "cpu_rss_growth":
         pytest.skip("this kernel does not allow resetting the RSS high-water mark")
-    assert 64e6 <= row["peak_mem_bytes"] < 300e6
+    assert 64e6 <= row.peak_mem_bytes < 300e6

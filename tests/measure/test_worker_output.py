@@ -70,7 +70,7 @@ quiet.stop()
 out = capture.end()
 capture.restore()
 print(json.dumps({"timed": timed.bytes, "quiet": quiet.bytes, "facts": timed.facts(),
-                  "row": out.annotate({}), "none": quiet.facts()}))
+                  "row": out.facts(), "none": quiet.facts()}))
 """
 
 
@@ -91,7 +91,7 @@ def test_capture_catches_python_c_and_child_output_and_counts_timed_bytes(tmp_pa
     log = (tmp_path / "logs" / "7.log").read_text()
     for text in ("from python before timing", "fd2 during timing", "C printf 42", "child process"):
         assert text in log
-    assert result["row"]["extra"] == {
+    assert result["row"] == {
         "output_log": "logs/7.log",
         "output_bytes": len(log),
         "output_lines": log.count("\n"),

@@ -55,7 +55,7 @@ def test_point_with_nvtx_modules_and_profile(
         profiling=ProfileOptions(profile=True, nvtx=True, nvtx_modules=True, nvtx_overhead_s=0.05),
     )
     row = measure_point(scenario, task)
-    assert row["status"] == "ok", row.get("error")
+    assert row.status == "ok", row.error
     label = point.label()
     pushes = [m for m in log if m is not None]
     assert pushes.count(None) == 0 and len(pushes) == log.count(None)  # balanced
@@ -63,7 +63,7 @@ def test_point_with_nvtx_modules_and_profile(
         assert f"{label}/{phase}" in pushes, phase
     assert f"{label}/measure/step" in pushes and f"{label}/profile/step" in pushes
     assert "0" in pushes  # a module range (the first Linear)
-    extra = row["extra"]
+    extra = row.extra
     assert extra["nvtx_overhead"]["ranges_per_step"] > 1
     profile = extra["profile"]
     assert "error" not in profile, profile

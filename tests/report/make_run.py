@@ -45,7 +45,8 @@ def _ok_row(
         "correctness_only": False,
         "wall_s": 1.0,
         "command": _command(axes),
-        "extra": {"times_ms": times, **extra},
+        "times_ms": times,
+        "extra": dict(extra),
     }
 
 

@@ -51,6 +51,7 @@ def _value(kind: str) -> st.SearchStrategy:
         "bool": st.booleans() | st.none(),
         "str": text,
         "json": st.dictionaries(text, json_values, max_size=4),
+        "json_list": st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=6),
     }[kind]
 
 
@@ -107,6 +108,27 @@ def test_one_definition_of_the_columns() -> None:
         Row.from_dict({"status": "ok", "speed": 3})
     with pytest.raises(ValueError, match="unknown result columns"):
         Row().update(median=1.0)
+
+
+def test_raw_samples_are_a_column_and_an_older_folders_move_there(tmp_path: Path) -> None:
+    """Before `times_ms` was a column the samples sat in extra.times_ms: both readers move them
+    to the field, so the report, compare and --repeat read one place."""
+    from perfbench.results.reader import read_results_csv
+
+    path = tmp_path / "results.csv"
+    path.write_text(
+        "point_id,backend,status,median_ms,extra\r\n"
+        '1,eager,ok,1.5,"{""times_ms"": [1.5, 2], ""number"": 1}"\r\n'
+        '2,eager,ok,1.5,"{""times_ms"": [1, ""x""]}"\r\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="expected a JSON list of numbers"):
+        read_rows(path)  # the strict reader
+    got = read_results_csv(path, warn=False)  # the forgiving one names the line
+    (row,) = got.rows
+    assert row.times_ms == [1.5, 2.0] and row.extra == {"number": 1}
+    assert [d.line for d in got.damaged] == [3] and "times_ms" in got.damaged[0].what
+    assert COLUMNS[-2:] == ("times_ms", "extra")
 
 
 def test_older_file_reads_with_defaults_and_unknown_columns_are_ignored(tmp_path: Path) -> None:

@@ -17,9 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perfbench.execute.executor import ProgressFn, RecordFn
+from perfbench.execute.events import (
+    Active,
+    FilesReady,
+    GroupStarted,
+    ProgressFn,
+    RecordFn,
+    RowReady,
+    WorkerFacts,
+    WorkerMessage,
+)
 from perfbench.execute.ray.task import GroupPayload, group_task, versions
-from perfbench.execute.rows import full_row, record_skipped
+from perfbench.execute.rows import record_skipped
 from perfbench.measure.group import GroupTask
 from perfbench.plan.run_plan import ComparisonGroup, RunPlan
 from perfbench.results.row import Row
@@ -182,36 +191,29 @@ class GroupDriver:
             return
         self._handle(attempt, message)
 
-    def _handle(self, attempt: _Attempt, message: tuple[Any, ...]) -> None:
-        kind = message[0]
-        if kind == "worker":
-            attempt.worker = message[1]
-            self.nodes[message[1]["node_id"]] = message[1]["host"]
+    def _handle(self, attempt: _Attempt, message: WorkerMessage) -> None:
+        if isinstance(message, WorkerFacts):
+            facts = message.facts
+            attempt.worker = facts
+            self.nodes[facts["node_id"]] = facts["host"]
             if attempt.group.group_id not in self.started:
                 self.started.append(attempt.group.group_id)
-            self.progress(
-                "group",
-                {
-                    "number": self.started.index(attempt.group.group_id) + 1,
-                    "groups": self.groups_total,
-                    "group": attempt.group,
-                    "host": message[1]["host"],
-                },
-            )
-        elif kind == "active":
-            attempt.active = message[1]
-            attempt.since = time.monotonic() - message[2]
-        elif kind == "files":
-            self._write_files(message[1])
-        elif kind == "row":
-            row = message[1]
-            self._write_files(message[2])  # artefacts first: the row links to them
-            row["extra"]["worker"]["attempt"] = attempt.number
-            deaths = self.deaths.by_point.get(row["point_id"])
+            number = self.started.index(attempt.group.group_id) + 1
+            self.progress(GroupStarted(number, self.groups_total, attempt.group, facts["host"]))
+        elif isinstance(message, Active):
+            attempt.active = message.point_id
+            attempt.since = time.monotonic() - message.elapsed_s
+        elif isinstance(message, FilesReady):
+            self._write_files(message.files)
+        elif isinstance(message, RowReady):
+            row = message.row
+            self._write_files(message.files)  # artefacts first: the row links to them
+            row.extra["worker"]["attempt"] = attempt.number
+            deaths = self.deaths.by_point.get(row.point_id)
             if deaths:
-                row["extra"]["worker"]["earlier_deaths"] = list(deaths)
-            attempt.task = attempt.task.without(row["point_id"])
-            self.record(full_row(row, attempt.group))
+                row.extra["worker"]["earlier_deaths"] = list(deaths)
+            attempt.task = attempt.task.without(row.point_id)
+            self.record(row)
 
     def _write_files(self, files: dict[str, bytes]) -> None:
         """Artefacts from the worker, at the same relative paths as a local run writes them."""
@@ -292,7 +294,7 @@ class GroupDriver:
         row.update(status=status, error=error)
         if worker:  # stopped_at: the driver's wall clock when it gave up on the task
             row.update(host=worker["host"], extra={"worker": {**worker, "stopped_at": time.time()}})
-        self.record(row.as_dict())
+        self.record(row)
 
 
 def _cancel(attempt: _Attempt) -> None:

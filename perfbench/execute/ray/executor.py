@@ -34,7 +34,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from perfbench.execute.executor import ExecutorError, ProgressFn, RecordFn
+from perfbench.execute.events import ProgressFn, RecordFn, RunWarning
+from perfbench.execute.executor import ExecutorError
 from perfbench.execute.ray.driver import SLOT, GroupDriver
 from perfbench.plan.run_plan import ComparisonGroup, RunPlan
 from perfbench.results.rundir import RunDir
@@ -150,7 +151,7 @@ class RayExecutor:
         progress: ProgressFn,
     ) -> None:
         for warning in self._warnings:
-            progress("warning", {"message": warning})
+            progress(RunWarning(warning))
         self._driver = GroupDriver(
             plan,
             run_dir,

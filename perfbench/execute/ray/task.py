@@ -4,11 +4,13 @@
 `ray.remote`). It yields messages as things happen, so the driver writes each row the moment it is
 final and enforces `--timeout` per point, as the local worker does:
 
-    ("worker", facts)            first: host, node, versions, GPU, pinned cores, inductor cache
-    ("active", point_id, secs)   the point being measured (None: between points) and for how long
-    ("row", row, files)          one point's final row, and the artefacts written for it
+    WorkerFacts(facts)           first: host, node, versions, GPU, pinned cores, inductor cache
+    Active(point_id, secs)       the point being measured (None: between points) and for how long
+    RowReady(row, files)         one point's final `Row`, and the artefacts written for it
                                  (relative path -> bytes: the driver's run folder is elsewhere)
-    ("files", files)             artefacts written after the last row, if any
+    FilesReady(files)            artefacts written after the last row, if any
+
+(the dataclasses of perfbench.execute.events)
 
 The group is measured by `perfbench.measure.group.measure_group`, the same unit the local worker runs, in
 a thread of this process; the task's own thread forwards what it emits. Activity is forwarded at
@@ -39,6 +41,7 @@ from typing import Any
 import torch
 
 import perfbench
+from perfbench.execute.events import Active, FilesReady, RowReady, WorkerFacts, WorkerMessage
 from perfbench.measure.group import Activity, GroupTask, measure_group
 from perfbench.measure.point import PointTask
 from perfbench.results.row import Row
@@ -164,22 +167,22 @@ def worker_facts(payload: GroupPayload) -> dict[str, Any]:
     }
 
 
-def group_task(payload: GroupPayload) -> Iterator[tuple[Any, ...]]:
+def group_task(payload: GroupPayload) -> Iterator[WorkerMessage]:
     """Measure one group here, streaming messages to the driver (see the module docstring)."""
     from perfbench.scenario.loading import ScenarioError, load_scenario
 
     facts = worker_facts(payload)
-    yield ("worker", facts)
+    yield WorkerFacts(facts)
     here = Path.cwd()  # Ray unpacked the scenario's folder here (runtime_env working_dir)
 
     def localise(text: str) -> str:  # messages name the user's file, not the unpacked copy
         return text.replace(str(here), payload.driver_dir)
 
-    def failed(points: tuple[PointTask, ...], why: str) -> Iterator[tuple[Any, ...]]:
+    def failed(points: tuple[PointTask, ...], why: str) -> Iterator[WorkerMessage]:
         for p in points:
             row = Row.for_point(p.point_id, p.point, group_id=payload.task.group_id)
             row.update(status="failed", error=why, host=facts["host"], extra={"worker": facts})
-            yield ("row", row.as_dict(), {})
+            yield RowReady(row)
 
     refusal = version_refusal(payload.expected, facts)
     if refusal:
@@ -197,18 +200,18 @@ def group_task(payload: GroupPayload) -> Iterator[tuple[Any, ...]]:
         )
         task = dataclasses.replace(payload.task, points=points)
         for message in _stream(scenario, task, Path(tmp)):
-            if message[0] == "row":
-                row = message[1]
-                row["error"] = localise(row.get("error") or "")
-                extra = row.setdefault("extra", {})
+            if isinstance(message, RowReady):
+                row = message.row
+                row.error = localise(row.error)
+                extra = row.extra
                 if "traceback" in extra:
                     extra["traceback"] = localise(str(extra["traceback"]))
                 extra["worker"] = {**facts, **extra.get("worker", {})}
-                row["host"] = facts["host"]
+                row.host = facts["host"]
             yield message
 
 
-def _stream(scenario: Any, task: GroupTask, out_dir: Path) -> Iterator[tuple[Any, ...]]:
+def _stream(scenario: Any, task: GroupTask, out_dir: Path) -> Iterator[WorkerMessage]:
     """Run `measure_group` in a thread; yield its rows (with new artefacts) and activity changes.
 
     Each row's `extra.worker.row_at` is the wall-clock time it was final: with the task's
@@ -239,19 +242,19 @@ def _stream(scenario: Any, task: GroupTask, out_dir: Path) -> Iterator[tuple[Any
         if state != last:
             last = state
             point_id, since = state
-            yield ("active", point_id, time.monotonic() - since if point_id is not None else 0.0)
+            yield Active(point_id, time.monotonic() - since if point_id is not None else 0.0)
         if item is None:
             continue
         if item[0] == "end":
             leftovers = _new_files(out_dir, shipped)  # written after the last row: still kept
             if leftovers:
-                yield ("files", leftovers)
+                yield FilesReady(leftovers)
             break
         if item[0] == "error":
             raise RuntimeError(f"measuring group {task.group_id} failed: {item[1]}")
         _, row, at = item
-        row.setdefault("extra", {})["worker"] = {"row_at": at}
-        yield ("row", row, _new_files(out_dir, shipped))
+        row.extra["worker"] = {"row_at": at}
+        yield RowReady(row, _new_files(out_dir, shipped))
 
 
 def _new_files(root: Path, shipped: set[Path]) -> dict[str, bytes]:
