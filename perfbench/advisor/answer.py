@@ -18,6 +18,7 @@ from typing import Any
 
 from perfbench.advisor.data import RunData, ms, settings
 from perfbench.advisor.finding import Finding
+from perfbench.results import facts
 
 FASTER = "faster"
 
@@ -41,7 +42,7 @@ def callable_row(row: dict[str, Any]) -> bool:
     if math.isnan(low) or math.isnan(high) or not str(row.get("verdict") or "").strip():
         return False
     extra = row.get("extra") or {}
-    return not _truthy(row.get("contended")) and not _truthy(extra.get("too_noisy"))
+    return not _truthy(row.get("contended")) and not _truthy(extra.get(facts.TOO_NOISY))
 
 
 def _speedup(row: dict[str, Any]) -> float:
@@ -55,7 +56,7 @@ def _speedup(row: dict[str, Any]) -> float:
 
 def _said(row: dict[str, Any]) -> str:
     """`onnxruntime 2.21× (95% CI 1.48–2.96, faster)`: one row's own numbers."""
-    level = _num((row.get("extra") or {}).get("speedup_ci_level"))
+    level = _num((row.get("extra") or {}).get(facts.SPEEDUP_CI_LEVEL))
     level_text = f"{level * 100:g}% CI " if not math.isnan(level) else "CI "
     return (
         f"{row['backend']} {_speedup(row):.2f}× ({level_text}{_num(row['speedup_ci_low']):.2f}–"

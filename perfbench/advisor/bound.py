@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perfbench.advisor.data import RunData
+from perfbench.results import facts
 
 # The weight-read floor explains at least a quarter of the fixed cost: memory-bound. Not a half:
 # a step that does nothing but stream its weights reaches only part of the copy ceiling (which
@@ -79,34 +80,34 @@ def _mb(n: float) -> str:
 
 def classify(data: RunData, row: dict[str, Any], fixed_ms: float) -> Bound:
     """Whether `row`'s fixed per-step cost `fixed_ms` is memory traffic or overhead."""
-    counted = (row.get("extra") or {}).get("step_bytes")
+    counted = (row.get("extra") or {}).get(facts.STEP_BYTES)
     weights = _positive((counted or {}).get("weights")) if isinstance(counted, dict) else None
     if weights is None:
         return Bound(UNKNOWN, ("bytes per step: not counted by this run (older perfbench)",))
     # the recorded cache is the CPU's: a GPU's L2 is not recorded, so on CUDA it is unknown
     cuda = str(row.get("device") or "").startswith("cuda")
     llc = None if cuda else _positive(counted.get("last_level_cache"))
-    facts = [
+    evidence = [
         f"weights: {_mb(weights)} in {counted.get('weight_tensors', '?')} tensors"
         + (f", last-level cache {_mb(llc)}" if llc else ", cache size unknown")
         + " [results.csv extra.step_bytes]"
     ]
     if llc and weights <= llc:
-        facts.append(
+        evidence.append(
             "the weights fit in the last-level cache: a step need not read them from memory"
         )
-        return Bound(OVERHEAD, tuple(facts))
+        return Bound(OVERHEAD, tuple(evidence))
     gbps = copy_gbps(data, row)
     if gbps is None:
         threads = int(row.get("threads") or 1)
-        facts.append(
+        evidence.append(
             "no copy ceiling recorded for this device and thread count, so reading the weights "
             f"cannot be timed: run `perfbench ceilings --device cpu --threads {threads}`, then "
             "`perfbench report RUN_DIR`"
         )
-        return Bound(UNKNOWN, tuple(facts))
+        return Bound(UNKNOWN, tuple(evidence))
     floor_ms = weights / (gbps * 1e9) * 1e3
-    facts.append(
+    evidence.append(
         f"reading them once at the measured copy ceiling of {gbps:.1f} GB/s takes at least "
         f"{floor_ms:.2f} ms, {floor_ms / fixed_ms:.0%} of the {fixed_ms:.2f} ms fixed cost "
         "[run.json ceilings]"
@@ -114,12 +115,12 @@ def classify(data: RunData, row: dict[str, Any], fixed_ms: float) -> Bound:
         else f"reading them at {gbps:.1f} GB/s takes at least {floor_ms:.2f} ms [run.json ceilings]"
     )
     if fixed_ms > 0 and floor_ms >= MEMORY_SHARE * fixed_ms:
-        return Bound(MEMORY, tuple(facts), floor_ms)
+        return Bound(MEMORY, tuple(evidence), floor_ms)
     if row.get("contended") is True or str(row.get("contended")).lower() == "true":
-        facts.append(
+        evidence.append(
             "the point was contended: other processes stretch its step (and share the memory "
             "bus) but not the ceiling, so a small share here does not make it overhead "
             "[results.csv contended]"
         )
-        return Bound(UNKNOWN, tuple(facts), floor_ms)
-    return Bound(OVERHEAD, tuple(facts), floor_ms)
+        return Bound(UNKNOWN, tuple(evidence), floor_ms)
+    return Bound(OVERHEAD, tuple(evidence), floor_ms)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from perfbench.advisor.data import RunData, settings
 from perfbench.advisor.finding import Finding
+from perfbench.results import facts
 
 
 def recompile_limit(data: RunData) -> list[Finding]:
     """A compiled point whose frame hit dynamo's recompile limit: the file:line and the fix."""
     out = []
     for r in data.ok():
-        hit = (r.get("extra") or {}).get("recompile_limit")
+        hit = (r.get("extra") or {}).get(facts.RECOMPILE_LIMIT)
         if not isinstance(hit, dict):
             continue
         where = hit.get("where") or hit.get("function") or "?"
@@ -24,8 +25,8 @@ def recompile_limit(data: RunData) -> list[Finding]:
         )
         evidence = (
             f"last failing guard: {hit.get('reason')} [results.csv extra.recompile_limit]",
-            f"compiles {(r.get('extra') or {}).get('compiles')}, compile ids "
-            f"{(r.get('extra') or {}).get('compile_ids')} [results.csv extra.compile_ids]",
+            f"compiles {(r.get('extra') or {}).get(facts.COMPILES)}, compile ids "
+            f"{(r.get('extra') or {}).get(facts.COMPILE_IDS)} [results.csv extra.compile_ids]",
         )
         out.append(
             Finding(

@@ -10,6 +10,7 @@ from typing import Any
 
 from perfbench.advisor.data import RunData, compare, ms, settings
 from perfbench.advisor.finding import Finding
+from perfbench.results import facts
 
 MAX_REASONS = 5
 
@@ -18,16 +19,16 @@ def changes_of(row: dict[str, Any]) -> tuple[int | None, str]:
     """How many things the backend changed (`Prepared.changes` when the harness records it, else
     the backend's own facts) and what they are; (None, "") when unknown or not applicable."""
     extra = row.get("extra") or {}
-    if isinstance(extra.get("changes"), (int, float)):
-        return int(extra["changes"]), str(extra.get("changes_what") or "changes")
+    if isinstance(extra.get(facts.CHANGES), (int, float)):
+        return int(extra[facts.CHANGES]), str(extra.get(facts.CHANGES_WHAT) or "changes")
     if str(row.get("verdict") or "") == "no change":
-        return 0, str(extra.get("changes_what") or "changes")
-    if "compile_mode" in extra and isinstance(extra.get("graphs"), int):
-        return extra["graphs"], "graphs captured"
-    if isinstance(extra.get("rewrites"), dict):
-        return int(sum(int(v) for v in extra["rewrites"].values())), "fx rewrites"
-    if isinstance(extra.get("coverage"), dict) and "replaced" in extra["coverage"]:
-        return int(extra["coverage"]["replaced"]), "ops replaced by our kernels"
+        return 0, str(extra.get(facts.CHANGES_WHAT) or "changes")
+    if facts.COMPILE_MODE in extra and isinstance(extra.get(facts.GRAPHS), int):
+        return extra[facts.GRAPHS], "graphs captured"
+    if isinstance(extra.get(facts.REWRITES), dict):
+        return int(sum(int(v) for v in extra[facts.REWRITES].values())), "fx rewrites"
+    if isinstance(extra.get(facts.COVERAGE), dict) and "replaced" in extra[facts.COVERAGE]:
+        return int(extra[facts.COVERAGE]["replaced"]), "ops replaced by our kernels"
     return None, ""
 
 
@@ -41,7 +42,7 @@ def no_change(data: RunData) -> list[Finding]:
     out = []
     for backend, rows in by_backend.items():
         _, what = changes_of(rows[0])
-        note = str((rows[0].get("extra") or {}).get("note") or f"0 {what}")
+        note = str((rows[0].get("extra") or {}).get(facts.NOTE) or f"0 {what}")
         evidence = [f"{r['label']}: 0 {what} [results.csv extra]" for r in rows[:5]]
         for r in rows[:3]:
             a = data.same_but(r, backend="eager")
@@ -107,17 +108,17 @@ def graph_breaks(data: RunData) -> list[Finding]:
     groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
     for r in data.ok():
         extra = r.get("extra") or {}
-        n = extra.get("graph_breaks")
-        reasons = tuple(str(x) for x in (extra.get("graph_break_reasons") or []))
+        n = extra.get(facts.GRAPH_BREAKS)
+        reasons = tuple(str(x) for x in (extra.get(facts.GRAPH_BREAK_REASONS) or []))
         reasons = tuple(x for x in reasons if not x.startswith("explain failed"))
         if (isinstance(n, (int, float)) and n > 0) or reasons:
             groups.setdefault((str(r["backend"]), reasons), []).append(r)
     out = []
     for (backend, reasons), rows in groups.items():
         r = rows[0]
-        count = r["extra"].get("graph_breaks")
+        count = r["extra"].get(facts.GRAPH_BREAKS)
         n = max(int(count) if isinstance(count, (int, float)) else 0, len(reasons))
-        graphs = r["extra"].get("graphs")
+        graphs = r["extra"].get(facts.GRAPHS)
         first = _explain(data, reasons[0]) if reasons else "dynamo recorded no reason"
         evidence = [
             f"break: {x} [results.csv extra.graph_break_reasons]" for x in reasons[:MAX_REASONS]
@@ -155,10 +156,10 @@ def recompiles(data: RunData) -> list[Finding]:
     out = []
     for r in data.ok():
         extra = r.get("extra") or {}
-        k = extra.get("recompiles")
+        k = extra.get(facts.RECOMPILES)
         if not isinstance(k, (int, float)) or k <= 0:
             continue
-        ids = ", ".join(str(i) for i in extra.get("compile_ids") or [])
+        ids = ", ".join(str(i) for i in extra.get(facts.COMPILE_IDS) or [])
         sentence = (
             f"{r['backend']} recompiled {int(k)} time(s) at {settings(r)}: a guard failed on a "
             "later call (a new shape, dtype or Python value), and each recompile is paid again."
@@ -184,7 +185,7 @@ def recompiles(data: RunData) -> list[Finding]:
 
 def _cache_clause(extra: dict[str, Any]) -> tuple[str, str]:
     """(sentence clause, evidence) about inductor's cache for this compile."""
-    cache = extra.get("inductor_cache") or {}
+    cache = extra.get(facts.INDUCTOR_CACHE) or {}
     state = cache.get("state")
     counts = ", ".join(f"{k} {v}" for k, v in cache.items() if k != "state")
     evidence = f"inductor cache: {state or 'not recorded'}{f' ({counts})' if counts else ''} [results.csv extra.inductor_cache]"
@@ -217,7 +218,7 @@ def break_even(data: RunData) -> list[Finding]:
         extra = b.get("extra") or {}
         cold = b.get("cold_start_s")
         a = data.same_but(b, backend="eager")
-        if "compile_mode" not in extra or a is None or not cold or math.isnan(cold):
+        if facts.COMPILE_MODE not in extra or a is None or not cold or math.isnan(cold):
             continue
         r = compare(a, b)
         clause, cache_evidence = _cache_clause(extra)
@@ -234,7 +235,7 @@ def break_even(data: RunData) -> list[Finding]:
             if o is not b
             and o.get("backend") == b["backend"]
             and o.get("cold_start_s")
-            and "compile_mode" in (o.get("extra") or {})
+            and facts.COMPILE_MODE in (o.get("extra") or {})
         ]
         if others and min(others) < cold / 2:
             evidence.append(
@@ -264,7 +265,7 @@ def break_even(data: RunData) -> list[Finding]:
                 f"step is {r.ratio:.2f}× eager's, so every step adds time; {clause}."
             )
             priority = 1 if r.significant else 3
-        state = (extra.get("inductor_cache") or {}).get("state")
+        state = (extra.get(facts.INDUCTOR_CACHE) or {}).get("state")
         command = (
             data.command(b)
             if state in ("miss", "bypass")

@@ -7,6 +7,7 @@ from typing import Any
 
 from perfbench.advisor.data import RunData, compare, ms, settings
 from perfbench.advisor.finding import Finding
+from perfbench.results import facts
 from perfbench.results.hardware import BY_KEY, NATIVE_CPU, native_cpu
 
 INT8_BACKENDS = ("int8", "int8-ao")
@@ -125,7 +126,7 @@ def low_precision_gpu(data: RunData) -> list[Finding]:
         r = compare(a, b)
         if r.low <= 1 / MIN_GPU_GAIN:  # the interval's best end is a real gain: nothing to say
             continue
-        profile = ((a.get("extra") or {}).get("profile") or {}).get("summary") or {}
+        profile = ((a.get("extra") or {}).get(facts.PROFILE) or {}).get("summary") or {}
         steps = profile.get("steps") or {}
         evidence = [f"speedup over amp=off {r.text()} [results.csv median_ms, iqr_ms]"]
         compute = (steps.get("breakdown_pct") or {}).get("device_compute")

@@ -7,6 +7,7 @@ from typing import Any
 
 from perfbench.advisor.data import RunData, mib, ms, settings
 from perfbench.advisor.finding import Finding
+from perfbench.results import facts
 
 INPUT_BOUND = 0.30  # a step waiting for data 30% of its time or more
 MIN_STEPS = 5  # the wait fraction is a ratio of sums: over fewer steps it is one stall's luck
@@ -20,7 +21,7 @@ def _step_ms(r: dict[str, Any]) -> float:
     """Mean step time where the harness measured a DataLoader (its steps are bimodal: a stall,
     then batches that were ready; the median hides the stalls), else the median."""
     tput = r.get("throughput")
-    if (r.get("extra") or {}).get("throughput_basis") and tput and not math.isnan(tput):
+    if (r.get("extra") or {}).get(facts.THROUGHPUT_BASIS) and tput and not math.isnan(tput):
         return float(r["batch_size"]) / tput * 1e3
     return float(r["median_ms"])
 
@@ -37,7 +38,7 @@ def input_bound(data: RunData) -> list[Finding]:
         frac = r.get("data_wait_frac")
         if frac is None or math.isnan(frac) or frac < INPUT_BOUND:
             continue
-        steps = (r.get("extra") or {}).get("timed_calls") or r.get("reps") or 0
+        steps = (r.get("extra") or {}).get(facts.TIMED_CALLS) or r.get("reps") or 0
         if steps < MIN_STEPS:
             continue
         step = _step_ms(r)
@@ -90,7 +91,7 @@ def memory_peak(data: RunData) -> list[Finding]:
         floor = MEM_FLOOR.get(str(b.get("device")), MEM_FLOOR["cpu"])
         if pb / pa < MEM_RATIO or pb - pa < floor:
             continue
-        kind = (b.get("extra") or {}).get("peak_mem_kind") or "unknown"
+        kind = (b.get("extra") or {}).get(facts.PEAK_MEM_KIND) or "unknown"
         note = (
             "; on a CPU this is resident-memory growth over the whole point, compilation included"
             if kind == "cpu_rss_growth"

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from perfbench.results import facts
+
 # counters["aot_autograd"] and counters["inductor"] keys that say whether a compile hit a cache
 CACHE_KEYS = {
     "inductor": ("fxgraph_cache_hit", "fxgraph_cache_miss", "fxgraph_cache_bypass"),
@@ -72,9 +74,9 @@ def track_compiles(info: dict[str, Any]) -> None:
         ids.append(str(getattr(args, "compile_id", "?")))
         now = cache_counts()
         delta = {k: now[k] - start[k] for k in now if now[k] - start[k]}
-        info["compiles"] = len(ids)
-        info["recompiles"] = recompiles(ids)
-        info["compile_ids"] = ids[:MAX_IDS]
-        info["inductor_cache"] = {"state": cache_state(delta), **delta}
+        info[facts.COMPILES] = len(ids)
+        info[facts.RECOMPILES] = recompiles(ids)
+        info[facts.COMPILE_IDS] = ids[:MAX_IDS]
+        info[facts.INDUCTOR_CACHE] = {"state": cache_state(delta), **delta}
 
     torch._dynamo.callback.callback_handler.register_end_callback(on_compile_end)

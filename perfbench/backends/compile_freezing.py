@@ -30,6 +30,7 @@ from torch import fx, nn
 
 from perfbench.backends.base import Backend, Prepared
 from perfbench.backends.compile_variants import prepare_compiled, reset_dynamo, shared_dynamo
+from perfbench.results import facts
 from perfbench.results.axes import Amp, Mode
 
 AUTOCAST_DTYPES = {Amp.BF16: torch.bfloat16, Amp.FP16: torch.float16}
@@ -87,7 +88,7 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
         graph_inputs_left=counter.inputs,
     )
     if counter.constants == 0:
-        info["note"] = "freezing folded no parameter into a constant (none reached inductor)"
+        info[facts.NOTE] = "freezing folded no parameter into a constant (none reached inductor)"
     prepared.changes = counter.graphs
     prepared.changes_what = "graphs compiled with frozen weights"
     return prepared

@@ -32,9 +32,10 @@ from torch import nn
 from perfbench.backends.base import Backend, Prepared
 from perfbench.backends.compile_facts import track_compiles
 from perfbench.backends.graph_breaks import count_graph_breaks
+from perfbench.results import facts
 from perfbench.results.axes import Device, Mode, Shapes
 
-PROBE_KEYS = ("graph_breaks", "graph_break_reasons", "graphs")
+PROBE_KEYS = (facts.GRAPH_BREAKS, facts.GRAPH_BREAK_REASONS, facts.GRAPHS)
 # graph-break counts per (scenario, point less its backend) while a group builds its arms: set
 # only inside `shared_dynamo`, which the harness enters through `Backend.group_scope`
 _group_probes: ContextVar[dict[tuple[str, Any], dict[str, Any]] | None] = ContextVar(
@@ -52,12 +53,13 @@ def prepare_compiled(
 ) -> Prepared:
     """Count graph breaks (trace only), reset dynamo (not inside `shared_dynamo` once an arm
     compiled), and return the lazily compiled model."""
-    info: dict[str, Any] = {"compile_mode": mode or "default"}
+    info: dict[str, Any] = {facts.COMPILE_MODE: mode or "default"}
     probes = _group_probes.get()
     key = _probe_key(point, scenario) if probes is not None else None
     if probes is not None and key in probes:
         # an earlier arm of this group compiled already: no explain, no reset (module docstring)
-        info.update(probes[key], graph_break_probe_s=0.0, graph_break_probe="shared")
+        info.update(probes[key])
+        info.update({facts.GRAPH_BREAK_PROBE_S: 0.0, facts.GRAPH_BREAK_PROBE: "shared"})
     else:
         info.update(_probe(model, point, example_batch, scenario))
         torch._dynamo.reset()  # no state from explain or an earlier backend leaks into this compile
@@ -65,9 +67,9 @@ def prepare_compiled(
             probes[key] = {k: info[k] for k in PROBE_KEYS if k in info}
     # shapes=static: specialise on this point's shapes, never turn dynamic behind the user's back
     dynamic = point.shapes == Shapes.DYNAMIC
-    info["dynamic_shapes"] = dynamic
+    info[facts.DYNAMIC_SHAPES] = dynamic
     track_compiles(info)  # compiles, recompiles, inductor cache hit/miss, as they happen
-    graphs = info.get("graphs")  # what the probe captured is what torch.compile will compile
+    graphs = info.get(facts.GRAPHS)  # what the probe captured is what torch.compile will compile
     return Prepared(
         model=torch.compile(model, mode=mode, dynamic=dynamic, options=options),
         info=info,
@@ -86,7 +88,7 @@ def _probe(model: nn.Module, point: Any, example_batch: Any, scenario: Any) -> d
         return count_graph_breaks(model, example_batch, scenario, no_grad=point.mode == Mode.INFER)
     except Exception as err:  # the count is diagnostic: record why it is missing, still compile
         why = f"explain failed: {type(err).__name__}: {str(err)[:200]}"
-        return {"graph_breaks": None, "graph_break_reasons": [why]}
+        return {facts.GRAPH_BREAKS: None, facts.GRAPH_BREAK_REASONS: [why]}
 
 
 @contextmanager

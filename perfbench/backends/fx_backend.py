@@ -22,6 +22,7 @@ from perfbench.backends.fx_passes import (
     record_output_ndims,
     trace,
 )
+from perfbench.results import facts
 from perfbench.results.axes import Device, Mode
 
 MAX_SITES = 20  # names listed per rewrite in info; the counts are always complete
@@ -40,22 +41,22 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
     info: dict[str, Any] = {}
     folded: list[str] = []
     if point.mode == Mode.TRAIN:
-        info["fold_bn_skipped"] = "train mode: BatchNorm normalises with batch statistics"
+        info[facts.FOLD_BN_SKIPPED] = "train mode: BatchNorm normalises with batch statistics"
     else:
         ndims = record_output_ndims(gm, lambda m: scenario.forward(m, example_batch), (nn.Linear,))
         folded = fold_bn(gm, ndims)
     reason = linear_act_reason(torch.device(point.device.value), point.mode)
     fused = fuse_linear_act(gm, use_kernel=reason is None)
-    info["rewrites"] = {"fold_bn": len(folded), "linear_act": len(fused)}
-    info["rewrite_sites"] = {"fold_bn": folded[:MAX_SITES], "linear_act": fused[:MAX_SITES]}
+    info[facts.REWRITES] = {"fold_bn": len(folded), "linear_act": len(fused)}
+    info[facts.REWRITE_SITES] = {"fold_bn": folded[:MAX_SITES], "linear_act": fused[:MAX_SITES]}
     if fused:
-        info["linear_act_impl"] = (
+        info[facts.LINEAR_ACT_IMPL] = (
             "perfbench_kernels.bias_act (Triton)" if reason is None else "eager ops"
         )
         if reason is not None:
-            info["linear_act_impl_why"] = reason
+            info[facts.LINEAR_ACT_IMPL_WHY] = reason
     if not folded and not fused:
-        info["note"] = "no rewrite fired: the traced graph computes exactly what eager does"
+        info[facts.NOTE] = "no rewrite fired: the traced graph computes exactly what eager does"
     changes = len(folded) + len(fused)
     return Prepared(model=gm, info=info, changes=changes, changes_what="rewrites fired")
 

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from perfbench.results import facts
+
 MAX_REASONS = 10
 
 
@@ -64,9 +66,9 @@ def count_graph_breaks(
     unique = list(dict.fromkeys(reasons))
     return {
         # explain counts graphs - 1: a forward dynamo captures nothing of (an LSTM) gave -1
-        "graph_breaks": max(0, int(out.graph_break_count)),
-        "graph_break_reasons": unique[:MAX_REASONS],
-        "graphs": int(out.graph_count),
+        facts.GRAPH_BREAKS: max(0, int(out.graph_break_count)),
+        facts.GRAPH_BREAK_REASONS: unique[:MAX_REASONS],
+        facts.GRAPHS: int(out.graph_count),
         # part of the harness's prepare/cold-start time that is this probe, not compilation
-        "graph_break_probe_s": round(time.perf_counter() - start, 3),
+        facts.GRAPH_BREAK_PROBE_S: round(time.perf_counter() - start, 3),
     }

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from perfbench.backends.base import Backend, BackendNotApplicable, Prepared
+from perfbench.results import facts
 from perfbench.results.axes import Amp, Device, Mode
 
 # Relative error (||out - ref|| / ||ref||, as the harness computes it) measured with torchao
@@ -90,17 +91,17 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
     if n_linear == 0:
         raise BackendNotApplicable(_NO_LINEAR.format(name="int8", model=type(model).__name__))
     qmodel = copy.deepcopy(model)  # the harness keeps the float32 model as the reference
-    info: dict[str, Any] = {"int8_linear_layers": n_linear}
+    info: dict[str, Any] = {facts.INT8_LINEAR_LAYERS: n_linear}
     try:
         _quantize_torchao(qmodel)
         with torch.no_grad():
             scenario.forward(qmodel, example_batch)  # fail here, not in the timed loop
-        info["int8_impl"] = "torchao Int8DynamicActivationInt8WeightConfig"
-        info["int8_impl_why"] = "torchao is the maintained int8 path and runs on this build"
+        info[facts.INT8_IMPL] = "torchao Int8DynamicActivationInt8WeightConfig"
+        info[facts.INT8_IMPL_WHY] = "torchao is the maintained int8 path and runs on this build"
     except Exception as err:
         qmodel = _quantize_torch_ao(copy.deepcopy(model))
-        info["int8_impl"] = "torch.ao.quantization.quantize_dynamic (deprecated)"
-        info["int8_impl_why"] = f"torchao failed: {type(err).__name__}: {str(err)[:300]}"
+        info[facts.INT8_IMPL] = "torch.ao.quantization.quantize_dynamic (deprecated)"
+        info[facts.INT8_IMPL_WHY] = f"torchao failed: {type(err).__name__}: {str(err)[:300]}"
     return _quantized(qmodel, info)
 
 
@@ -117,8 +118,8 @@ def _prepare_torch_ao(model: nn.Module, point: Any, example_batch: Any, scenario
         raise BackendNotApplicable(_NO_LINEAR.format(name="int8-ao", model=type(model).__name__))
     qmodel = _quantize_torch_ao(copy.deepcopy(model))
     info = {
-        "int8_impl": "torch.ao.quantization.quantize_dynamic (deprecated)",
-        "int8_impl_why": "asked for by name: the fbgemm/onednn int8 kernels, side by side with torchao",
+        facts.INT8_IMPL: "torch.ao.quantization.quantize_dynamic (deprecated)",
+        facts.INT8_IMPL_WHY: "asked for by name: the fbgemm/onednn int8 kernels, side by side with torchao",
     }
     return _quantized(qmodel, info)
 

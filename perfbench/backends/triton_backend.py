@@ -53,6 +53,7 @@ from perfbench.backends.triton_modules import (
     TritonSwiGLU,
     is_rms_norm,
 )
+from perfbench.results import facts
 from perfbench.results.axes import Device, Mode
 
 # pattern -> the perfbench_kernels module that implements it
@@ -311,14 +312,14 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
         fuse_softmax(gm, plan)
         gm.graph.lint()
         gm.recompile()
-    info["coverage"] = coverage(gm, work, plan)
+    info[facts.COVERAGE] = coverage(gm, work, plan)
     final = gm if gm is not None else work
     if any(isinstance(m, TritonSoftmax) and m.dim >= 0 for m in final.modules()):
         # filled while the point runs: which of those calls took the kernel
-        info["softmax_dim_at_run"] = plan.softmax_at_run
-    info["patterns"] = {p: c for p, c in plan.counts.items() if c["candidates"]}
-    if not info["coverage"]["replaced"]:
-        info["note"] = "no pattern replaced: this point runs the model's eager ops"
+        info[facts.SOFTMAX_DIM_AT_RUN] = plan.softmax_at_run
+    info[facts.PATTERNS] = {p: c for p, c in plan.counts.items() if c["candidates"]}
+    if not info[facts.COVERAGE]["replaced"]:
+        info[facts.NOTE] = "no pattern replaced: this point runs the model's eager ops"
     if point.device != Device.CUDA:
         info["timing_note"] = (
             "Triton interpreter on CPU: correctness only, times are not performance"
@@ -327,13 +328,13 @@ def _prepare(model: nn.Module, point: Any, example_batch: Any, scenario: Any) ->
     scenario_loss = getattr(scenario, "loss_fn", None)
     if point.mode == Mode.TRAIN and scenario_loss is not None:
         # the loss is outside the model: routed at call time, counted in info as it runs
-        info["loss_cross_entropy"] = {}
-        loss_fn = route_cross_entropy(scenario_loss, info["loss_cross_entropy"])
+        info[facts.LOSS_CROSS_ENTROPY] = {}
+        loss_fn = route_cross_entropy(scenario_loss, info[facts.LOSS_CROSS_ENTROPY])
     return Prepared(
         model=final,
         info=info,
         loss_fn=loss_fn,
-        changes=int(info["coverage"]["replaced"]),
+        changes=int(info[facts.COVERAGE]["replaced"]),
         changes_what="ops replaced by our kernels",
     )
 

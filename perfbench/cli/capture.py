@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from perfbench.results import facts
+
 
 def _size(n: int) -> str:
     return (
@@ -34,18 +36,22 @@ def output_notes(extra: dict[str, Any], run_dir: Path | None = None) -> list[str
     from the row's `extra`; nothing when it wrote nothing. The log's path is shown in full
     (relative when shorter) when `run_dir` is given."""
     notes = []
-    if extra.get("output_bytes"):
-        lines = extra["output_lines"]
-        cut = extra.get("output_cut_bytes")
+    if extra.get(facts.OUTPUT_BYTES):
+        lines = extra[facts.OUTPUT_LINES]
+        cut = extra.get(facts.OUTPUT_CUT_BYTES)
         kept = f", {_size(cut)} of it cut from the middle" if cut else ""
         notes.append(
             f"    output: {lines:,} line{'' if lines == 1 else 's'}"
-            f" ({_size(extra['output_bytes'])}{kept}) in "
-            + (shown_path(Path(run_dir) / extra["output_log"]) if run_dir else extra["output_log"])
+            f" ({_size(extra[facts.OUTPUT_BYTES])}{kept}) in "
+            + (
+                shown_path(Path(run_dir) / extra[facts.OUTPUT_LOG])
+                if run_dir
+                else extra[facts.OUTPUT_LOG]
+            )
         )
-    if extra.get("printed_during_timing_bytes"):
+    if extra.get(facts.PRINTED_DURING_TIMING_BYTES):
         notes.append(
-            f"    warning: the step printed {_size(extra['printed_during_timing_bytes'])} while it"
+            f"    warning: the step printed {_size(extra[facts.PRINTED_DURING_TIMING_BYTES])} while it"
             " was timed: its time includes writing that output"
         )
     return notes

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from perfbench.results import facts
+
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
@@ -72,7 +74,7 @@ def _profiled(run_dir: Path) -> list[dict[str, Any]]:
         raise ValueError(f"{run_dir} is not a run folder (no results.csv)")
     df = load_results(run)
     rows = df[df["status"] == "ok"].to_dict("records")
-    return [r for r in rows if isinstance((r["extra"].get("profile") or {}).get("trace"), str)]
+    return [r for r in rows if isinstance((r["extra"].get(facts.PROFILE) or {}).get("trace"), str)]
 
 
 def _match(row: dict[str, Any], want: dict[str, str]) -> bool:
@@ -110,8 +112,8 @@ def diff_command(args: argparse.Namespace) -> int:
 
     try:
         a, b = pick_points(args.run_a, args.run_b, args.points, args.against)
-        steps_a = op_steps(args.run_a / a["extra"]["profile"]["trace"], args.side)
-        steps_b = op_steps(args.run_b / b["extra"]["profile"]["trace"], args.side)
+        steps_a = op_steps(args.run_a / a["extra"][facts.PROFILE]["trace"], args.side)
+        steps_b = op_steps(args.run_b / b["extra"][facts.PROFILE]["trace"], args.side)
     except (ValueError, OSError) as err:
         print(f"perfbench diff: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -16,6 +16,7 @@ from perfbench.execute.events import (
     RunWarning,
 )
 from perfbench.measure.compile_watch import partly_eager
+from perfbench.results import facts
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -67,14 +68,14 @@ class Progress:
         if row.status == "ok" and row.verdict_reason:
             kind = "control" if row.backend == "eager" else "verdict"  # eager: the A/A line
             print(f"    {kind}: {row.verdict_reason}", flush=True)
-        hit = row.extra.get("recompile_limit")
+        hit = row.extra.get(facts.RECOMPILE_LIMIT)
         if row.status == "ok" and hit and partly_eager(hit) not in row.verdict_reason:
             print(f"    note: {partly_eager(hit)}", flush=True)  # no verdict line says it
-        procs = row.extra.get("processes") or {}
+        procs = row.extra.get(facts.PROCESSES) or {}
         if procs and (row.backend == "eager" or procs.get("count", 1) > 1):
             print(f"    processes: {procs.get('count')} ({_processes_text(procs)})", flush=True)
         if row.contended:
-            why = row.extra.get("contention") or "other processes took CPU"
+            why = row.extra.get(facts.CONTENTION) or "other processes took CPU"
             print(f"    contended: {why}", flush=True)
         if row.caveat and row.caveat not in row.verdict_reason:
             print(f"    caveat: {row.caveat}", flush=True)  # perfbench.measure.caveat

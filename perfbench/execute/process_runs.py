@@ -24,6 +24,7 @@ from typing import Any
 
 from perfbench.measure.group import GroupTask
 from perfbench.profiling.instruments import ProfileOptions
+from perfbench.results import facts
 from perfbench.results.row import Row
 from perfbench.stats.two_level import (
     choose_processes,
@@ -68,13 +69,13 @@ def in_processes(
     with k - 1 more processes' (module docstring)."""
     ok = [r for r in first if r.status == "ok"]
     backends = any(r.backend != "eager" for r in ok)
-    control = any("aa_control" in r.extra for r in ok)
+    control = any(facts.AA_CONTROL in r.extra for r in ok)
     # by default only a group with a backend to judge; --processes K times a lone control too
     budget = task.points[0].timing.budget_s if task.points else math.inf
     k, why = choose_processes(eager_step_s(first) if backends else math.nan, requested, budget)
     if k == 1 or not (backends or control):
         for row in ok:
-            row.extra["processes"] = {"count": 1, "why": why}
+            row.extra[facts.PROCESSES] = {"count": 1, "why": why}
         return first
     rest = _quiet(task.without(*[r.point_id for r in first if r.status != "ok"]))
     per_process, lost = [first], []
@@ -102,14 +103,15 @@ def merge(
     by_id = [{r.point_id: r for r in rows if r.status == "ok"} for rows in (own, *per_process[1:])]
     eager = next((r for r in first if r.backend == "eager" and r.status == "ok"), None)
     check = None
-    if eager is not None and "aa_control" in eager.extra:
-        controls = _estimates(by_id, eager.point_id, lambda e: e.get("aa_control") or {})
+    if eager is not None and facts.AA_CONTROL in eager.extra:
+        controls = _estimates(by_id, eager.point_id, lambda e: e.get(facts.AA_CONTROL) or {})
         check = check_control(combine(controls), delta, DEFAULT_ALPHA)
-        control = eager.extra["aa_control"]
+        control = eager.extra[facts.AA_CONTROL]
         control.update(speedup=check.estimate.speedup, ci_low=check.low, ci_high=check.high)
-        control.update(ok=check.ok, reason=check.reason, estimate=estimate_record(check.estimate))
+        control.update(ok=check.ok, reason=check.reason)
+        control[facts.ESTIMATE] = estimate_record(check.estimate)
         eager.verdict_reason = format_control(check)
-    others = [r for r in first if r is not eager and r.status == "ok" and "estimate" in r.extra]
+    others = [r for r in first if r is not eager and r.status == "ok" and facts.ESTIMATE in r.extra]
     inputs = [_input(r, by_id, check) for r in others]
     alpha = group_alpha(len(inputs), family_size, DEFAULT_ALPHA)
     for row, c in zip(others, judge(inputs, delta, alpha), strict=True):
@@ -120,8 +122,8 @@ def merge(
             verdict=c.verdict.value if c.verdict is not None else "",
             verdict_reason=format_comparison(c, delta),
         )
-        row.extra.update(speedup_ci_level=c.level, too_noisy=c.too_noisy)
-        row.extra["estimate"] = estimate_record(c.estimate)  # type: ignore[arg-type]
+        row.extra.update({facts.SPEEDUP_CI_LEVEL: c.level, facts.TOO_NOISY: c.too_noisy})
+        row.extra[facts.ESTIMATE] = estimate_record(c.estimate)  # type: ignore[arg-type]
     for row in first:
         if row.status == "ok":
             _note(row, by_id, why, lost)
@@ -132,7 +134,7 @@ def _estimates(
     by_id: Sequence[dict[int, Row]], point_id: int, where: Callable[[dict], dict]
 ) -> list[Any]:
     """The point's per-process estimates (processes without an ok row are left out)."""
-    recs = [where(rows[point_id].extra).get("estimate") for rows in by_id if point_id in rows]
+    recs = [where(rows[point_id].extra).get(facts.ESTIMATE) for rows in by_id if point_id in rows]
     return [from_record(r) for r in recs if r]
 
 
@@ -141,8 +143,8 @@ def _input(row: Row, by_id: Sequence[dict[int, Row]], check: Any) -> ComparisonI
     return ComparisonInput(
         backend=row.backend,
         estimate=combine(_estimates(by_id, row.point_id, lambda e: e)),
-        changes=extra.get("changes"),
-        no_change_reason=no_change_reason(extra.get("changes_what") or ""),
+        changes=extra.get(facts.CHANGES),
+        no_change_reason=no_change_reason(extra.get(facts.CHANGES_WHAT) or ""),
         control=check,
     )
 
@@ -151,9 +153,10 @@ def _note(row: Row, by_id: Sequence[dict[int, Row]], why: str, lost: Sequence[st
     """extra.processes: k, why, the branch, and each process's own figures; contended if any
     process was."""
     mine = [rows[row.point_id] for rows in by_id if row.point_id in rows]
-    est = row.extra.get("estimate") or (row.extra.get("aa_control") or {}).get("estimate")
+    control = row.extra.get(facts.AA_CONTROL) or {}
+    est = row.extra.get(facts.ESTIMATE) or control.get(facts.ESTIMATE)
     row.contended = any(bool(r.contended) for r in mine)
-    row.extra["processes"] = {
+    row.extra[facts.PROCESSES] = {
         "count": len(mine),
         "why": why,
         "method": (est or {}).get("method", ""),
@@ -177,7 +180,7 @@ def processes_meta(rows: Sequence[Row], requested: int | None) -> dict[str, Any]
     why (from the rows' `extra.processes`)."""
     groups: dict[str, Any] = {}
     for row in rows:
-        procs = row.extra.get("processes")
+        procs = row.extra.get(facts.PROCESSES)
         if procs and row.group_id not in groups:
             groups[row.group_id] = {"count": procs.get("count"), "why": procs.get("why")}
     return {

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from perfbench.measure.caveat import caveat_of, shown_verdict
 from perfbench.measure.timing import Measurement
+from perfbench.results import facts
 from perfbench.results.axes import AXES, point_label
 from perfbench.stats.two_level import combine, from_record
 
@@ -129,7 +130,7 @@ def point_summary(rows: Sequence[Row]) -> dict[str, Any]:
         if combined is not None:
             out["speedup_combined"] = combined
     else:
-        controls = [(r.extra or {}).get("aa_control", {}).get("speedup") for r in rows]
+        controls = [(r.extra or {}).get(facts.AA_CONTROL, {}).get("speedup") for r in rows]
         if _finite(controls):
             out["control_speedups"] = controls
     return out
@@ -139,7 +140,7 @@ def combined_speedup(rows: Sequence[Row], level: float = 0.95) -> dict[str, Any]
     """The repetitions' speedup estimates (`extra.estimate`) combined as a run combines its
     processes (`perfbench.stats.two_level.combine`: each repetition is one more set of fresh
     processes), so the interval means what a run's means; None when no repetition has one."""
-    recs = [(r.extra or {}).get("estimate") for r in rows if r.status == "ok"]
+    recs = [(r.extra or {}).get(facts.ESTIMATE) for r in rows if r.status == "ok"]
     estimates = [from_record(rec) for rec in recs if rec]
     if not estimates:
         return None

@@ -36,6 +36,7 @@ from perfbench.plan.rerun_defaults import scenario_defaults
 from perfbench.plan.run_plan import ComparisonGroup, RunPlan
 from perfbench.profiling.instruments import note_row
 from perfbench.profiling.instruments import run_meta as instruments_meta
+from perfbench.results import facts
 from perfbench.results.environment import capture_environment
 from perfbench.results.row import Row
 from perfbench.results.run_claim import scenario_sha256, start_append
@@ -163,7 +164,7 @@ def _measure(
         counts[row.status] += 1
         done += 1
         progress(PointDone(done - 1, total, planned.point, row))
-        if row.extra.get("model_error"):  # no point can use this model: stop
+        if row.extra.get(facts.MODEL_ERROR):  # no point can use this model: stop
             raise ModelStop(row.error)
 
     by_id = {p.point_id: (p, k) for k, rep in enumerate(repetitions) for p in rep.points}

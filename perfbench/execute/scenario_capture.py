@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from perfbench.measure.worker_output import OutputCapture, PointOutput, log_path
+from perfbench.results import facts
 
 # Importing a scenario (and its first make_batch) is bounded by --timeout when given, else this.
 DEFAULT_LOAD_TIMEOUT_S = 120.0
@@ -38,7 +39,7 @@ class LoadedScenario:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(self.log)
         extra = self.output.facts()
-        extra["output_log"] = path.relative_to(run_dir).as_posix()
+        extra[facts.OUTPUT_LOG] = path.relative_to(run_dir).as_posix()
         return extra
 
 

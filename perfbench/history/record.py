@@ -18,6 +18,7 @@ from typing import Any
 import perfbench.history.store as store
 from perfbench.history.fingerprint import identify, machine_fingerprint
 from perfbench.history.store_location import ENV_VAR
+from perfbench.results import facts
 from perfbench.results.axes import AXES
 from perfbench.results.row import Row
 from perfbench.results.rundir import RunDir
@@ -50,9 +51,9 @@ def point_key(row: Row) -> str:
 
 
 def _record(row: Row) -> dict[str, Any]:
-    ci = row.extra.get("median_ci_ms") if isinstance(row.extra, dict) else None
+    ci = row.extra.get(facts.MEDIAN_CI_MS) if isinstance(row.extra, dict) else None
     ci = ci if isinstance(ci, list) and len(ci) == 2 else (None, None)
-    note = row.extra.get("contention") if isinstance(row.extra, dict) else None
+    note = row.extra.get(facts.CONTENTION) if isinstance(row.extra, dict) else None
     return {
         "point_key": point_key(row),
         "backend": row.backend,
@@ -92,7 +93,7 @@ def run_records(run_dir: Path, live: bool = False) -> tuple[dict[str, Any], list
     meta = run.read_meta()
     rows = run.read_rows() if run.results_csv.is_file() else []
     env = meta.get("environment") or {}
-    machine, facts = machine_fingerprint(env)
+    machine, machine_facts = machine_fingerprint(env)
     ident = identify(_scenario_path(meta), env.get("git_commit"), live)
     path = str(run.path.resolve())
     started = str(meta.get("started_at") or "")
@@ -112,7 +113,7 @@ def run_records(run_dir: Path, live: bool = False) -> tuple[dict[str, Any], list
         "torch_version": env.get("torch"),
         "perfbench_version": meta.get("perfbench_version") or packages.get("perfbench"),
         "machine": machine,
-        "machine_desc": json.dumps(facts, sort_keys=True),
+        "machine_desc": json.dumps(machine_facts, sort_keys=True),
         "command": meta.get("command"),
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }, [_record(r) for r in rows]

@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from perfbench.measure.contention import OTHERS_MARGIN_CORES, Contention
+from perfbench.results import facts
 
 CAVEAT_COLUMN = "caveat"
 OVERSUBSCRIBED_MARGIN_CORES = OTHERS_MARGIN_CORES
@@ -74,9 +75,9 @@ def group_caveat(row: Any, contention: Contention, threads: int) -> tuple[str, b
     if over:
         parts.append(over)
     elif row.contended:
-        why = (row.extra or {}).get("contention") or "other processes took CPU"
+        why = (row.extra or {}).get(facts.CONTENTION) or "other processes took CPU"
         parts.append(f"{CONTENDED}: {why}")
-    quiet = (row.extra or {}).get("quiet_wait") or {}
+    quiet = (row.extra or {}).get(facts.QUIET_WAIT) or {}
     if quiet.get("gave_up"):
         parts.append(
             f"{NOT_QUIET}: gave up waiting for a quiet machine after {quiet['waited_s']:.0f} s "
@@ -90,12 +91,12 @@ def apply_load_rule(rows: Sequence[Any], contention: Contention, threads: int) -
     a caveated call's `verdict_reason` carries its caveat (so does the terminal's line)."""
     for row in rows:
         caveat, uncall = group_caveat(row, contention, threads)
-        if row.extra.get("too_noisy") and row.verdict in CALLS:
+        if row.extra.get(facts.TOO_NOISY) and row.verdict in CALLS:
             noisy = row.verdict_reason.split("; too noisy: ", 1)[-1]
             caveat = "; ".join(p for p in (caveat, f"{TOO_NOISY}: {noisy}") if p)
         row.caveat = caveat
         if uncall and row.verdict in CALLS:
-            row.extra["verdict_before_load_rule"] = row.verdict
+            row.extra[facts.VERDICT_BEFORE_LOAD_RULE] = row.verdict
             span = f"{row.speedup_ci_low:.2f}–{row.speedup_ci_high:.2f}"
             row.verdict = "inconclusive"
             row.verdict_reason = f"{row.backend} inconclusive ({span}); {caveat}"
@@ -112,8 +113,8 @@ def caveat_of(row: Mapping[str, Any]) -> str:
     extra = row.get("extra") or {}
     parts = []
     if row.get("contended") in (True, "True", "true"):
-        parts.append(f"{CONTENDED}: {extra.get('contention') or 'other processes took CPU'}")
-    if extra.get("too_noisy") and str(row.get("verdict") or "") in CALLS:
+        parts.append(f"{CONTENDED}: {extra.get(facts.CONTENTION) or 'other processes took CPU'}")
+    if extra.get(facts.TOO_NOISY) and str(row.get("verdict") or "") in CALLS:
         parts.append(f"{TOO_NOISY}: the A/A control failed")
     return "; ".join(parts)
 

@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from perfbench.results import facts
+
 LOGGER = "torch._dynamo.convert_frame"
 FIX = (
     "mark the value dynamic (torch._dynamo.mark_dynamic for a tensor dimension, or "
@@ -116,7 +118,7 @@ class CompileWatch:
         if self._on_compile_end in handler.end_callbacks:
             handler.remove_end_callback(self._on_compile_end)
 
-    def merge_into(self, point_id: int, facts: dict[str, Any], compiled: bool) -> None:
+    def merge_into(self, point_id: int, arm_facts: dict[str, Any], compiled: bool) -> None:
         """Add what happened after the build to one arm's build-time compile facts; a compiled
         arm also gets the group's recompile-limit hit (dynamo counts a frame's compiles per
         code object, which every compiled arm of the group shares)."""
@@ -124,16 +126,16 @@ class CompileWatch:
         # of the arms after the first compiled one: their ids are in the build-time facts
         from perfbench.backends.compile_facts import MAX_IDS, recompiles  # torch: not for --help
 
-        built = set(facts.get("compile_ids", []))
+        built = set(arm_facts.get(facts.COMPILE_IDS, []))
         later = [i for i in self.ids.get(point_id, []) if i not in built]
         if later:
-            ids = [*facts.get("compile_ids", []), *later]
-            facts["compiles"] = int(facts.get("compiles") or 0) + len(later)
-            facts["recompiles"] = recompiles(ids)
-            facts["compile_ids"] = ids[:MAX_IDS]
-            facts["compiled_while_timed"] = len(later)
+            ids = [*arm_facts.get(facts.COMPILE_IDS, []), *later]
+            arm_facts[facts.COMPILES] = int(arm_facts.get(facts.COMPILES) or 0) + len(later)
+            arm_facts[facts.RECOMPILES] = recompiles(ids)
+            arm_facts[facts.COMPILE_IDS] = ids[:MAX_IDS]
+            arm_facts[facts.COMPILED_WHILE_TIMED] = len(later)
         if compiled and self.hits:
-            facts["recompile_limit"] = {**self.hits[0].as_dict(), "fix": FIX}
+            arm_facts[facts.RECOMPILE_LIMIT] = {**self.hits[0].as_dict(), "fix": FIX}
 
 
 @contextmanager
@@ -172,14 +174,14 @@ def merge_after_rounds(arms: list[Any]) -> None:
     if watch is None:
         return
     for arm in arms:
-        compiled = "compile_mode" in arm.workload.info
+        compiled = facts.COMPILE_MODE in arm.workload.info
         watch.merge_into(arm.task.point_id, arm.compile_facts, compiled and not arm.control)
 
 
 def caveat_verdicts(arms: list[Any]) -> None:
     """A compiled arm that hit the recompile limit says in its verdict that it was partly eager."""
     for arm in arms:
-        hit = arm.compile_facts.get("recompile_limit")
+        hit = arm.compile_facts.get(facts.RECOMPILE_LIMIT)
         if hit and not arm.control:
             reason = arm.row.verdict_reason
             arm.row.verdict_reason = (

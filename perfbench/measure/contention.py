@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from perfbench.measure.own_threads import own_threads_used, thread_cpu
+from perfbench.results import facts
 
 PROC = Path("/proc")
 OTHERS_MARGIN_CORES = 0.25
@@ -157,19 +158,21 @@ class Contention:
     def as_dict(self) -> dict[str, float | int | bool | str | None]:
         """Flat fields for a results row's `extra` column."""
         return {
-            "others_cores": round(self.others_cores, 3),
-            "steal_frac": round(self.steal_s / (self.wall_s * self.cpus), 4) if self.wall_s else 0,
-            "psi_some_frac": (
+            facts.OTHERS_CORES: round(self.others_cores, 3),
+            facts.STEAL_FRAC: round(self.steal_s / (self.wall_s * self.cpus), 4)
+            if self.wall_s
+            else 0,
+            facts.PSI_SOME_FRAC: (
                 round(self.psi_stall_s / self.wall_s, 4)
                 if self.psi_stall_s is not None and self.wall_s
                 else None
             ),
-            "nivcsw_per_s": round(self.nivcsw / self.wall_s, 1) if self.wall_s else 0,
-            "own_threads_cores": round(self.own_threads_cpu_s / self.wall_s, 3)
+            facts.NIVCSW_PER_S: round(self.nivcsw / self.wall_s, 1) if self.wall_s else 0,
+            facts.OWN_THREADS_CORES: round(self.own_threads_cpu_s / self.wall_s, 3)
             if self.wall_s
             else 0,
-            "contended": self.contended,
-            "contention": "; ".join(self.reasons),
+            facts.CONTENDED: self.contended,
+            facts.CONTENTION: "; ".join(self.reasons),
         }
 
 

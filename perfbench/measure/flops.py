@@ -22,6 +22,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from perfbench.results import facts
+
 aten = torch.ops.aten
 
 
@@ -133,5 +135,5 @@ def forward_flops(fn: Callable[[], Any]) -> int:
 def flops_missing(err: BaseException) -> dict[str, Any]:
     """`extra` keys for a point whose FLOPs could not be counted (its tflops stays empty)."""
     if isinstance(err, FlopsUnknown):
-        return {"flops_unknown": str(err), "flops_unknown_ops": err.uncounted}
-    return {"flops_error": f"{type(err).__name__}: {err}"}
+        return {facts.FLOPS_UNKNOWN: str(err), facts.FLOPS_UNKNOWN_OPS: err.uncounted}
+    return {facts.FLOPS_ERROR: f"{type(err).__name__}: {err}"}

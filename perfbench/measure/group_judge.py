@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from perfbench.results import facts
 from perfbench.stats.two_level import estimate_record, group_alpha
 from perfbench.stats.verdict import (
     DEFAULT_ALPHA,
@@ -44,13 +45,13 @@ def judge_arms(arms: list[JudgedArm], inter: Interleaved, family_size: int) -> N
     check = None
     if control_arm is not None:
         check = check_control(inter.estimate(control_arm.name, eager.name), delta, DEFAULT_ALPHA)
-        eager.row.extra["aa_control"] = {
+        eager.row.extra[facts.AA_CONTROL] = {
             "speedup": check.estimate.speedup,
             "ci_low": check.low,
             "ci_high": check.high,
             "ok": check.ok,
             "reason": check.reason,
-            "estimate": estimate_record(check.estimate),  # the parent combines processes' (#22)
+            facts.ESTIMATE: estimate_record(check.estimate),  # the parent combines processes' (#22)
         }
         eager.row.verdict_reason = format_control(check)
     others = [a for a in arms if not a.control and a is not eager]
@@ -73,7 +74,7 @@ def judge_arms(arms: list[JudgedArm], inter: Interleaved, family_size: int) -> N
             verdict=c.verdict.value if c.verdict is not None else "",
             verdict_reason=format_comparison(c, delta),
         )
-        arm.row.extra["speedup_ci_level"] = c.level
-        arm.row.extra["too_noisy"] = c.too_noisy
+        arm.row.extra[facts.SPEEDUP_CI_LEVEL] = c.level
+        arm.row.extra[facts.TOO_NOISY] = c.too_noisy
         if c.estimate is not None:
-            arm.row.extra["estimate"] = estimate_record(c.estimate)
+            arm.row.extra[facts.ESTIMATE] = estimate_record(c.estimate)

@@ -63,11 +63,13 @@ from perfbench.measure.worker_output import TimedOutput
 from perfbench.measure.workload import Workload, build_workload
 from perfbench.profiling.gpu_throttle import clocks_for, mark_throttled, throttle_facts
 from perfbench.profiling.instruments import PointInstruments
+from perfbench.results import facts
 from perfbench.results.row import Row
 from perfbench.scenario.loading import Scenario
 
 CONTROL = "eager (A/A control)"
-COMPILE_FACTS = ("compiles", "recompiles", "compile_ids", "inductor_cache")  # compile_facts
+# what backends/compile_facts.py tracks
+COMPILE_FACTS = (facts.COMPILES, facts.RECOMPILES, facts.COMPILE_IDS, facts.INDUCTOR_CACHE)
 OWN_PASS_STEPS = 3  # steps each arm runs alone after its build: peak memory, first warm-up
 
 
@@ -215,7 +217,7 @@ def _time_and_record(
             f"(budget {budget:g} s of timed work)",
         )
         try:
-            inter, facts = _rounds(arms, begin, built)
+            inter, shared = _rounds(arms, begin, built)
             break
         except ArmFailed as failed:
             _drop(arms, failed.name, _failure(scenario, failed.__cause__ or failed), emit)
@@ -230,14 +232,14 @@ def _time_and_record(
         if not arm.control:  # the control only calibrates: no row, no profile pass
             # flops count, --profile pass: a hang here is this arm's
             begin(arm.task.point_id, f"recording {arm.name} (flop count, profiling passes)")
-            _record_arm(scenario, arm, inter, facts)
+            _record_arm(scenario, arm, inter, shared)
             if quiet is not None:
-                arm.row.extra["quiet_wait"] = quiet.as_dict()
+                arm.row.extra[facts.QUIET_WAIT] = quiet.as_dict()
     judge_arms(arms, inter, family_size)
     caveat_verdicts(arms)  # hit dynamo's recompile limit: the timed code was partly eager
     rows = [arm.row for arm in arms if not arm.control]
     apply_load_rule(
-        rows, facts["contention"], arms[0].task.point.threads
+        rows, shared["contention"], arms[0].task.point.threads
     )  # perfbench.measure.caveat
     for arm in arms:
         if not arm.control:
@@ -296,14 +298,14 @@ def _rounds(arms: list[Arm], begin: Begin, built: int) -> tuple[Interleaved, dic
             arm.inst.after_timing()
     contention = judge_contention(marks["cpu"], snapshot(), float(first.point.threads))
     graphs = _graphs_compiled()
-    facts = {
+    shared = {
         "contention": contention,
         "printed": printed.facts(),
         "recompiled_during_timing": graphs != marks["graphs"],
         "compiled_after_build": graphs - built,
         "gpu": throttle_facts(marks.get("gpu"), clocks_for(first.point.device.value)),
     }
-    return inter, facts
+    return inter, shared
 
 
 def _guarded(arm: Arm, begin: Begin) -> Callable[[], Any]:
@@ -329,23 +331,23 @@ def _graphs_compiled() -> int:
     return int(counters["stats"]["unique_graphs"])
 
 
-def _record_arm(scenario: Scenario, arm: Arm, inter: Interleaved, facts: dict[str, Any]) -> None:
+def _record_arm(scenario: Scenario, arm: Arm, inter: Interleaved, shared: dict[str, Any]) -> None:
     row, workload = arm.row, arm.workload
     m = inter.measurement(arm.name)
     if workload.feed.uses_loader and arm.task.point.num_workers > 0:
         workload.feed.wait_s = arm.wait_s
     record_ok(row, scenario, arm.task.point, workload, m, arm.peak)
-    contention = facts["contention"]
+    contention = shared["contention"]
     row.contended = contention.contended
     row.extra.update(contention.as_dict())
-    row.extra.update(facts["printed"])
-    mark_throttled(row, facts["gpu"])  # SM clock and throttle reasons around the rounds (CUDA)
+    row.extra.update(shared["printed"])
+    mark_throttled(row, shared["gpu"])  # SM clock and throttle reasons around the rounds (CUDA)
     row.extra.update(arm.compile_facts)
-    row.extra["recompiled_during_timing"] = facts["recompiled_during_timing"]
-    row.extra["compiled_after_build"] = facts["compiled_after_build"]
-    row.extra["interleaved"] = inter.summary()
-    row.extra["changes"] = workload.prepared.changes
-    row.extra["changes_what"] = workload.prepared.changes_what
+    row.extra[facts.RECOMPILED_DURING_TIMING] = shared["recompiled_during_timing"]
+    row.extra[facts.COMPILED_AFTER_BUILD] = shared["compiled_after_build"]
+    row.extra[facts.INTERLEAVED] = inter.summary()
+    row.extra[facts.CHANGES] = workload.prepared.changes
+    row.extra[facts.CHANGES_WHAT] = workload.prepared.changes_what
     row.wall_s = arm.cold_wall_s + inter.wall_s
     # GPU summary, input-bound hint, NVTX cost, --profile pass: after every arm is timed
     arm.inst.finish(workload, m.median, row.extra, row.data_wait_frac)

@@ -29,6 +29,7 @@ from perfbench.measure.timing import Measurement, TimingSettings, measure, timer
 from perfbench.measure.worker_output import TimedOutput
 from perfbench.measure.workload import Workload, build_workload, count_flops
 from perfbench.profiling.instruments import PointInstruments, ProfileOptions
+from perfbench.results import facts
 from perfbench.results.axes import Point
 from perfbench.results.row import Row
 from perfbench.scenario.loading import ModelError, Scenario, ScenarioError, describe_exception
@@ -89,7 +90,7 @@ def error_columns(path: Path, err: BaseException) -> dict[str, Any]:
     if isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)):
         return {"status": "oom", "error": f"out of memory: {err}"}
     if isinstance(err, ModelError):  # the same for every point: the runner stops the run
-        return {"status": "failed", "error": str(err), "extra": {"model_error": True}}
+        return {"status": "failed", "error": str(err), "extra": {facts.MODEL_ERROR: True}}
     if isinstance(err, ScenarioError):
         return {"status": "failed", "error": str(err)}
     if isinstance(err, BackendNotApplicable):  # cannot handle this model: not a failure
@@ -100,7 +101,7 @@ def error_columns(path: Path, err: BaseException) -> dict[str, Any]:
         return {"status": "failed", "error": f"correctness check failed: {err}"}
     message = describe_exception(path, err)
     tb = "".join(traceback.format_exception(type(err), err, err.__traceback__, limit=-6))
-    return {"status": "failed", "error": message, "extra": {"traceback": tb[-4000:]}}
+    return {"status": "failed", "error": message, "extra": {facts.TRACEBACK: tb[-4000:]}}
 
 
 def measure_point(scenario: Scenario, task: PointTask) -> Row:
@@ -209,18 +210,18 @@ def record_ok(
     extra.update(workload.info)
     extra.update(
         {
-            "median_ci_ms": [lo * 1e3, hi * 1e3],
-            "number": m.number,
-            "warmup_calls": m.warmup_calls,
-            "stop_reason": m.stop_reason,
-            "prepare_s": workload.prepare_s,
-            "flops_per_step": flops,
-            "peak_mem_kind": peak[0],
+            facts.MEDIAN_CI_MS: [lo * 1e3, hi * 1e3],
+            facts.NUMBER: m.number,
+            facts.WARMUP_CALLS: m.warmup_calls,
+            facts.STOP_REASON: m.stop_reason,
+            facts.PREPARE_S: workload.prepare_s,
+            facts.FLOPS_PER_STEP: flops,
+            facts.PEAK_MEM_KIND: peak[0],
         }
     )
     warning = m.noise_warning()
     if warning:
-        extra["noise_warning"] = warning
+        extra[facts.NOISE_WARNING] = warning
     row.update(
         status="ok",
         times_ms=[round(t * 1e3, 6) for t in m.times_s],
@@ -245,12 +246,12 @@ def record_ok(
         correctness_only=_correctness_only(point),
     )
     # bytes a step must move (weights + batch): the advisor tells memory- from overhead-bound
-    extra["step_bytes"] = step_bytes(
+    extra[facts.STEP_BYTES] = step_bytes(
         workload.model, None if feed.uses_loader else feed.next_batch()
     )
     if feed.uses_loader:
-        extra["timed_calls"] = len(m.times_s) * m.number
-        extra["throughput_basis"] = "mean step time: DataLoader prefetch makes steps bimodal"
+        extra[facts.TIMED_CALLS] = len(m.times_s) * m.number
+        extra[facts.THROUGHPUT_BASIS] = "mean step time: DataLoader prefetch makes steps bimodal"
 
 
 def _throughput(batch_size: int, times_s: list[float], uses_loader: bool) -> float | None:

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from perfbench.results import facts
+
 if TYPE_CHECKING:
     from perfbench.results.row import Row
 
@@ -146,14 +148,14 @@ class PointOutput:
         """What a row's `extra` says of the output: empty when the point wrote nothing."""
         if not self.bytes:
             return {}
-        facts: dict[str, Any] = {
-            "output_log": self.log,
-            "output_bytes": self.bytes,
-            "output_lines": self.lines,
+        out: dict[str, Any] = {
+            facts.OUTPUT_LOG: self.log,
+            facts.OUTPUT_BYTES: self.bytes,
+            facts.OUTPUT_LINES: self.lines,
         }
         if self.cut_bytes:
-            facts["output_cut_bytes"] = self.cut_bytes
-        return facts
+            out[facts.OUTPUT_CUT_BYTES] = self.cut_bytes
+        return out
 
     def annotate(self, row: Row) -> Row:
         """Add the facts to `row.extra` when the point wrote anything; returns the row."""
@@ -292,7 +294,7 @@ class TimedOutput:
 
     def facts(self) -> dict[str, Any]:
         """For the row's `extra`: the flag, only when the step printed while it was timed."""
-        return {"printed_during_timing_bytes": self.bytes} if self.bytes else {}
+        return {facts.PRINTED_DURING_TIMING_BYTES: self.bytes} if self.bytes else {}
 
 
 def _pipe_pending(fd: int) -> int:

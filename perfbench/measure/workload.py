@@ -40,6 +40,7 @@ from perfbench.measure.knobs import (
     model_to_memory_format,
 )
 from perfbench.profiling.nvtx_ranges import point_phase
+from perfbench.results import facts
 from perfbench.results.axes import Amp, Mode, Point
 from perfbench.scenario.loading import ModelError, Scenario, ScenarioError, check_batch
 
@@ -222,7 +223,7 @@ def build_workload(
     feed = make_feed(scenario, point, device)
     feed.next_batch = feed_in_memory_format(feed.next_batch, feed.uses_loader, point)
     # the graph-break probe is our diagnostic, not a cost the user's compile would pay
-    probe_s = float(prepared.info.get("graph_break_probe_s") or 0.0)
+    probe_s = float(prepared.info.get(facts.GRAPH_BREAK_PROBE_S) or 0.0)
     cold_start_s = checked.prepare_s - probe_s + checked.first_call_s
     if point.mode is Mode.INFER:
         step = _infer_step(scenario, point, target, feed)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from perfbench.results import facts
+
 # NVML's clocks-throttle-reason bits (nvml.h: nvmlClocksThrottleReason*), by the name we record
 THROTTLING = {
     "sw_power_cap": 0x4,
@@ -64,18 +66,19 @@ def throttle_facts(before: dict[str, Any] | None, after: dict[str, Any] | None) 
         if (before["throttle_reasons"] | after["throttle_reasons"]) & bit
     )
     return {
-        "sm_clock_mhz": [before["sm_clock_mhz"], after["sm_clock_mhz"]],
-        "gpu_throttle_reasons": active,
-        "gpu_throttled": bool(active),
+        facts.SM_CLOCK_MHZ: [before["sm_clock_mhz"], after["sm_clock_mhz"]],
+        facts.GPU_THROTTLE_REASONS: active,
+        facts.GPU_THROTTLED: bool(active),
     }
 
 
-def mark_throttled(row: Any, facts: dict[str, Any]) -> None:
+def mark_throttled(row: Any, throttle: dict[str, Any]) -> None:
     """Put the facts in a results row's `extra`; a throttled point is flagged like a contended
     one (`contended`, and the reason in `extra["contention"]`): its time is not trustworthy."""
-    row.extra.update(facts)
-    if not facts.get("gpu_throttled"):
+    row.extra.update(throttle)
+    if not throttle.get(facts.GPU_THROTTLED):
         return
     row.contended = True
-    reason = "GPU throttled: " + ", ".join(facts["gpu_throttle_reasons"])
-    row.extra["contention"] = "; ".join(r for r in (row.extra.get("contention"), reason) if r)
+    reason = "GPU throttled: " + ", ".join(throttle[facts.GPU_THROTTLE_REASONS])
+    contention = (row.extra.get(facts.CONTENTION), reason)
+    row.extra[facts.CONTENTION] = "; ".join(r for r in contention if r)

@@ -24,7 +24,7 @@ from perfbench.backends import BACKENDS
 from perfbench.profiling import nvtx_ranges
 from perfbench.profiling.gpu_sampler import GpuSampler, input_bound_hint
 from perfbench.profiling.nvtx_ranges import range_name
-from perfbench.results import layout
+from perfbench.results import facts, layout
 from perfbench.results.axes import Point, plain
 
 if TYPE_CHECKING:
@@ -153,17 +153,17 @@ class PointInstruments:
         pass -> `extra`."""
         util = None
         if self._sampler is not None:
-            extra["gpu"] = self._gpu_summary(self._sampler)
-            util = extra["gpu"].get("mean_util_pct")
+            extra[facts.GPU] = self._gpu_summary(self._sampler)
+            util = extra[facts.GPU].get("mean_util_pct")
         hint = input_bound_hint(data_wait_frac, util)
         if hint:
-            extra["input_bound_hint"] = hint
+            extra[facts.INPUT_BOUND_HINT] = hint
         if self._module_note:
-            extra["nvtx_modules"] = self._module_note
+            extra[facts.NVTX_MODULES] = self._module_note
         if self.options.nvtx:
-            extra["nvtx_overhead"] = _guard(lambda: self._nvtx_overhead(workload, median_s))
+            extra[facts.NVTX_OVERHEAD] = _guard(lambda: self._nvtx_overhead(workload, median_s))
         if self.options.profile:
-            extra["profile"] = _guard(lambda: self._profile(workload))
+            extra[facts.PROFILE] = _guard(lambda: self._profile(workload))
 
     def _gpu_summary(self, sampler: GpuSampler) -> dict[str, Any]:
         summary = sampler.summary()
@@ -251,8 +251,8 @@ def note_row(meta: dict[str, Any], row: Row, label: str, scenario_name: str) -> 
     worst direct estimate, the figure the < 1% rule is checked against."""
     if row.status != "skipped" and row.command:
         out_name = f"{scenario_name}-{row.point_id or 0:03d}"
-        row.extra["nsys_command"] = nvtx_ranges.nsys_command(row.command, out_name, label)
-    overhead = row.extra.get("nvtx_overhead")
+        row.extra[facts.NSYS_COMMAND] = nvtx_ranges.nsys_command(row.command, out_name, label)
+    overhead = row.extra.get(facts.NVTX_OVERHEAD)
     if not isinstance(overhead, dict) or "overhead_pct_direct" not in overhead:
         return
     record = meta.setdefault("nvtx_overhead", {"by_point": {}, "max_overhead_pct_direct": 0.0})

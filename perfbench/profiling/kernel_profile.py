@@ -23,11 +23,13 @@ from typing import Any
 
 import torch
 
+from perfbench.results import facts
+
 
 def needs_kernel_profile(workload: Any) -> bool:
     """True for a CPU point whose backend compiled with inductor (it records `compile_mode`)."""
     info = getattr(workload.prepared, "info", None) or {}
-    return "compile_mode" in info and workload.point.device.value == "cpu"
+    return facts.COMPILE_MODE in info and workload.point.device.value == "cpu"
 
 
 @contextlib.contextmanager
@@ -39,7 +41,7 @@ def kernel_profiling(workload: Any) -> Iterator[tuple[Callable[[], Any], dict[st
         return
     import torch._inductor.config as inductor_config
 
-    facts: dict[str, Any] = {"enable_kernel_profile": True}
+    how: dict[str, Any] = {"enable_kernel_profile": True}
     try:
         with inductor_config.patch({"cpp.enable_kernel_profile": True}):
             torch._dynamo.reset()  # the compiled module recompiles on its next call, patched
@@ -48,10 +50,10 @@ def kernel_profiling(workload: Any) -> Iterator[tuple[Callable[[], Any], dict[st
                 workload.step()
                 workload.sync()
             except Exception as err:  # keep profiling the plain compile; say why not the kernels
-                facts = {"enable_kernel_profile": False, "error": f"{type(err).__name__}: {err}"}
+                how = {"enable_kernel_profile": False, "error": f"{type(err).__name__}: {err}"}
                 torch._dynamo.reset()
             else:
-                facts["recompile_s"] = round(time.perf_counter() - start, 3)
-            yield workload.step, facts
+                how["recompile_s"] = round(time.perf_counter() - start, 3)
+            yield workload.step, how
     finally:
         torch._dynamo.reset()  # no graph compiled with record-functions outlives the pass

@@ -20,6 +20,7 @@ import pandas as pd
 
 from perfbench.profiling.op_diff import diff_ops, op_steps, totals
 from perfbench.profiling.torch_trace import safe_label
+from perfbench.results import facts
 from perfbench.results.axes import AXES
 
 DIFF_DIR = "diffs"
@@ -53,7 +54,7 @@ def _key(row: dict[str, Any], skip: str) -> tuple[str, ...]:
 
 
 def _trace(row: dict[str, Any]) -> str | None:
-    profile = (row.get("extra") or {}).get("profile")
+    profile = (row.get("extra") or {}).get(facts.PROFILE)
     if isinstance(profile, dict) and isinstance(profile.get("trace"), str):
         return profile["trace"]
     return None

@@ -15,6 +15,7 @@ import pandas as pd
 from perfbench.measure.caveat import caveat_of, shown_verdict
 from perfbench.measure.timing import is_significant
 from perfbench.report import verdict_view
+from perfbench.results import facts
 from perfbench.results.axes import AXES, point_label
 from perfbench.results.row import MEASURED, Row
 from perfbench.results.rundir import RunDir, rows_frame
@@ -269,12 +270,12 @@ def not_ok(df: pd.DataFrame) -> pd.DataFrame:
     bad["why"] = [
         (r["error"] or r["reason"] or "(no reason recorded)") for r in bad.to_dict("records")
     ]
-    bad["traceback"] = [str(e.get("traceback") or "") for e in bad["extra"]]
+    bad["traceback"] = [str(e.get(facts.TRACEBACK) or "") for e in bad["extra"]]
     return bad
 
 
 # plain-words advice the harness attaches to a point (e.g. "input-bound: ..."), shown in the verdict
-HINT_KEYS = ("input_bound_hint", "flops_unknown")
+HINT_KEYS = (facts.INPUT_BOUND_HINT, facts.FLOPS_UNKNOWN)
 
 
 def hints(df: pd.DataFrame) -> list[tuple[str, str]]:
@@ -291,7 +292,7 @@ def noisy(df: pd.DataFrame) -> list[tuple[str, str]]:
     """(label, warning) for ok points whose spread the harness flagged (IQR/median > 10%)."""
     out = []
     for r in df[df["status"] == "ok"].to_dict("records"):
-        warning = r["extra"].get("noise_warning")
+        warning = r["extra"].get(facts.NOISE_WARNING)
         if warning:
             out.append((r["label"], str(warning)))
     return out

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from perfbench.results import facts
+
 # harness bookkeeping in a row's `extra`: not facts about the backend
 BOOKKEEPING = {
-    "aa_control", "interleaved", "contended", "contention", "others_cores", "nivcsw_per_s",
-    "psi_some_frac", "steal_frac", "speedup_ci_level", "too_noisy", "changes", "changes_what",
-    "compiled_after_build", "recompiled_during_timing", "step_bytes", "throughput_basis",
-    "output_lines", "output_bytes", "output_log", "output_cut_bytes",
-    "printed_during_timing_bytes", "compile_ids", "graph_break_probe_s", "throttle",
+    facts.AA_CONTROL, facts.INTERLEAVED, facts.CONTENDED, facts.CONTENTION, facts.OTHERS_CORES,
+    facts.NIVCSW_PER_S, facts.PSI_SOME_FRAC, facts.STEAL_FRAC, facts.SPEEDUP_CI_LEVEL,
+    facts.TOO_NOISY, facts.CHANGES, facts.CHANGES_WHAT, facts.COMPILED_AFTER_BUILD,
+    facts.RECOMPILED_DURING_TIMING, facts.STEP_BYTES, facts.THROUGHPUT_BASIS, facts.OUTPUT_LINES,
+    facts.OUTPUT_BYTES, facts.OUTPUT_LOG, facts.OUTPUT_CUT_BYTES, facts.PRINTED_DURING_TIMING_BYTES,
+    facts.COMPILE_IDS, facts.GRAPH_BREAK_PROBE_S,
 }  # fmt: skip
 MAX_TEXT = 160
 
@@ -57,25 +60,25 @@ def grouped(per_point: list[tuple[str, str, dict[str, str]]]) -> list[tuple[str,
     """(backend, label, facts) -> (who, "key value · key value") lines: the facts every point of
     a backend shares once under the backend's name, the rest under each point's label."""
     by_backend: dict[str, list[tuple[str, dict[str, str]]]] = {}
-    for backend, label, facts in per_point:
-        by_backend.setdefault(backend, []).append((label, facts))
+    for backend, label, shown in per_point:
+        by_backend.setdefault(backend, []).append((label, shown))
     lines = []
     for backend, points in by_backend.items():
-        keys = list(dict.fromkeys(k for _, facts in points for k in facts))
+        keys = list(dict.fromkeys(k for _, shown in points for k in shown))
         common = {
             k: points[0][1][k]
             for k in keys
-            if all(facts.get(k) == points[0][1].get(k) for _, facts in points)
+            if all(shown.get(k) == points[0][1].get(k) for _, shown in points)
         }
         if common:
             who = f"{backend} (all {len(points)} points)" if len(points) > 1 else points[0][0]
             lines.append((who, _joined(common)))
-        for label, facts in points:
-            own = {k: v for k, v in facts.items() if k not in common}
+        for label, shown in points:
+            own = {k: v for k, v in shown.items() if k not in common}
             if own:
                 lines.append((label, _joined(own)))
     return lines
 
 
-def _joined(facts: dict[str, str]) -> str:
-    return " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in facts.items())
+def _joined(shown: dict[str, str]) -> str:
+    return " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items())

@@ -27,6 +27,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from perfbench.report import ceiling_check, charts, data, profiling_view, verdict_view, why
+from perfbench.results import facts
 from perfbench.results.axes import AXES, point_label
 from perfbench.results.row import SHOWN
 from perfbench.results.rundir import RunDir
@@ -208,7 +209,7 @@ def _controls(df: pd.DataFrame) -> list[dict[str, Any]]:
     """The A/A control of every comparison group that had one (eager rows' `aa_control`)."""
     out = []
     for r in df[(df["backend"] == "eager") & (df["status"] == "ok")].to_dict("records"):
-        control = (r.get("extra") or {}).get("aa_control")
+        control = (r.get("extra") or {}).get(facts.AA_CONTROL)
         if isinstance(control, dict):
             out.append(
                 {
@@ -216,14 +217,14 @@ def _controls(df: pd.DataFrame) -> list[dict[str, Any]]:
                     "text": r.get("verdict_reason") or "",
                     "ok": bool(control.get("ok")),
                     "contended": r.get("contended") is True,
-                    "contention": (r.get("extra") or {}).get("contention", ""),
+                    "contention": (r.get("extra") or {}).get(facts.CONTENTION, ""),
                 }
             )
     return out
 
 
 def _flops_unknown(r: dict[str, Any]) -> bool:
-    return r["status"] == "ok" and bool((r.get("extra") or {}).get("flops_unknown"))
+    return r["status"] == "ok" and bool((r.get("extra") or {}).get(facts.FLOPS_UNKNOWN))
 
 
 def _note(r: dict[str, Any]) -> str:
@@ -231,7 +232,7 @@ def _note(r: dict[str, Any]) -> str:
         return r["error"] or r["reason"]
     if r["correctness_only"]:
         return data.CORRECTNESS_ONLY_NOTE
-    notes = [r["extra"].get(k) for k in ("noise_warning", *data.HINT_KEYS)]
+    notes = [r["extra"].get(k) for k in (facts.NOISE_WARNING, *data.HINT_KEYS)]
     return "; ".join(str(n) for n in notes if n)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from perfbench.report import facts_view
-from perfbench.results import layout
+from perfbench.results import facts, layout
 
 
 @dataclass
@@ -34,15 +34,15 @@ class Profiling:
 
 
 # `extra` keys shown as plain per-point facts; anything else unknown is shown too, these first.
-FACT_KEYS = ("rewrites", "int8_impl", "nvtx_overhead_pct")
+FACT_KEYS = (facts.REWRITES, facts.INT8_IMPL)
 # the triton backend's keys, shown in their own table (`coverage_row`)
-COVERAGE_KEYS = {"coverage", "patterns", "loss_cross_entropy", "softmax_dim_at_run"}
+COVERAGE_KEYS = {facts.COVERAGE, facts.PATTERNS, facts.LOSS_CROSS_ENTROPY, facts.SOFTMAX_DIM_AT_RUN}
 # shown elsewhere (charts, profiling, notes, tracebacks) or timing bookkeeping of the harness
 HIDDEN_EXTRA = {
-    "times_ms", "profile", "gpu", "graph_breaks", "graph_break_reasons", "flamegraph",
-    "noise_warning", "traceback", "median_ci_ms", "number", "warmup_calls", "stop_reason",
-    "prepare_s", "flops_per_step", "peak_mem_kind", "timed_calls", "nsys_command",
-    "input_bound_hint", "flops_unknown",
+    facts.TIMES_MS, facts.PROFILE, facts.GPU, facts.GRAPH_BREAKS, facts.GRAPH_BREAK_REASONS,
+    facts.NOISE_WARNING, facts.TRACEBACK, facts.MEDIAN_CI_MS, facts.NUMBER, facts.WARMUP_CALLS,
+    facts.STOP_REASON, facts.PREPARE_S, facts.FLOPS_PER_STEP, facts.PEAK_MEM_KIND,
+    facts.TIMED_CALLS, facts.NSYS_COMMAND, facts.INPUT_BOUND_HINT, facts.FLOPS_UNKNOWN,
 }  # fmt: skip
 
 
@@ -64,12 +64,12 @@ def profiling(df: pd.DataFrame, run_path: Path) -> Profiling:
     prof = Profiling()
     for r in df.to_dict("records"):
         label, extra = r["label"], r["extra"]
-        if isinstance(extra.get("profile"), dict):
-            _add_profile(prof, label, extra["profile"], run_path, is_gpu(r))
-        if isinstance(extra.get("nsys_command"), str) and is_gpu(r):
-            prof.nsys.append((label, extra["nsys_command"]))
-        breaks = extra.get("graph_breaks")
-        reasons = extra.get("graph_break_reasons") or []
+        if isinstance(extra.get(facts.PROFILE), dict):
+            _add_profile(prof, label, extra[facts.PROFILE], run_path, is_gpu(r))
+        if isinstance(extra.get(facts.NSYS_COMMAND), str) and is_gpu(r):
+            prof.nsys.append((label, extra[facts.NSYS_COMMAND]))
+        breaks = extra.get(facts.GRAPH_BREAKS)
+        reasons = extra.get(facts.GRAPH_BREAK_REASONS) or []
         if breaks not in (None, 0) or reasons:
             prof.graph_breaks.append((label, breaks, [str(x) for x in reasons]))
         _add_facts(prof, label, extra, str(r.get("backend") or ""))
@@ -115,15 +115,15 @@ def _add_profile(
 
 def _add_facts(prof: Profiling, label: str, extra: dict[str, Any], backend: str) -> None:
     """The Triton coverage table, and the `extra` keys no other section shows, as facts."""
-    has_coverage = isinstance(extra.get("coverage"), dict)
+    has_coverage = isinstance(extra.get(facts.COVERAGE), dict)
     if has_coverage:
         prof.coverage.append(coverage_row(label, extra))
     shown = [k for k in FACT_KEYS if k in extra]
     skip = HIDDEN_EXTRA | set(FACT_KEYS) | (COVERAGE_KEYS if has_coverage else set())
     shown += sorted(k for k in extra if k not in skip)
-    facts = facts_view.point_facts(extra, shown)
-    if facts:
-        prof.point_facts.append((backend, label, facts))
+    point_facts = facts_view.point_facts(extra, shown)
+    if point_facts:
+        prof.point_facts.append((backend, label, point_facts))
 
 
 def _counts(counts: Any) -> str:
@@ -133,15 +133,18 @@ def _counts(counts: Any) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
 
 
-AT_RUN = (("loss_cross_entropy", "F.cross_entropy"), ("softmax_dim_at_run", "softmax, dim >= 0"))
+AT_RUN = (
+    (facts.LOSS_CROSS_ENTROPY, "F.cross_entropy"),
+    (facts.SOFTMAX_DIM_AT_RUN, "softmax, dim >= 0"),
+)
 
 
 def coverage_row(label: str, extra: dict[str, Any]) -> dict[str, str]:
     """The triton backend's coverage of one point in words: what ran in our kernels, what stayed
     eager and why (no backward in train mode, kernel not importable)."""
-    cov = extra["coverage"]
+    cov = extra[facts.COVERAGE]
     patterns = []
-    for name, c in (extra.get("patterns") or {}).items():
+    for name, c in (extra.get(facts.PATTERNS) or {}).items():
         if not isinstance(c, dict):
             continue
         why = [
@@ -214,7 +217,7 @@ def gpu_timelines(df: pd.DataFrame, run_path: Path) -> list[tuple[str, list[floa
     """
     out = []
     for r in df[df["status"] == "ok"].to_dict("records"):
-        gpu = r["extra"].get("gpu")
+        gpu = r["extra"].get(facts.GPU)
         tl = gpu.get("timeline") if isinstance(gpu, dict) else None
         try:
             ts, us = _timeline(tl, run_path)
@@ -257,7 +260,7 @@ def gpu_stats(df: pd.DataFrame) -> tuple[list[tuple[str, dict[str, Any]]], str |
     """Per ok point, the sampler's summary while the point was timed; and why there is none."""
     rows, unavailable = [], None
     for r in df[df["status"] == "ok"].to_dict("records"):
-        gpu = r["extra"].get("gpu")
+        gpu = r["extra"].get(facts.GPU)
         if not isinstance(gpu, dict):
             continue
         if gpu.get("unavailable"):

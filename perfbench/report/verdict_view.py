@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from perfbench.results import facts
+
 FASTER, SLOWER = "faster", "slower"
 WITHIN_NOISE = "within noise"  # the fallback's word for a difference inside the IQR of a point
 INTERPRETER = "interpreter timing"  # a correctness-only point: no verdict on its speed
@@ -82,7 +84,7 @@ def tone(verdict: str, correctness_only: bool) -> str:
 
 def ci_level(row: dict[str, Any]) -> float:
     """Confidence level of the row's interval (see the module docstring)."""
-    level = _number((row.get("extra") or {}).get("speedup_ci_level"))
+    level = _number((row.get("extra") or {}).get(facts.SPEEDUP_CI_LEVEL))
     return level if 0.0 < level < 1.0 else DEFAULT_LEVEL
 
 

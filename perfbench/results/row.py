@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from perfbench.results import facts
 from perfbench.results.axes import Point
 
 STATUSES = ("ok", "skipped", "failed", "oom", "timeout")
@@ -249,8 +250,8 @@ def upgraded(values: dict[str, Any]) -> dict[str, Any]:
     """Cell values read from a results.csv, with what an older perfbench kept elsewhere moved to
     its column now: raw samples from `extra.times_ms` (before they were a column)."""
     extra = values.get("extra")
-    if not values.get("times_ms") and isinstance(extra, dict) and "times_ms" in extra:
-        legacy = extra.pop("times_ms")
+    if not values.get("times_ms") and isinstance(extra, dict) and facts.TIMES_MS in extra:
+        legacy = extra.pop(facts.TIMES_MS)
         values["times_ms"] = _samples(legacy) if isinstance(legacy, list) else []
     return values
 

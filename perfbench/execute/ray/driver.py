@@ -31,6 +31,7 @@ from perfbench.execute.ray.task import GroupPayload, group_task, versions
 from perfbench.execute.rows import record_skipped
 from perfbench.measure.group import GroupTask
 from perfbench.plan.run_plan import ComparisonGroup, RunPlan
+from perfbench.results import facts
 from perfbench.results.row import Row
 from perfbench.results.rundir import RunDir
 
@@ -193,13 +194,13 @@ class GroupDriver:
 
     def _handle(self, attempt: _Attempt, message: WorkerMessage) -> None:
         if isinstance(message, WorkerFacts):
-            facts = message.facts
-            attempt.worker = facts
-            self.nodes[facts["node_id"]] = facts["host"]
+            worker = message.facts
+            attempt.worker = worker
+            self.nodes[worker["node_id"]] = worker["host"]
             if attempt.group.group_id not in self.started:
                 self.started.append(attempt.group.group_id)
             number = self.started.index(attempt.group.group_id) + 1
-            self.progress(GroupStarted(number, self.groups_total, attempt.group, facts["host"]))
+            self.progress(GroupStarted(number, self.groups_total, attempt.group, worker["host"]))
         elif isinstance(message, Active):
             attempt.active = message.point_id
             attempt.since = time.monotonic() - message.elapsed_s
@@ -208,10 +209,10 @@ class GroupDriver:
         elif isinstance(message, RowReady):
             row = message.row
             self._write_files(message.files)  # artefacts first: the row links to them
-            row.extra["worker"]["attempt"] = attempt.number
+            row.extra[facts.WORKER]["attempt"] = attempt.number
             deaths = self.deaths.by_point.get(row.point_id)
             if deaths:
-                row.extra["worker"]["earlier_deaths"] = list(deaths)
+                row.extra[facts.WORKER]["earlier_deaths"] = list(deaths)
             attempt.task = attempt.task.without(row.point_id)
             self.record(row)
 
@@ -257,10 +258,10 @@ class GroupDriver:
         if not points:
             return
         culprit = next((p for p in points if p.point_id == attempt.active), points[0])
-        facts = attempt.worker or {}
-        where = f"host {facts.get('host', '?')} (node {str(facts.get('node_id', '?'))[:8]})"
+        worker = attempt.worker or {}
+        where = f"host {worker.get('host', '?')} (node {str(worker.get('node_id', '?'))[:8]})"
         count = self.deaths.add(culprit.point_id, f"{where}: {_first_line(err)}")
-        avoid = facts.get("node_id")
+        avoid = worker.get("node_id")
         if count < 2:
             self._resubmit(attempt, attempt.task, attempt.number + 1, avoid)
             return
@@ -293,7 +294,9 @@ class GroupDriver:
         row = Row.for_point(point_task.point_id, point_task.point, group_id=group.group_id)
         row.update(status=status, error=error)
         if worker:  # stopped_at: the driver's wall clock when it gave up on the task
-            row.update(host=worker["host"], extra={"worker": {**worker, "stopped_at": time.time()}})
+            row.update(
+                host=worker["host"], extra={facts.WORKER: {**worker, "stopped_at": time.time()}}
+            )
         self.record(row)
 
 

@@ -44,6 +44,7 @@ import perfbench
 from perfbench.execute.events import Active, FilesReady, RowReady, WorkerFacts, WorkerMessage
 from perfbench.measure.group import Activity, GroupTask, measure_group
 from perfbench.measure.point import PointTask
+from perfbench.results import facts
 from perfbench.results.row import Row
 
 ACTIVITY_PERIOD_S = 0.5  # how often a change of the measured point is forwarded, at most
@@ -83,18 +84,18 @@ def versions() -> dict[str, str]:
     }
 
 
-def version_refusal(expected: Mapping[str, str], facts: Mapping[str, Any]) -> str | None:
+def version_refusal(expected: Mapping[str, str], worker: Mapping[str, Any]) -> str | None:
     """Why this worker may not measure for the driver (None: it may): measurements taken with
     another torch or perfbench are not comparable with the rest of the run."""
     diffs = [
-        f"{name} {facts.get(name)} here but {want} on the driver"
+        f"{name} {worker.get(name)} here but {want} on the driver"
         for name, want in expected.items()
-        if facts.get(name) != want
+        if worker.get(name) != want
     ]
     if not diffs:
         return None
     return (
-        f"refused the Ray worker on host {facts.get('host')} (node {str(facts.get('node_id'))[:8]}):"
+        f"refused the Ray worker on host {worker.get('host')} (node {str(worker.get('node_id'))[:8]}):"
         f" {'; '.join(diffs)}; install the same torch and perfbench on every node"
     )
 
@@ -171,8 +172,8 @@ def group_task(payload: GroupPayload) -> Iterator[WorkerMessage]:
     """Measure one group here, streaming messages to the driver (see the module docstring)."""
     from perfbench.scenario.loading import ScenarioError, load_scenario
 
-    facts = worker_facts(payload)
-    yield WorkerFacts(facts)
+    worker = worker_facts(payload)
+    yield WorkerFacts(worker)
     here = Path.cwd()  # Ray unpacked the scenario's folder here (runtime_env working_dir)
 
     def localise(text: str) -> str:  # messages name the user's file, not the unpacked copy
@@ -181,10 +182,12 @@ def group_task(payload: GroupPayload) -> Iterator[WorkerMessage]:
     def failed(points: tuple[PointTask, ...], why: str) -> Iterator[WorkerMessage]:
         for p in points:
             row = Row.for_point(p.point_id, p.point, group_id=payload.task.group_id)
-            row.update(status="failed", error=why, host=facts["host"], extra={"worker": facts})
+            row.update(
+                status="failed", error=why, host=worker["host"], extra={facts.WORKER: worker}
+            )
             yield RowReady(row)
 
-    refusal = version_refusal(payload.expected, facts)
+    refusal = version_refusal(payload.expected, worker)
     if refusal:
         yield from failed(payload.task.points, refusal)
         return
@@ -204,10 +207,10 @@ def group_task(payload: GroupPayload) -> Iterator[WorkerMessage]:
                 row = message.row
                 row.error = localise(row.error)
                 extra = row.extra
-                if "traceback" in extra:
-                    extra["traceback"] = localise(str(extra["traceback"]))
-                extra["worker"] = {**facts, **extra.get("worker", {})}
-                row.host = facts["host"]
+                if facts.TRACEBACK in extra:
+                    extra[facts.TRACEBACK] = localise(str(extra[facts.TRACEBACK]))
+                extra[facts.WORKER] = {**worker, **extra.get(facts.WORKER, {})}
+                row.host = worker["host"]
             yield message
 
 
@@ -253,7 +256,7 @@ def _stream(scenario: Any, task: GroupTask, out_dir: Path) -> Iterator[WorkerMes
         if item[0] == "error":
             raise RuntimeError(f"measuring group {task.group_id} failed: {item[1]}")
         _, row, at = item
-        row.extra["worker"] = {"row_at": at}
+        row.extra[facts.WORKER] = {"row_at": at}
         yield RowReady(row, _new_files(out_dir, shipped))
 
 
