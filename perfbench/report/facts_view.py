@@ -22,6 +22,8 @@ BOOKKEEPING = {
     facts.RECOMPILED_DURING_TIMING, facts.STEP_BYTES, facts.THROUGHPUT_BASIS, facts.OUTPUT_LINES,
     facts.OUTPUT_BYTES, facts.OUTPUT_LOG, facts.OUTPUT_CUT_BYTES, facts.PRINTED_DURING_TIMING_BYTES,
     facts.COMPILE_IDS, facts.GRAPH_BREAK_PROBE_S,
+    # a throttled GPU makes the row contended, and the caveat says so
+    facts.SM_CLOCK_MHZ, facts.GPU_THROTTLE_REASONS, facts.GPU_THROTTLED,
 }  # fmt: skip
 MAX_TEXT = 160
 

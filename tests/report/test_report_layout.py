@@ -102,3 +102,15 @@ def test_cpu_run_page_has_no_device_columns_and_the_real_tensorboard_path(tmp_pa
     # a path with a space is quoted, so the command can be pasted as it is
     quoted = shlex.quote(str((tmp_path / "run dir" / "tb").resolve())).replace("'", "&#39;")
     assert f'<span class="arg">--logdir {quoted}</span>' in html
+
+
+def test_gpu_throttle_facts_are_not_shown_as_backend_facts(tmp_path: Path) -> None:
+    """The throttle check's facts are contention bookkeeping (the caveat says it), not what the
+    backend did: the facts line keeps the backend's own keys only."""
+    row = _profiled(1, "cuda")
+    row["extra"].update(
+        sm_clock_mhz=[1980, 1410], gpu_throttle_reasons=["hw_slowdown"], gpu_throttled=True
+    )
+    row["extra"]["rewrites"] = {"linear_act": 2}
+    shown = profiling(results_table([Row.from_dict(row)]), tmp_path).point_facts
+    assert [list(f) for _, _, f in shown] == [["rewrites"]]
