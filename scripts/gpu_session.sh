@@ -42,7 +42,7 @@ if want run; then
   python3 -c "from perfbench.advisor import advise, format_findings as f; print(f([x for x in advise('/tmp/mlp-gpu') if x.rule in ('answer', 'overhead_bound', 'memory_bound', 'fixed_cost')]))"
   tar czf "$OUT/mlp-gpu.tgz" -C /tmp mlp-gpu
   echo "== intervals across processes (issue 22): default k at a short GPU step, no --processes"
-  # a step under 1 ms is timed in 3 fresh workers (the profiled run above pins 1 to fit the call)
+  # a group with a backend to judge is timed in 3 fresh workers (the profiled run above pins 1)
   python3 -m perfbench.cli run scenarios/mlp.py --out /tmp/mlp-gpu-k --timeout 300 \
     --set device=cuda --set batch_size=8 --set backend=eager,compile 2>&1 | grep -E "processes|verdict|control" | head -12
   echo "== AOTInductor on the GPU (one group: minutes of compile)"

@@ -1,10 +1,10 @@
 """A comparison group timed in k fresh worker processes, and its rows merged into one per point
 (issue 22; the statistics are `perfbench.stats.two_level`'s, this module is the executor side).
 
-The runner times a group once as before. From that first process's eager step it chooses k
-(`two_level.choose_processes`, or `--processes K`); for k > 1 the same group (its ok points,
-without profiling passes: those ran in the first process) runs k - 1 more times, each in a fresh
-worker with the full budget. Then per point one row: the first process's measurement (median,
+Before the group's first process the runner chooses k (`plan_processes`: three for a group with
+a backend to judge, one under a quick-look budget, or `--processes K`) and gives every process
+1/k of each point's budget (`share_budget`); for k > 1 the same group (its ok points, without
+profiling passes: those ran in the first process) runs k - 1 more times, each in a fresh worker. Then per point one row: the first process's measurement (median,
 IQR, samples, cold start, profile), and from all processes the combined speedup, interval and
 verdict, re-judged exactly as the worker judges (A/A control check, Holm level of the group),
 plus `extra.processes`: k, why, the combination's branch and each process's own speedup and
@@ -48,32 +48,45 @@ Rows = list[Row]
 RunOnce = Callable[[GroupTask], tuple[Rows, str]]
 
 
-def eager_step_s(rows: Rows) -> float:
-    """The eager point's median step in seconds (NaN when eager has no ok row)."""
-    for row in rows:
-        if row.backend == "eager" and row.status == "ok":
-            value = row.median_ms
-            return float(value) / 1e3 if value is not None else math.nan
-    return math.nan
+def plan_processes(task: GroupTask, requested: int | None) -> tuple[int, str]:
+    """k for this group and why, before its first process runs (they share its budget): by
+    default k > 1 only for a group with a backend to judge; `--processes K` times a lone A/A
+    control too."""
+    judged = any(p.point.backend != "eager" for p in task.points)
+    budget = task.points[0].timing.budget_s if task.points else math.inf
+    return choose_processes(judged or (requested is not None and task.control), requested, budget)
+
+
+def share_budget(task: GroupTask, k: int) -> GroupTask:
+    """The task each of k processes runs: every point with 1/k of its budget of timed work."""
+    if k <= 1:
+        return task
+    points = tuple(
+        dataclasses.replace(p, timing=dataclasses.replace(p.timing, budget_s=p.timing.budget_s / k))
+        for p in task.points
+    )
+    return dataclasses.replace(task, points=points)
 
 
 def in_processes(
     task: GroupTask,
     first: Rows,
-    requested: int | None,
+    k: int,
+    why: str,
     delta: float,
     run_once: RunOnce,
     say: Callable[[str], None] = lambda text: None,
 ) -> Rows:
-    """The group's final rows: `first` (the first process's rows) alone when k = 1, else merged
-    with k - 1 more processes' (module docstring)."""
+    """The group's final rows: `first` (the first process's rows) alone when k = 1 or it left
+    nothing to combine (eager or every backend failed), else merged with k - 1 more processes'
+    (module docstring). `task` is what the first process ran (`share_budget`'s)."""
     ok = [r for r in first if r.status == "ok"]
-    backends = any(r.backend != "eager" for r in ok)
+    eager = any(r.backend == "eager" for r in ok)
+    backends = eager and any(r.backend != "eager" for r in ok)
     control = any(facts.AA_CONTROL in r.extra for r in ok)
-    # by default only a group with a backend to judge; --processes K times a lone control too
-    budget = task.points[0].timing.budget_s if task.points else math.inf
-    k, why = choose_processes(eager_step_s(first) if backends else math.nan, requested, budget)
-    if k == 1 or not (backends or control):
+    if k > 1 and not (backends or control):
+        k, why = 1, f"{why}; the first process left nothing to combine: one process"
+    if k == 1:
         for row in ok:
             row.extra[facts.PROCESSES] = {"count": 1, "why": why}
         return first

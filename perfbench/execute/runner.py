@@ -27,7 +27,12 @@ from perfbench.execute.events import (
     ignore,
 )
 from perfbench.execute.executor import Executor
-from perfbench.execute.process_runs import in_processes, processes_meta
+from perfbench.execute.process_runs import (
+    in_processes,
+    plan_processes,
+    processes_meta,
+    share_budget,
+)
 from perfbench.execute.repeat import repetition_plan, summarize
 from perfbench.execute.rows import record_skipped
 from perfbench.execute.worker import Worker
@@ -276,10 +281,12 @@ def _run_group(
 ) -> None:
     """Skipped points are recorded at once; the rest go to the worker as one task (its phases go
     to `say`). A point that hangs or takes the worker down is recorded as such, and the group
-    runs again without it. Then, where the step is short (or `--processes K`), the group is timed
-    again in fresh workers and its rows merged (`perfbench.execute.process_runs`) before they are
-    recorded."""
+    runs again without it. A group with a backend to judge (or `--processes K`) is timed in k
+    processes that share its budget: again in fresh workers after the first, its rows merged
+    (`perfbench.execute.process_runs`) before they are recorded."""
     pending = record_skipped(group, plan, run_dir, record)
+    k, why = plan_processes(pending, plan.processes)
+    pending = share_budget(pending, k)
     first: list[Row] = []
     _run_first(pending, group, plan, worker, first.append, say)
 
@@ -290,7 +297,7 @@ def _run_group(
             worker.kill()
         return result.rows, result.detail
 
-    for row in in_processes(pending, first, plan.processes, plan.timing.margin, fresh, say):
+    for row in in_processes(pending, first, k, why, plan.timing.margin, fresh, say):
         record(row)
 
 

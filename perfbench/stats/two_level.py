@@ -7,7 +7,7 @@ and weights elsewhere, and at microsecond steps that moves the ratio by more tha
 interval allows (issue 22: three runs of a ~15 µs step, intervals that did not overlap). Users read
 the interval as "rerun it and you will land in here", so it has to carry the between-process part.
 
-The model, per process i of k (each timed with the same budget):
+The model, per process i of k (each timed with the same share of the budget):
 
     θ_i = θ + u_i + e_i,   u_i ~ (0, τ²) between processes,   e_i ~ (0, σ_i²) within,
 
@@ -30,11 +30,14 @@ k >= 3 the 95% interval covered the truth in 93-97% of trials; at k = 2 in 88% w
 "within" branch fires too often by chance), so processes come in threes or more, never two
 (`MIN_PROCESSES`). A single process's interval covered 66% at τ = 2σ and 40% at τ = 4σ.
 
-How many processes (`choose_processes`): the between part was measured to matter at microsecond
-steps (`scripts/process_audit.py`, README "Intervals across processes"), so a group whose eager
-step is below `FRESH_BELOW_S` is timed in `DEFAULT_PROCESSES` fresh processes, each with the full
-budget (the first process's step says which: the choice never looks at a ratio); slower steps
-keep one process, and so does a budget under `QUICK_BUDGET_S` (a smoke run: said so in the row).
+How many processes (`choose_processes`): the between part was measured to matter at both step
+sizes audited on a quiet machine (`scripts/process_audit.py`, README "Intervals across
+processes"): at a ~20 µs step one process's 95% interval covered the median of 20 reruns 5-10
+times in 14, and at a 21 ms step 8-19 times in 20 (fx's ratio moved 0.90-0.98 between processes
+against ±1.5% within one). So every group with a backend to judge is timed in
+`DEFAULT_PROCESSES` fresh processes whatever its step, and they share its budget (each times
+1/k of `--budget`: the sweep costs k - 1 more process starts and compiles, not k times the
+timing); only a budget under `QUICK_BUDGET_S` (a smoke run: said so in the row) keeps one.
 `--processes K` overrides all of it.
 """
 
@@ -47,14 +50,13 @@ from dataclasses import dataclass
 
 from perfbench.stats.speedup import PairedEstimate
 
-DEFAULT_PROCESSES = 3  # processes per group where the step is short (k = 2 under-covers)
+DEFAULT_PROCESSES = 3  # processes per group with a backend to judge (k = 2 under-covers)
 MIN_PROCESSES = 3  # the fewest that make a between-process interval (module docstring)
-FRESH_BELOW_S = 1e-3  # eager steps shorter than this get DEFAULT_PROCESSES processes
 QUICK_BUDGET_S = 0.5  # a budget per point below this is a quick look: one process
 BETWEEN, WITHIN, SINGLE = "between", "within", "single"
 PROCESSES_HELP = (
     "time each comparison group in K fresh worker processes (1, or 3 and more) and combine their "
-    "speedup estimates; default: 3 where the eager step is under 1 ms, else 1"
+    f"speedup estimates; default: 3 (1 under a {QUICK_BUDGET_S:g} s budget)"
 )
 
 
@@ -131,31 +133,31 @@ def difference(a: PairedEstimate, b: PairedEstimate) -> Difference:
 
 
 def choose_processes(
-    step_s: float, requested: int | None = None, budget_s: float = math.inf
+    to_combine: bool, requested: int | None = None, budget_s: float = math.inf
 ) -> tuple[int, str]:
-    """How many processes time a group, and why in words (for run.json and the terminal).
+    """How many processes time a group, and why in words (for run.json and the terminal);
+    decided before the group's first process, since the processes share its budget.
 
-    `step_s`: the eager step the first process measured (seconds per call; NaN when it has
-    none, e.g. eager failed). `requested`: `--processes K`, which wins. `budget_s`: the timed
-    work per point; below `QUICK_BUDGET_S` the user asked for a quick look (a smoke run, a test),
-    and k - 1 more processes would cost more than the look itself: one process, said so."""
+    `to_combine`: the group has something whose estimates combine (a backend to judge against
+    eager; with `--processes K`, an A/A control alone counts too). `requested`: `--processes K`,
+    which wins. `budget_s`: the timed work per point, over all its processes; below
+    `QUICK_BUDGET_S` the user asked for a quick look (a smoke run, a test), and three processes
+    would each get too little to time: one process, said so."""
     if requested is not None:
         if requested < 1:
             raise ValueError(f"--processes must be >= 1, got {requested}")
         return requested, f"--processes {requested}"
-    if not step_s > 0:  # NaN or no eager: nothing to combine
-        return 1, "no backend to judge against an eager step: one process"
+    if not to_combine:
+        return 1, "no backend to judge against eager: one process"
     if budget_s < QUICK_BUDGET_S:
         return 1, (
             f"budget {budget_s:g} s < {QUICK_BUDGET_S:g} s: one process (its interval holds "
             "within this process only)"
         )
-    if step_s < FRESH_BELOW_S:
-        return DEFAULT_PROCESSES, (
-            f"eager step {step_s * 1e6:.0f} µs < {FRESH_BELOW_S * 1e3:g} ms: "
-            f"{DEFAULT_PROCESSES} fresh processes (the between-process part dominates there)"
-        )
-    return 1, f"eager step {step_s * 1e3:.1f} ms >= {FRESH_BELOW_S * 1e3:g} ms: one process"
+    return DEFAULT_PROCESSES, (
+        f"{DEFAULT_PROCESSES} fresh processes, each with 1/{DEFAULT_PROCESSES} of the budget "
+        "(where a process lands its allocations moves the ratio beyond one process's interval)"
+    )
 
 
 def group_alpha(comparisons: int, family_size: int, alpha: float) -> float:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 
-from perfbench.execute.process_runs import in_processes
+from perfbench.execute.process_runs import in_processes, plan_processes, share_budget
 from perfbench.measure.group import GroupTask
 from perfbench.plan.sweep import ConfigError, check_processes
 from perfbench.results.row import Row
@@ -60,7 +61,7 @@ def test_short_step_runs_three_processes_and_merges() -> None:
         calls.append(task)
         return next(later), ""
 
-    rows = in_processes(TASK, _rows(0.04, 0.01), None, 0.03, run_once)
+    rows = in_processes(TASK, _rows(0.04, 0.01), 3, "auto", 0.03, run_once)
     assert len(calls) == 2
     compile_row = rows[1]
     assert compile_row.speedup_vs_eager == pytest.approx(math.exp(0.10))
@@ -78,19 +79,20 @@ def test_short_step_runs_three_processes_and_merges() -> None:
     assert rows[0].extra["aa_control"]["estimate"]["processes"] == 3
 
 
-def test_millisecond_step_keeps_one_process() -> None:
+def test_one_process_keeps_its_own_verdict() -> None:
     def run_once(task: GroupTask) -> tuple[list[Row], str]:
-        raise AssertionError("no second process for a ms step")
+        raise AssertionError("no second process when k = 1")
 
-    rows = in_processes(TASK, _rows(0.1, 0.0, step_ms=5.0), None, 0.03, run_once)
+    rows = in_processes(TASK, _rows(0.1, 0.0, step_ms=5.0), 1, "quick", 0.03, run_once)
     assert rows[1].verdict == "faster"
-    assert rows[1].extra["processes"]["count"] == 1
-    assert "5.0 ms" in rows[1].extra["processes"]["why"]
+    assert rows[1].extra["processes"] == {"count": 1, "why": "quick"}
 
 
 def test_requested_processes_and_a_lost_process() -> None:
     outcomes = iter([(_rows(0.11, 0.0), ""), ([], "exceeded --timeout 5 s"), (_rows(0.09, 0), "")])
-    rows = in_processes(TASK, _rows(0.1, 0.0, 5.0), 4, 0.03, lambda task: next(outcomes))
+    rows = in_processes(
+        TASK, _rows(0.1, 0.0, 5.0), 4, "--processes 4", 0.03, lambda task: next(outcomes)
+    )
     procs = rows[1].extra["processes"]
     assert procs["count"] == 3 and procs["why"] == "--processes 4"
     assert procs["lost"] == ["process 3: exceeded --timeout 5 s"]
@@ -101,8 +103,12 @@ def test_failed_first_process_rows_stand() -> None:
     first[1] = Row.from_dict(
         {"point_id": 1, "backend": "compile", "status": "failed", "error": "boom"}
     )
-    rows = in_processes(TASK, first, None, 0.03, lambda task: pytest.fail("nothing to compare"))
+    first[0].extra.pop("aa_control")
+    rows = in_processes(
+        TASK, first, 3, "auto", 0.03, lambda task: pytest.fail("nothing to combine")
+    )
     assert rows[1].status == "failed" and "processes" not in rows[1].extra
+    assert "left nothing to combine" in rows[0].extra["processes"]["why"]
 
 
 @pytest.mark.parametrize("k", [0, 2, -1])
@@ -124,6 +130,7 @@ class FakeWorker:
 
     def __init__(self) -> None:
         self.runs: list[tuple[int, ...]] = []
+        self.budgets: list[float] = []
         self.closed = 0
 
     def run(
@@ -133,6 +140,7 @@ class FakeWorker:
 
         theta = (0.05, 0.10, 0.15)[len(self.runs)]
         self.runs.append(tuple(p.point_id for p in task.points))
+        self.budgets.append(task.points[0].timing.budget_s)
         by_backend = {r.backend: r for r in _rows(theta, 0.0)}
         rows = []
         for p in task.points:
@@ -163,6 +171,8 @@ def test_runner_times_a_short_step_group_in_fresh_workers(write_scenario, tmp_pa
     worker, recorded = FakeWorker(), []
     runner._run_group(plan.groups[0], plan, RunDir(tmp_path / "r"), worker, recorded.append)
     assert len(worker.runs) == 3 and worker.closed == 2
+    # the three processes share the budget: each timed a third of it
+    assert worker.budgets == [plan.timing.budget_s / 3] * 3
     assert [r.backend for r in recorded] == ["eager", "compile"]
     compile_row = recorded[1]
     assert compile_row.extra["processes"]["count"] == 3
@@ -179,3 +189,35 @@ def test_plan_refuses_two_processes_and_keeps_the_request(write_scenario) -> Non
         plan_run(scenario, RunRequest(processes=2))
     assert plan_run(scenario, RunRequest(processes=4)).processes == 4
     assert plan_run(scenario, RunRequest()).processes is None
+
+
+def test_processes_are_planned_before_the_first_and_share_the_budget(write_scenario) -> None:  # type: ignore[no-untyped-def]
+    """k comes from the group and the budget, never from a measured ratio or step: three for a
+    group with a backend to judge (measured at µs and ms steps, README), one for eager alone or
+    a quick look; `--processes K` wins, and times a lone A/A control too."""
+    from perfbench.execute.rows import record_skipped
+    from perfbench.plan.run_plan import RunRequest, plan_run
+    from perfbench.results.rundir import RunDir
+    from perfbench.scenario.loading import load_scenario
+    from tests.conftest import TINY_MLP
+
+    scenario = load_scenario(write_scenario(TINY_MLP))
+
+    def task(*sets: str, **request):  # type: ignore[no-untyped-def]
+        plan = plan_run(scenario, RunRequest(sets=sets, **request))
+        return record_skipped(plan.groups[0], plan, RunDir(Path("/nonexistent")), lambda r: None)
+
+    judged = task("backend=eager,compile", "batch_size=4")
+    k, why = plan_processes(judged, None)
+    assert k == 3 and "1/3 of the budget" in why
+    shared = share_budget(judged, k)
+    assert [p.timing.budget_s for p in shared.points] == pytest.approx(
+        [p.timing.budget_s / 3 for p in judged.points]
+    )
+    assert share_budget(judged, 1) is judged
+    alone = task("backend=eager", "batch_size=4")
+    assert plan_processes(alone, None)[0] == 1
+    assert plan_processes(alone, 3) == (3, "--processes 3")
+    quick = task("backend=eager,compile", "batch_size=4", budget_s=0.2)
+    k, why = plan_processes(quick, None)
+    assert k == 1 and "budget 0.2 s" in why

@@ -106,16 +106,16 @@ def test_combine_edge_cases() -> None:
 
 
 def test_choose_processes() -> None:
-    assert choose_processes(20e-6)[0] == DEFAULT_PROCESSES
-    k, why = choose_processes(5e-3)
-    assert k == 1 and "5.0 ms" in why
-    assert choose_processes(math.nan)[0] == 1
-    k, why = choose_processes(20e-6, budget_s=0.05)
+    # every step size: the between-process part was measured at µs and ms steps (README)
+    k, why = choose_processes(True)
+    assert k == DEFAULT_PROCESSES and f"1/{DEFAULT_PROCESSES} of the budget" in why
+    assert choose_processes(False)[0] == 1
+    k, why = choose_processes(True, budget_s=0.05)
     assert k == 1 and "budget 0.05 s" in why
-    assert choose_processes(20e-6, requested=3, budget_s=0.05)[0] == 3
-    assert choose_processes(20e-6, requested=5) == (5, "--processes 5")
+    assert choose_processes(True, requested=3, budget_s=0.05)[0] == 3
+    assert choose_processes(False, requested=5) == (5, "--processes 5")
     with pytest.raises(ValueError, match="--processes"):
-        choose_processes(1e-3, requested=0)
+        choose_processes(True, requested=0)
 
 
 def test_record_round_trip_and_group_alpha() -> None:
