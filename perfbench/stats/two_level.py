@@ -20,9 +20,13 @@ moments: the sample variance s² of the θ_i estimates τ² + σ², W = mean(se_
 - **between** (s² > W, the usual case at µs steps): se² = s² / k, df = k - 1. This is the
   t-interval on the per-process estimates, exact under normality whatever τ is, and the reason
   k is small-sample safe: with k = 3 the quantile is t(2) = 4.30, with k = 4 t(3) = 3.18.
-- **within** (s² <= W: the processes agree at least as well as their own noise predicts, so
-  there is no evidence of a between part): se² = W / k, df = Σ df_i, the pooled within-process
-  interval. The variance is never taken below what each process's own rounds say.
+- **within** (s² <= W: the processes agree at least as well as their own noise predicts):
+  se² = W / k, so the variance is never taken below what each process's own rounds say; the
+  quantile stays t(k - 1). Until the quiet audit this branch used the pooled df (Σ df_i, a
+  quantile near 2): with k = 3 the test s² <= W rests on a variance of 2 degrees of freedom, so
+  it picked "within" by chance where processes differ, and where the machine shifted between
+  runs the agreeing processes' narrow intervals missed (4 of the 5 misses of compile at a 21 ms
+  step; README "Intervals across processes").
 
 Simulated (`tests/stats/test_two_level.py`, and once, outside the repo, for k = 2..6, τ/σ = 0..4,
 40,000 normal trials each): at
@@ -97,8 +101,8 @@ def combine(estimates: Sequence[PairedEstimate]) -> PairedEstimate:
     tau = math.sqrt(max(0.0, s2 - w))
     if s2 > w:
         return CombinedEstimate(mean, math.sqrt(s2 / k), blocks, rounds, k - 1.0, k, BETWEEN, tau)
-    df = float(sum(e.blocks - 1 for e in estimates))
-    return CombinedEstimate(mean, math.sqrt(w / k), blocks, rounds, df, k, WITHIN, tau)
+    # df stays k - 1: whether three processes "agree" rests on a variance of 2 df (docstring)
+    return CombinedEstimate(mean, math.sqrt(w / k), blocks, rounds, k - 1.0, k, WITHIN, tau)
 
 
 def from_log_values(values: Sequence[float]) -> PairedEstimate:
