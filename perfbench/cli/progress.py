@@ -113,6 +113,7 @@ def _processes_text(procs: dict[str, Any]) -> str:
     """Why this many processes, and (k > 1) which branch of the two-level model gave the interval."""
     method = procs.get("method")
     if procs.get("count", 1) > 1 and method:
-        kind = "t on the per-process estimates" if method == "between" else "pooled within"
+        spread = "their spread" if method == "between" else "their own noise (they agree)"
+        kind = f"t({procs['count'] - 1}) on the per-process estimates, variance from {spread}"
         return f"{procs.get('why')}; interval: {kind}, perfbench/stats/two_level.py"
     return str(procs.get("why"))

@@ -29,15 +29,15 @@ moments: the sample variance s² of the θ_i estimates τ² + σ², W = mean(se_
   step; README "Intervals across processes").
 
 Simulated (`tests/stats/test_two_level.py`, and once, outside the repo, for k = 2..6, τ/σ = 0..4,
-40,000 normal trials each): at
-k >= 3 the 95% interval covered the truth in 93-97% of trials; at k = 2 in 88% when τ >> σ (the
-"within" branch fires too often by chance), so processes come in threes or more, never two
+40,000 normal trials each, with the pooled df in the within branch): at k >= 3 the 95%
+interval covered the truth in 93-97% of trials (t(k - 1) in both branches only widens the
+within case); at k = 2 in 88% when τ >> σ (the "within" branch fires too often by chance), so processes come in threes or more, never two
 (`MIN_PROCESSES`). A single process's interval covered 66% at τ = 2σ and 40% at τ = 4σ.
 
 How many processes (`choose_processes`): the between part was measured to matter at both step
 sizes audited on a quiet machine (`scripts/process_audit.py`, README "Intervals across
-processes"): at a ~20 µs step one process's 95% interval covered the median of 20 reruns 5-10
-times in 14, and at a 21 ms step 8-19 times in 20 (fx's ratio moved 0.90-0.98 between processes
+processes"): at a ~20 µs step one process's 95% interval covered the median of 20 reruns 9-14
+times in 20, and at a 21 ms step 8-19 times in 20 (fx's ratio moved 0.90-0.98 between processes
 against ±1.5% within one). So every group with a backend to judge is timed in
 `DEFAULT_PROCESSES` fresh processes whatever its step, and they share its budget (each times
 1/k of `--budget`: the sweep costs k - 1 more process starts and compiles, not k times the
@@ -66,7 +66,7 @@ PROCESSES_HELP = (
 
 @dataclass(frozen=True)
 class CombinedEstimate(PairedEstimate):
-    """ln(speedup) over k processes; `df` is the model's (k - 1 or the pooled within df), so
+    """ln(speedup) over k processes; `df` is the model's (k - 1, in both branches), so
     every interval, p-value and verdict of `PairedEstimate` applies unchanged."""
 
     dof: float = 0.0
