@@ -4,7 +4,10 @@
 Before the group's first process the runner chooses k (`plan_processes`: three for a group with
 a backend to judge, one under a quick-look budget, or `--processes K`) and gives every process
 1/k of each point's budget (`share_budget`); for k > 1 the same group (its ok points, without
-profiling passes: those ran in the first process) runs k - 1 more times, each in a fresh worker. Then per point one row: the first process's measurement (median,
+profiling passes: those ran in the first process) runs k - 1 more times, each in a fresh worker
+(`Processes` holds a group's processes so far: the local executor runs every group once, then
+one pass over the waiting groups per later process, each pass in one fresh worker, so a sweep
+starts k workers rather than k per group). Then per point one row: the first process's measurement (median,
 IQR, samples, cold start, profile), and from all processes the combined speedup, interval and
 verdict, re-judged exactly as the worker judges (A/A control check, Holm level of the group),
 plus `extra.processes`: k, why, the combination's branch and each process's own speedup and
@@ -68,6 +71,56 @@ def share_budget(task: GroupTask, k: int) -> GroupTask:
     return dataclasses.replace(task, points=points)
 
 
+@dataclasses.dataclass
+class Processes:
+    """One group's processes so far, while the executor runs its later ones (round by round
+    over the sweep's groups: a fresh worker per round, not per group and round)."""
+
+    rest: GroupTask  # what each later process runs: ok points, no profiling passes
+    k: int
+    why: str
+    per_process: list[Rows]
+    lost: list[str] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def after_first(cls, task: GroupTask, first: Rows, k: int, why: str) -> Processes | None:
+        """The group's later processes, or None when `first` is final: k = 1, or the first
+        process left nothing to combine (eager or every backend failed); its ok rows then say
+        so. `task` is what the first process ran (`share_budget`'s)."""
+        ok = [r for r in first if r.status == "ok"]
+        eager = any(r.backend == "eager" for r in ok)
+        backends = eager and any(r.backend != "eager" for r in ok)
+        control = any(facts.AA_CONTROL in r.extra for r in ok)
+        if k > 1 and not (backends or control):
+            k, why = 1, f"{why}; the first process left nothing to combine: one process"
+        if k == 1:
+            for row in ok:
+                row.extra[facts.PROCESSES] = {"count": 1, "why": why}
+            return None
+        rest = _quiet(task.without(*[r.point_id for r in first if r.status != "ok"]))
+        return cls(rest, k, why, [first])
+
+    def add(self, rows: Rows, problem: str) -> None:
+        """The next process's rows; `problem` ("" or what went wrong) leaves its points out."""
+        self.per_process.append(rows)
+        if problem:
+            self.lost.append(f"process {len(self.per_process)}: {problem}")
+
+    def rows(self, delta: float, interrupted: bool = False) -> Rows:
+        """The group's final rows, merged from the processes so far (all k unless
+        `interrupted`: then the note says how many of k ran)."""
+        why = self.why
+        if interrupted:
+            why = f"{why}; interrupted after {len(self.per_process)} of {self.k} processes"
+        if len(self.per_process) == 1:  # the first process's rows as it judged them
+            first = self.per_process[0]
+            for row in first:
+                if row.status == "ok":
+                    row.extra[facts.PROCESSES] = {"count": 1, "why": why}
+            return first
+        return merge(self.per_process, why, delta, self.rest.family_size, self.lost)
+
+
 def in_processes(
     task: GroupTask,
     first: Rows,
@@ -77,28 +130,16 @@ def in_processes(
     run_once: RunOnce,
     say: Callable[[str], None] = lambda text: None,
 ) -> Rows:
-    """The group's final rows: `first` (the first process's rows) alone when k = 1 or it left
-    nothing to combine (eager or every backend failed), else merged with k - 1 more processes'
-    (module docstring). `task` is what the first process ran (`share_budget`'s)."""
-    ok = [r for r in first if r.status == "ok"]
-    eager = any(r.backend == "eager" for r in ok)
-    backends = eager and any(r.backend != "eager" for r in ok)
-    control = any(facts.AA_CONTROL in r.extra for r in ok)
-    if k > 1 and not (backends or control):
-        k, why = 1, f"{why}; the first process left nothing to combine: one process"
-    if k == 1:
-        for row in ok:
-            row.extra[facts.PROCESSES] = {"count": 1, "why": why}
+    """One group's final rows with its later processes run one after another (`run_once` starts
+    each in a fresh worker): `first` alone when `Processes.after_first` says it is final, else
+    merged with k - 1 more processes' rows (module docstring)."""
+    procs = Processes.after_first(task, first, k, why)
+    if procs is None:
         return first
-    rest = _quiet(task.without(*[r.point_id for r in first if r.status != "ok"]))
-    per_process, lost = [first], []
-    for j in range(2, k + 1):
-        say(f"timing the group again in fresh process {j} of {k} ({why})")
-        rows, problem = run_once(rest)
-        per_process.append(rows)
-        if problem:
-            lost.append(f"process {j}: {problem}")
-    return merge(per_process, why, delta, task.family_size, lost)
+    for j in range(2, procs.k + 1):
+        say(f"timing the group again in fresh process {j} of {procs.k} ({procs.why})")
+        procs.add(*run_once(procs.rest))
+    return procs.rows(delta)
 
 
 def _quiet(task: GroupTask) -> GroupTask:

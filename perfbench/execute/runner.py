@@ -28,7 +28,7 @@ from perfbench.execute.events import (
 )
 from perfbench.execute.executor import Executor
 from perfbench.execute.process_runs import (
-    in_processes,
+    Processes,
     plan_processes,
     processes_meta,
     share_budget,
@@ -249,10 +249,7 @@ class LocalExecutor:
                 row.host = self._host
             record(row)
 
-        for number, group in enumerate(groups, 1):
-            progress(GroupStarted(number, len(groups), group))
-            say = lambda text: progress(Phase(text))  # noqa: E731
-            _run_group(group, plan, run_dir, self._worker, here, say)
+        _run_groups(groups, plan, run_dir, self._worker, here, progress)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "host": self._host}
@@ -271,34 +268,81 @@ def make_executor(plan: RunPlan, run_path: Path | None = None) -> Executor:
     return LocalExecutor(plan.worker_env)
 
 
-def _run_group(
-    group: ComparisonGroup,
+def _run_groups(
+    groups: Sequence[ComparisonGroup],
     plan: RunPlan,
     run_dir: RunDir,
     worker: Worker,
     record: RecordFn,
-    say: Callable[[str], None] = lambda text: None,
+    progress: ProgressFn,
 ) -> None:
-    """Skipped points are recorded at once; the rest go to the worker as one task (its phases go
-    to `say`). A point that hangs or takes the worker down is recorded as such, and the group
-    runs again without it. A group with a backend to judge (or `--processes K`) is timed in k
-    processes that share its budget: again in fresh workers after the first, its rows merged
-    (`perfbench.execute.process_runs`) before they are recorded."""
-    pending = record_skipped(group, plan, run_dir, record)
-    k, why = plan_processes(pending, plan.processes)
-    pending = share_budget(pending, k)
+    """Every group once in the worker (skipped points recorded at once; a point that hangs or
+    takes the worker down is recorded as such and its group runs again without it). A group
+    with a backend to judge (or `--processes K`) is timed in k processes that share its budget
+    (`perfbench.execute.process_runs`): after the first pass, each further pass runs every such
+    group again in one fresh worker, so a sweep starts k workers, not k per group; their rows
+    are merged, then recorded. Ctrl-C (or a model no point can use) records what was measured so
+    far before it stops."""
+    say = lambda text: progress(Phase(text))  # noqa: E731
+    waiting: list[tuple[int, Processes]] = []
     first: list[Row] = []
-    _run_first(pending, group, plan, worker, first.append, say)
+    try:
+        for number, group in enumerate(groups, 1):
+            progress(GroupStarted(number, len(groups), group))
+            pending = record_skipped(group, plan, run_dir, record)
+            k, why = plan_processes(pending, plan.processes)
+            pending = share_budget(pending, k)
+            first = []
+            _run_first(pending, group, plan, worker, first.append, say)
+            procs = Processes.after_first(pending, first, k, why)
+            done, first = first, []
+            if procs is None:  # final: recorded at once
+                for row in done:
+                    record(row)
+            else:
+                waiting.append((number, procs))
+        _later_processes(waiting, len(groups), plan, worker, say)
+    except (KeyboardInterrupt, ModelStop):  # keep what was measured, then stop
+        for row in first:
+            record(row)
+        _record_waiting(waiting, plan, record, interrupted=True)
+        raise
+    _record_waiting(waiting, plan, record)
 
-    def fresh(task: GroupTask) -> tuple[list[Row], str]:
+
+def _later_processes(
+    waiting: Sequence[tuple[int, Processes]],
+    groups: int,
+    plan: RunPlan,
+    worker: Worker,
+    say: Callable[[str], None],
+) -> None:
+    """Process j = 2..k of every waiting group: one fresh worker per pass over the groups (a
+    worker that hangs or dies is replaced and its group's process left out, `Processes.add`)."""
+    passes = max((procs.k for _, procs in waiting), default=1)
+    for j in range(2, passes + 1):
         worker.close()  # the next run starts a fresh worker process
-        result = worker.run(task, plan.timeout_s, on_phase=say, timing=plan.timing)
-        if result.status != "done":
-            worker.kill()
-        return result.rows, result.detail
+        for number, procs in waiting:
+            if procs.k < j:
+                continue
+            say(
+                f"timing group {number}/{groups} again in fresh process {j} of {procs.k} ({procs.why})"
+            )
+            result = worker.run(procs.rest, plan.timeout_s, on_phase=say, timing=plan.timing)
+            if result.status != "done":
+                worker.kill()
+            procs.add(result.rows, result.detail)
 
-    for row in in_processes(pending, first, k, why, plan.timing.margin, fresh, say):
-        record(row)
+
+def _record_waiting(
+    waiting: list[tuple[int, Processes]], plan: RunPlan, record: RecordFn, interrupted: bool = False
+) -> None:
+    """Each waiting group's merged rows, recorded (and taken off the list, so an interrupt while
+    recording does not record a group twice)."""
+    while waiting:
+        _, procs = waiting.pop(0)
+        for row in procs.rows(plan.timing.margin, interrupted):
+            record(row)
 
 
 def _run_first(

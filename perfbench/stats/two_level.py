@@ -40,8 +40,8 @@ processes"): at a ~20 µs step one process's 95% interval covered the median of 
 times in 20, and at a 21 ms step 8-19 times in 20 (fx's ratio moved 0.90-0.98 between processes
 against ±1.5% within one). So every group with a backend to judge is timed in
 `DEFAULT_PROCESSES` fresh processes whatever its step, and they share its budget (each times
-1/k of `--budget`: the sweep costs k - 1 more process starts and compiles, not k times the
-timing); only a budget under `QUICK_BUDGET_S` (a smoke run: said so in the row) keeps one.
+1/k of `--budget`: the sweep costs k - 1 more worker starts and each group k - 1 more
+compiles, not k times the timing); only a budget under `QUICK_BUDGET_S` (a smoke run: said so in the row) keeps one.
 `--processes K` overrides all of it.
 """
 

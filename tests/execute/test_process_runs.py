@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from perfbench.execute.process_runs import in_processes, plan_processes, share_budget
+from perfbench.execute.process_runs import Processes, plan_processes, share_budget
 from perfbench.measure.group import GroupTask
 from perfbench.plan.sweep import ConfigError, check_processes
 from perfbench.results.row import Row
@@ -51,6 +51,16 @@ def _rows(theta: float, control: float, step_ms: float = 0.02) -> list[Row]:
 
 
 TASK = GroupTask("s.py", "g", (), family_size=1)
+
+
+def in_processes(task, first, k, why, delta, run_once):  # type: ignore[no-untyped-def]
+    """One group's processes one after another, as the runner's passes run them."""
+    procs = Processes.after_first(task, first, k, why)
+    if procs is None:
+        return first
+    for _ in range(2, procs.k + 1):
+        procs.add(*run_once(procs.rest))
+    return procs.rows(delta)
 
 
 def test_short_step_runs_three_processes_and_merges() -> None:
@@ -125,20 +135,25 @@ def test_processes_flag_is_local_only() -> None:
 
 
 class FakeWorker:
-    """Stands in for perfbench.execute.worker.Worker: each run is one 'process' whose compile estimate
-    differs; counts the fresh starts (close between processes)."""
+    """Stands in for perfbench.execute.worker.Worker: each pass (a fresh process: `close` before
+    it) gives compile another estimate; records which points ran, with what budget; `stop_at`
+    raises Ctrl-C at that run, `model_error_group` fails that group's first process as a model
+    no point can use."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop_at: int = -1, model_error_group: str = "") -> None:
         self.runs: list[tuple[int, ...]] = []
         self.budgets: list[float] = []
         self.closed = 0
+        self.stop_at, self.model_error_group = stop_at, model_error_group
 
     def run(
         self, task, timeout_s, on_row=lambda row: None, on_phase=lambda text: None, timing=None
     ):  # type: ignore[no-untyped-def]
         from perfbench.execute.worker import WorkerResult
 
-        theta = (0.05, 0.10, 0.15)[len(self.runs)]
+        if len(self.runs) == self.stop_at:
+            raise KeyboardInterrupt
+        theta = (0.05, 0.10, 0.15)[self.closed]
         self.runs.append(tuple(p.point_id for p in task.points))
         self.budgets.append(task.points[0].timing.budget_s)
         by_backend = {r.backend: r for r in _rows(theta, 0.0)}
@@ -146,6 +161,11 @@ class FakeWorker:
         for p in task.points:
             mine = by_backend[p.point.backend]
             row = dataclasses.replace(mine, point_id=p.point_id, extra=dict(mine.extra))
+            if task.group_id == self.model_error_group:
+                row = Row.from_dict(
+                    {"point_id": p.point_id, "backend": p.point.backend, "status": "failed"}
+                )
+                row.extra["model_error"] = True
             rows.append(row)
             on_row(row)
         return WorkerResult(status="done", rows=rows)
@@ -157,19 +177,32 @@ class FakeWorker:
         pass
 
 
-def test_runner_times_a_short_step_group_in_fresh_workers(write_scenario, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The local executor's side: the group runs three times, the worker is closed (a fresh
-    process) before the second and third, and one merged row per point is recorded."""
-    from perfbench.execute import runner
+def _plan(write_scenario, *sets: str):  # type: ignore[no-untyped-def]
     from perfbench.plan.run_plan import RunRequest, plan_run
-    from perfbench.results.rundir import RunDir
     from perfbench.scenario.loading import load_scenario
     from tests.conftest import TINY_MLP
 
-    scenario = load_scenario(write_scenario(TINY_MLP))
-    plan = plan_run(scenario, RunRequest(sets=("backend=eager,compile", "batch_size=4")))
+    return plan_run(load_scenario(write_scenario(TINY_MLP)), RunRequest(sets=sets))
+
+
+def _run_groups(plan, tmp_path, worker, record, phases=None):  # type: ignore[no-untyped-def]
+    from perfbench.execute import runner
+    from perfbench.execute.events import Phase
+    from perfbench.results.rundir import RunDir
+
+    def progress(event) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(event, Phase) and phases is not None:
+            phases.append(event.text)
+
+    runner._run_groups(plan.groups, plan, RunDir(tmp_path / "r"), worker, record, progress)
+
+
+def test_runner_times_a_short_step_group_in_fresh_workers(write_scenario, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The local executor's side: the group runs three times, the worker is closed (a fresh
+    process) before the second and third, and one merged row per point is recorded."""
+    plan = _plan(write_scenario, "backend=eager,compile", "batch_size=4")
     worker, recorded = FakeWorker(), []
-    runner._run_group(plan.groups[0], plan, RunDir(tmp_path / "r"), worker, recorded.append)
+    _run_groups(plan, tmp_path, worker, recorded.append)
     assert len(worker.runs) == 3 and worker.closed == 2
     # the three processes share the budget: each timed a third of it
     assert worker.budgets == [plan.timing.budget_s / 3] * 3
@@ -177,6 +210,68 @@ def test_runner_times_a_short_step_group_in_fresh_workers(write_scenario, tmp_pa
     compile_row = recorded[1]
     assert compile_row.extra["processes"]["count"] == 3
     assert compile_row.speedup_vs_eager == pytest.approx(math.exp(0.10))
+
+
+def test_later_processes_pass_over_every_group_in_one_fresh_worker(
+    write_scenario, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Two groups: every group once, then a pass per later process, each pass in one fresh
+    worker (three worker starts for the sweep, not three per group); rows are recorded per group
+    once merged, each from three processes."""
+    plan = _plan(write_scenario, "backend=eager,compile", "batch_size=4,8")
+    ids = [tuple(p.point_id for p in g.points) for g in plan.groups]
+    worker, recorded, phases = FakeWorker(), [], []
+    _run_groups(plan, tmp_path, worker, recorded.append, phases)
+    assert len(ids) == 2 and worker.runs == ids * 3
+    assert worker.closed == 2  # before the second and the third pass, not per group
+    assert [r.point_id for r in recorded] == [i for g in ids for i in g]
+    assert all(r.extra["processes"]["count"] == 3 for r in recorded)
+    assert [r.speedup_vs_eager for r in recorded if r.backend == "compile"] == pytest.approx(
+        [math.exp(0.10)] * 2
+    )
+    again = [t for t in phases if "again in fresh process" in t]
+    assert [t.split(" (")[0] for t in again] == [
+        f"timing group {g}/2 again in fresh process {j} of 3" for j in (2, 3) for g in (1, 2)
+    ]
+
+
+def test_ctrl_c_between_passes_records_what_was_measured(write_scenario, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C in the second pass's second group: nothing measured is lost. Group 1 is merged
+    from its two processes, group 2 keeps its first process's rows; both notes say so."""
+    plan = _plan(write_scenario, "backend=eager,compile", "batch_size=4,8")
+    worker, recorded = FakeWorker(stop_at=3), []
+    with pytest.raises(KeyboardInterrupt):
+        _run_groups(plan, tmp_path, worker, recorded.append)
+    assert len(recorded) == 4
+    notes = [r.extra["processes"] for r in recorded]
+    assert [n["count"] for n in notes] == [2, 2, 1, 1]
+    assert "interrupted after 2 of 3 processes" in notes[0]["why"]
+    assert "interrupted after 1 of 3 processes" in notes[3]["why"]
+    assert recorded[3].speedup_vs_eager == pytest.approx(math.exp(0.05))  # as process 1 judged
+
+
+def test_a_model_stop_in_a_later_group_keeps_the_waiting_groups_rows(
+    write_scenario, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """The second group's model is unusable (the run stops there, runner.ModelStop): the first
+    group, waiting for its later processes, is still recorded from the process it had."""
+    from perfbench.execute.runner import ModelStop
+
+    plan = _plan(write_scenario, "backend=eager,compile", "batch_size=4,8")
+    worker, recorded = FakeWorker(model_error_group=plan.groups[1].group_id), []
+
+    def record(row: Row) -> None:
+        recorded.append(row)
+        if row.extra.get("model_error"):
+            raise ModelStop("no point can use this model")
+
+    with pytest.raises(ModelStop):
+        _run_groups(plan, tmp_path, worker, record)
+    assert len(worker.runs) == 2  # no later pass
+    first_ids = [p.point_id for p in plan.groups[0].points]
+    assert [r.status for r in recorded] == ["failed", "ok", "ok"]
+    assert [r.point_id for r in recorded[1:]] == first_ids
+    assert all(r.extra["processes"]["count"] == 1 for r in recorded[1:])
 
 
 def test_plan_refuses_two_processes_and_keeps_the_request(write_scenario) -> None:  # type: ignore[no-untyped-def]
