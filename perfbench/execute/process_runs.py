@@ -7,11 +7,11 @@ a backend to judge, one under a quick-look budget, or `--processes K`) and gives
 profiling passes: those ran in the first process) runs k - 1 more times, each in a fresh worker
 (`Processes` holds a group's processes so far: the local executor runs every group once, then
 one pass over the waiting groups per later process, each pass in one fresh worker, so a sweep
-starts k workers rather than k per group). Then per point one row: the first process's measurement (median,
-IQR, samples, cold start, profile), and from all processes the combined speedup, interval and
-verdict, re-judged exactly as the worker judges (A/A control check, Holm level of the group),
-plus `extra.processes`: k, why, the combination's branch and each process's own speedup and
-interval. A process that hangs or dies leaves its points out of the combination (said in
+starts k workers rather than k per group). Then per point one row: the first process's
+measurement (median, IQR, samples, cold start, profile), and from all processes the combined
+speedup, interval and verdict, re-judged exactly as the worker judges (A/A control check, Holm
+level of the group), plus `extra.processes`: k, why, the combination's branch and each
+process's own speedup and interval. A process that hangs or dies leaves its points out of the combination (said in
 `extra.processes.lost`); the first process's failures stand as they were recorded.
 
 Not here: the Ray executor times each group in one task (k = 1, README "Running on a cluster").
@@ -47,8 +47,6 @@ from perfbench.stats.verdict import (
 )
 
 Rows = list[Row]
-# runs the task in a fresh worker; returns its rows and "" or what went wrong
-RunOnce = Callable[[GroupTask], tuple[Rows, str]]
 
 
 def plan_processes(task: GroupTask, requested: int | None) -> tuple[int, str]:
@@ -94,8 +92,7 @@ class Processes:
         if k > 1 and not (backends or control):
             k, why = 1, f"{why}; the first process left nothing to combine: one process"
         if k == 1:
-            for row in ok:
-                row.extra[facts.PROCESSES] = {"count": 1, "why": why}
+            _one_process(first, why)
             return None
         rest = _quiet(task.without(*[r.point_id for r in first if r.status != "ok"]))
         return cls(rest, k, why, [first])
@@ -113,33 +110,16 @@ class Processes:
         if interrupted:
             why = f"{why}; interrupted after {len(self.per_process)} of {self.k} processes"
         if len(self.per_process) == 1:  # the first process's rows as it judged them
-            first = self.per_process[0]
-            for row in first:
-                if row.status == "ok":
-                    row.extra[facts.PROCESSES] = {"count": 1, "why": why}
-            return first
+            return _one_process(self.per_process[0], why)
         return merge(self.per_process, why, delta, self.rest.family_size, self.lost)
 
 
-def in_processes(
-    task: GroupTask,
-    first: Rows,
-    k: int,
-    why: str,
-    delta: float,
-    run_once: RunOnce,
-    say: Callable[[str], None] = lambda text: None,
-) -> Rows:
-    """One group's final rows with its later processes run one after another (`run_once` starts
-    each in a fresh worker): `first` alone when `Processes.after_first` says it is final, else
-    merged with k - 1 more processes' rows (module docstring)."""
-    procs = Processes.after_first(task, first, k, why)
-    if procs is None:
-        return first
-    for j in range(2, procs.k + 1):
-        say(f"timing the group again in fresh process {j} of {procs.k} ({procs.why})")
-        procs.add(*run_once(procs.rest))
-    return procs.rows(delta)
+def _one_process(rows: Rows, why: str) -> Rows:
+    """`rows` as one process judged them; each ok row's note says one process, and why."""
+    for row in rows:
+        if row.status == "ok":
+            row.extra[facts.PROCESSES] = {"count": 1, "why": why}
+    return rows
 
 
 def _quiet(task: GroupTask) -> GroupTask:

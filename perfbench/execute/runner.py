@@ -292,7 +292,6 @@ def _run_groups(
             pending = record_skipped(group, plan, run_dir, record)
             k, why = plan_processes(pending, plan.processes)
             pending = share_budget(pending, k)
-            first = []
             _run_first(pending, group, plan, worker, first.append, say)
             procs = Processes.after_first(pending, first, k, why)
             done, first = first, []

@@ -41,8 +41,8 @@ times in 20, and at a 21 ms step 8-19 times in 20 (fx's ratio moved 0.90-0.98 be
 against ±1.5% within one). So every group with a backend to judge is timed in
 `DEFAULT_PROCESSES` fresh processes whatever its step, and they share its budget (each times
 1/k of `--budget`: the sweep costs k - 1 more worker starts and each group k - 1 more
-compiles, not k times the timing); only a budget under `QUICK_BUDGET_S` (a smoke run: said so in the row) keeps one.
-`--processes K` overrides all of it.
+compiles, not k times the timing); only a budget under `QUICK_BUDGET_S` (a smoke run: said so
+in the row) keeps one. `--processes K` overrides all of it.
 """
 
 from __future__ import annotations
